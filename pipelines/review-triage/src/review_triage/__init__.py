@@ -1,0 +1,1 @@
+"""The example pipeline: review triage on the Rotten Tomatoes snippets."""

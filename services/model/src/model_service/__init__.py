@@ -1,0 +1,1 @@
+"""The model service: the only process that loads the pipeline."""

@@ -1,0 +1,128 @@
+"""The command-line face: train the artifacts and run the pipeline in-process (the notebook phase)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console, Group, RenderableType
+from rich.markup import escape
+from rich.panel import Panel
+from rich.pretty import Pretty
+from rich.table import Table
+
+from model_service.settings import Settings
+from onepipe import ArtifactsError, PipelineDefinitionError, PipelineInputError, Trace
+from onepipe.loading import import_pipeline
+
+app = typer.Typer(help="The pipeline from the command line.", no_args_is_help=True, add_completion=False)
+console = Console()
+errors = Console(stderr=True)
+
+
+@app.command()
+def train() -> None:
+    """Build the pipeline's artifacts and model card (fixed seed, held-out split)."""
+    settings = Settings()
+    pipeline = _pipeline(settings)
+    target = settings.artifacts_for(pipeline.name)
+    with console.status(f"training {pipeline.name} into {target} ..."):
+        card = pipeline.train(target)
+    console.print(f"[green]artifacts written to {target}[/green]; model card: {card}")
+    console.print(card.read_text())
+
+
+@app.command()
+def predict(
+    payload: Annotated[
+        str | None, typer.Argument(help="One input as JSON, or a JSON list of inputs.")
+    ] = None,
+    example: Annotated[str | None, typer.Option(help="Run a named example instead.")] = None,
+    debug: Annotated[bool, typer.Option(help="Show every step's output, time and debug detail.")] = False,
+    flag: Annotated[list[str] | None, typer.Option(help="A flag as name=value; repeat for several.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw JSON result.")] = False,
+) -> None:
+    """Run the pipeline in this process and print its output (and trace with --debug)."""
+    settings = Settings()
+    pipeline = _pipeline(settings)
+    inputs = _inputs(pipeline.examples, payload, example)
+    flags = _flags(flag or [])
+    try:
+        loaded = pipeline.load(settings.artifacts_for(pipeline.name))
+        result = loaded.run(inputs, flags, debug=debug)
+    except ArtifactsError as error:
+        _fail(str(error), code=1)
+    except PipelineInputError as error:
+        _fail("invalid request:\n" + "\n".join(f"  {p}" for p in error.problems), code=2)
+    if as_json:
+        console.print_json(result.model_dump_json())
+        return
+    for index, output in enumerate(result.outputs):
+        title = f"{loaded.name} {loaded.version}: input {index}"
+        console.print(Panel(Pretty(output.model_dump(mode="json")), title=title))
+        if result.traces:
+            console.print(render_trace(result.traces[index]))
+
+
+def render_trace(trace: Trace) -> Group:
+    """A rich table per step: what it output, how long it took, its debug detail."""
+    parts: list[RenderableType] = []
+    for number, step in enumerate(trace.steps, start=1):
+        heading = f"{number}. {escape(step.name)}" + (f" ({escape(step.variant)})" if step.variant else "")
+        if step.status != "ran":
+            why = "switched off by a flag" if step.status == "off" else "not needed with these flags"
+            parts.append(f"[dim]{heading}: {why}[/dim]")
+            continue
+        table = Table(
+            title=f"{heading}: {step.time_ms:.2f} ms (batch of {step.batch_size})",
+            caption=escape(step.doc),
+            title_justify="left",
+            title_style="bold",
+            show_header=False,
+            expand=True,
+        )
+        table.add_column("what", style="cyan", no_wrap=True)
+        table.add_column("value", overflow="fold")
+        table.add_row("output", Pretty(step.output))
+        for key, value in step.debug.items():
+            table.add_row(escape(key), Pretty(value))
+        parts.append(table)
+    parts.append(f"total {trace.total_ms:.2f} ms")
+    return Group(*parts)
+
+
+def _pipeline(settings: Settings) -> Any:
+    try:
+        return import_pipeline(settings.pipeline)
+    except PipelineDefinitionError as error:
+        _fail(str(error), code=1)
+
+
+def _inputs(examples: Any, payload: str | None, example: str | None) -> list[Any]:
+    if example is not None:
+        if example not in examples:
+            _fail(f"no example {example!r}; examples: {', '.join(examples)}", code=2)
+        return [examples[example]]
+    if payload is None:
+        _fail(f"give an input as JSON or --example NAME (examples: {', '.join(examples)})", code=2)
+    try:
+        parsed = json.loads(payload)
+    except json.JSONDecodeError as error:
+        _fail(f"the input is not valid JSON: {error}", code=2)
+    return parsed if isinstance(parsed, list) else [parsed]
+
+
+def _flags(pairs: list[str]) -> dict[str, str]:
+    flags = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            _fail(f"--flag {pair!r} must look like name=value", code=2)
+        flags[name.strip()] = value.strip()  # the flags model converts and checks the value
+    return flags
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    errors.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)

@@ -1,0 +1,40 @@
+"""Shared fixtures: the example pipeline (trained once when needed) and the tiny one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from onepipe import ArtifactsError, LoadedPipeline
+from review_triage.pipeline import pipeline as example
+from tests import tiny_pipeline
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_ARTIFACTS = ROOT / "artifacts" / example.name
+
+
+@pytest.fixture(scope="session")
+def example_pipeline() -> LoadedPipeline[Any, Any, Any]:
+    """The example, loaded from artifacts/ at the root; trained first if missing or stale."""
+    try:
+        return example.load(EXAMPLE_ARTIFACTS)
+    except ArtifactsError:
+        example.train(EXAMPLE_ARTIFACTS)
+        return example.load(EXAMPLE_ARTIFACTS)
+
+
+@pytest.fixture(scope="session")
+def tiny_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny pipeline's artifacts, trained into a temporary folder."""
+    folder = tmp_path_factory.mktemp("tiny") / "tiny"
+    tiny_pipeline.pipeline.train(folder)
+    return folder
+
+
+@pytest.fixture
+def tiny(tiny_artifacts: Path) -> LoadedPipeline[Any, Any, Any]:
+    """The tiny pipeline, loaded, with its call counters reset."""
+    tiny_pipeline.CALLS.clear()
+    return tiny_pipeline.pipeline.load(tiny_artifacts)
