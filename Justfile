@@ -15,7 +15,7 @@ sync:
 lint: sync
     uv run --frozen ruff check .
     uv run --frozen ruff format --check .
-    uv run --frozen mypy libs pipelines services tests
+    uv run --frozen mypy libs pipelines services tests benchmarks
 
 # lint, then every test (trains the example's artifacts first when missing or stale)
 test: lint
@@ -28,6 +28,17 @@ train: sync
 # run the pipeline in-process: just predict '{"text": "..."}' [--debug] [--flag name=value ...]
 predict *args: sync
     uv run --frozen model-service predict "$@"
+
+# measure throughput: in-process pipeline vs the model service over HTTP (ratios in one run)
+bench: sync
+    uv run --frozen --no-sync model-service train --if-needed
+    uv run --frozen --no-sync python benchmarks/model_service.py
+
+# run the stack as local processes (Procfile, honcho); Ctrl-C stops them all
+up: sync
+    uv run --frozen --no-sync model-service train --if-needed
+    @echo "model service  http://127.0.0.1:${MODEL_PORT:-8001}  (API docs: /docs, metrics: /metrics)"
+    uv run --frozen --no-sync honcho start -f Procfile
 
 # format the code in place
 fmt: sync

@@ -49,6 +49,8 @@ def _count(name: str) -> None:
 def cleaned(inputs: list[Reading], recorder: Recorder) -> list[list[float]]:
     """The values with negative readings dropped."""
     _count("cleaned")
+    if any(item.unit == "fail" for item in inputs):  # a real fault, for the error-path tests
+        raise RuntimeError("cleaned cannot handle the unit 'fail'")
     out = [[v for v in item.values if v >= 0] for item in inputs]
     if recorder.enabled:
         _count("cleaned.debug")

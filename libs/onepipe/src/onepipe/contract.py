@@ -213,16 +213,22 @@ class Pipeline(Generic[InputT, OutputT, FlagsT]):
             build=self.build_artifacts,
         )
 
+    def check_artifacts(self, artifacts_dir: Path | None) -> str:
+        """Check the artifacts are there, fresh and intact (cheap: no model is loaded).
+
+        Returns a hash of the artifact files; raises ArtifactsError saying what to run.
+        """
+        if self.load_resources is None:
+            return ""
+        if artifacts_dir is None:
+            raise PipelineDefinitionError(f"pipeline {self.name} needs an artifacts folder")
+        return check_manifest(artifacts_dir, pipeline=self.name, trainer=self.trainer_fingerprint())
+
     def load(self, artifacts_dir: Path | None = None) -> LoadedPipeline[InputT, OutputT, FlagsT]:
         """Check the artifacts and load the resources once, ready to run batches."""
-        artifacts_hash = ""
+        artifacts_hash = self.check_artifacts(artifacts_dir)
         resources: Mapping[str, Any] = {}
-        if self.load_resources is not None:
-            if artifacts_dir is None:
-                raise PipelineDefinitionError(f"pipeline {self.name} needs an artifacts folder")
-            artifacts_hash = check_manifest(
-                artifacts_dir, pipeline=self.name, trainer=self.trainer_fingerprint()
-            )
+        if self.load_resources is not None and artifacts_dir is not None:
             resources = self.load_resources(artifacts_dir)
         missing = [name for name in self.resources if name not in resources]
         if missing:
@@ -273,6 +279,25 @@ class Pipeline(Generic[InputT, OutputT, FlagsT]):
             return self.flags_model.model_validate(dict(flags))
         except ValidationError as error:
             raise PipelineInputError(_problems(error, prefix="flags")) from None
+
+    def validate_request(
+        self, inputs: Sequence[InputT | Mapping[str, Any]], flags: FlagsT | Mapping[str, Any] | None
+    ) -> tuple[list[InputT], FlagsT]:
+        """Inputs and flags validated together: one error lists every problem of both."""
+        problems: list[Problem] = []
+        valid_inputs: list[InputT] = []
+        valid_flags = self.flags_model()
+        try:
+            valid_inputs = self.validate_inputs(inputs)
+        except PipelineInputError as error:
+            problems.extend(error.problems)
+        try:
+            valid_flags = self.validate_flags(flags)
+        except PipelineInputError as error:
+            problems.extend(error.problems)
+        if problems:
+            raise PipelineInputError(problems)
+        return valid_inputs, valid_flags
 
     def plan(self, flags: FlagsT) -> list[PlannedStep]:
         """Which variant of each step the flags choose, and which steps the output needs."""
@@ -348,8 +373,7 @@ class LoadedPipeline(Generic[InputT, OutputT, FlagsT]):
         `on_step(name, seconds)` is told each step's time (for metrics).
         """
         definition = self.definition
-        batch = definition.validate_inputs(inputs)
-        valid_flags = definition.validate_flags(flags)
+        batch, valid_flags = definition.validate_request(inputs, flags)
         size = len(batch)
         values: dict[str, Any] = {"inputs": batch, "flags": valid_flags, **self.resources}
         traces: list[list[StepTrace]] = [[] for _ in range(size)] if debug else []

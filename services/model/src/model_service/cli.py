@@ -22,15 +22,43 @@ errors = Console(stderr=True)
 
 
 @app.command()
-def train() -> None:
+def train(
+    if_needed: Annotated[
+        bool, typer.Option(help="Train only when the artifacts are missing, stale or damaged.")
+    ] = False,
+) -> None:
     """Build the pipeline's artifacts and model card (fixed seed, held-out split)."""
     settings = Settings()
     pipeline = _pipeline(settings)
     target = settings.artifacts_for(pipeline.name)
+    if if_needed:
+        try:
+            pipeline.check_artifacts(target)
+        except ArtifactsError as error:
+            console.print(f"training: {error}")
+        else:
+            console.print(f"artifacts in {target} are up to date")
+            return
     with console.status(f"training {pipeline.name} into {target} ..."):
         card = pipeline.train(target)
     console.print(f"[green]artifacts written to {target}[/green]; model card: {card}")
     console.print(card.read_text())
+
+
+@app.command()
+def serve() -> None:
+    """Serve the pipeline over HTTP (settings from MODEL_* env variables)."""
+    import uvicorn
+
+    from model_service.app import create_app
+
+    settings = Settings()
+    pipeline = _pipeline(settings)
+    try:
+        pipeline.check_artifacts(settings.artifacts_for(pipeline.name))
+    except ArtifactsError as error:
+        _fail(str(error), code=1)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
 
 
 @app.command()

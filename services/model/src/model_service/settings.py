@@ -1,4 +1,4 @@
-"""The model service's configuration, read from the environment (and .env)."""
+"""The model service's configuration: env variables prefixed MODEL_ (and a .env file)."""
 
 from __future__ import annotations
 
@@ -9,17 +9,29 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    """Every setting of the model service; env variables of the same name, upper case."""
+    """Every setting of the model service; each is the env variable MODEL_<NAME>."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="MODEL_", env_file=".env", extra="ignore")
 
     pipeline: str = Field(
         "review_triage.pipeline:pipeline",
         description="Import path of the pipeline to serve: package.module:attribute.",
     )
     artifacts_dir: Path = Field(
-        Path("artifacts"), description="Folder of trained artifacts; one subfolder per pipeline."
+        Path("artifacts"), description="Folder of trained artifacts, one subfolder per pipeline."
     )
+    host: str = Field("127.0.0.1", description="Address to listen on (0.0.0.0 in a container).")
+    port: int = Field(8001, ge=1, le=65535, description="Port to listen on.")
+    max_inputs: int = Field(256, ge=1, description="Most inputs in one predict request (413 above).")
+    max_body_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024, description="Largest request body in bytes (413 above)."
+    )
+    batching: bool = Field(True, description="Gather concurrent requests into one pipeline call.")
+    batch_max_size: int = Field(32, ge=1, description="Inputs at which a micro-batch is run without waiting.")
+    batch_max_wait_ms: float = Field(
+        2.0, ge=0, le=1000, description="Longest wait for a micro-batch to fill."
+    )
+    log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING or ERROR.")
 
     def artifacts_for(self, pipeline_name: str) -> Path:
         """The artifacts folder of one pipeline."""

@@ -1,0 +1,261 @@
+"""The one client for the model service, sync and async (needs the `client` extra: httpx, tenacity).
+
+Timeouts on every call; a bounded retry with exponential backoff on connection
+errors and 503 (the service is starting or overloaded); never a retry on 4xx.
+Failures raise typed exceptions that say which service failed and how.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    RetryError,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from onepipe.contract import PipelineInfo
+from onepipe.envelopes import REQUEST_ID_HEADER, PredictRequest, PredictResponse
+
+
+class ServiceError(Exception):
+    """A call to another service failed; `service` names it."""
+
+    def __init__(self, service: str, message: str, status: int | None = None) -> None:
+        super().__init__(f"{service}: {message}")
+        self.service = service
+        self.status = status
+
+
+class ServiceUnavailableError(ServiceError):
+    """The service could not be reached, or answered 503, after the retries."""
+
+
+class ServiceTimeoutError(ServiceUnavailableError):
+    """The service took longer than the timeout."""
+
+
+class ServiceRejectedError(ServiceError):
+    """The service refused the request (4xx); `problem` is its problem+json body."""
+
+    def __init__(self, service: str, status: int, problem: dict[str, Any]) -> None:
+        detail = problem.get("detail") or problem.get("title") or f"HTTP {status}"
+        super().__init__(service, f"refused the request ({status}): {detail}", status)
+        self.problem = problem
+
+
+class ServiceFailedError(ServiceError):
+    """The service failed on the request (5xx other than 503)."""
+
+
+class _RetryableError(Exception):
+    """Internal: a 503 or a connection error worth another try."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try: attempts in all, and the backoff between them (seconds)."""
+
+    attempts: int = 4
+    backoff_min: float = 0.2
+    backoff_max: float = 3.0
+
+    def kwargs(self) -> dict[str, Any]:
+        """tenacity arguments for this policy."""
+        return {
+            "stop": stop_after_attempt(self.attempts),
+            "wait": wait_exponential(multiplier=self.backoff_min, min=self.backoff_min, max=self.backoff_max),
+            "retry": retry_if_exception_type(_RetryableError),
+            "reraise": False,
+        }
+
+
+def _predict_body(
+    inputs: Sequence[Mapping[str, Any]], flags: Mapping[str, Any] | None, debug: bool
+) -> dict[str, Any]:
+    return PredictRequest(inputs=[dict(i) for i in inputs], flags=dict(flags or {}), debug=debug).model_dump()
+
+
+def _headers(request_id: str | None) -> dict[str, str]:
+    return {REQUEST_ID_HEADER: request_id} if request_id else {}
+
+
+def _check(service: str, response: httpx.Response) -> httpx.Response:
+    if response.status_code == 503:
+        raise _RetryableError(f"answered 503: {_detail(response)}")
+    if 400 <= response.status_code < 500:
+        raise ServiceRejectedError(service, response.status_code, _problem(response))
+    if response.status_code >= 500:
+        raise ServiceFailedError(
+            service, f"failed with {response.status_code}: {_detail(response)}", response.status_code
+        )
+    return response
+
+
+def _problem(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {"detail": response.text[:500]}
+    return body if isinstance(body, dict) else {"detail": str(body)[:500]}
+
+
+def _detail(response: httpx.Response) -> str:
+    problem = _problem(response)
+    return str(problem.get("detail") or problem.get("title") or response.reason_phrase)
+
+
+def _transport_error(service: str, method: str, path: str, error: httpx.TransportError) -> Exception:
+    """A read timeout is final (the work may be under way); connecting again is worth a retry."""
+    if isinstance(error, httpx.TimeoutException) and not isinstance(error, httpx.ConnectTimeout):
+        return ServiceTimeoutError(service, f"timed out on {method} {path}", 504)
+    return _RetryableError(f"{type(error).__name__}: {error}")
+
+
+def _give_up(service: str, url: str, error: RetryError, attempts: int) -> ServiceUnavailableError:
+    cause = error.last_attempt.exception()
+    return ServiceUnavailableError(service, f"unavailable at {url} after {attempts} attempts: {cause}", 503)
+
+
+class ModelServiceClient:
+    """Blocking client for the model service at `base_url`."""
+
+    service = "model service"
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 30.0,
+        connect_timeout: float = 3.0,
+        retry: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.retry = retry or RetryPolicy()
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(timeout, connect=connect_timeout),
+            transport=transport,
+        )
+
+    def __enter__(self) -> ModelServiceClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            for attempt in Retrying(**self.retry.kwargs()):
+                with attempt:
+                    try:
+                        response = self._http.request(method, path, **kwargs)
+                    except httpx.TransportError as error:
+                        raise _transport_error(self.service, method, path, error) from error
+                    return _check(self.service, response)
+        except RetryError as error:
+            raise _give_up(self.service, self.base_url, error, self.retry.attempts) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def ready(self) -> dict[str, Any]:
+        """The service's /readyz answer (raises ServiceUnavailableError when not ready)."""
+        return dict(self._request("GET", "/readyz").json())
+
+    def pipeline(self) -> PipelineInfo:
+        """The pipeline's description: steps, schemas, examples, version."""
+        return PipelineInfo.model_validate(self._request("GET", "/v1/pipeline").json())
+
+    def predict(
+        self,
+        inputs: Sequence[Mapping[str, Any]],
+        flags: Mapping[str, Any] | None = None,
+        debug: bool = False,
+        request_id: str | None = None,
+    ) -> PredictResponse:
+        """Run inputs through the pipeline."""
+        response = self._request(
+            "POST", "/v1/predict", json=_predict_body(inputs, flags, debug), headers=_headers(request_id)
+        )
+        return PredictResponse.model_validate(response.json())
+
+
+class AsyncModelServiceClient:
+    """Async client for the model service at `base_url` (same behaviour as the blocking one)."""
+
+    service = "model service"
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 30.0,
+        connect_timeout: float = 3.0,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.retry = retry or RetryPolicy()
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(timeout, connect=connect_timeout),
+            transport=transport,
+        )
+
+    async def __aenter__(self) -> AsyncModelServiceClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            async for attempt in AsyncRetrying(**self.retry.kwargs()):
+                with attempt:
+                    try:
+                        response = await self._http.request(method, path, **kwargs)
+                    except httpx.TransportError as error:
+                        raise _transport_error(self.service, method, path, error) from error
+                    return _check(self.service, response)
+        except RetryError as error:
+            raise _give_up(self.service, self.base_url, error, self.retry.attempts) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def ready(self) -> dict[str, Any]:
+        """The service's /readyz answer (raises ServiceUnavailableError when not ready)."""
+        return dict((await self._request("GET", "/readyz")).json())
+
+    async def pipeline(self) -> PipelineInfo:
+        """The pipeline's description: steps, schemas, examples, version."""
+        return PipelineInfo.model_validate((await self._request("GET", "/v1/pipeline")).json())
+
+    async def predict(
+        self,
+        inputs: Sequence[Mapping[str, Any]],
+        flags: Mapping[str, Any] | None = None,
+        debug: bool = False,
+        request_id: str | None = None,
+    ) -> PredictResponse:
+        """Run inputs through the pipeline."""
+        response = await self._request(
+            "POST", "/v1/predict", json=_predict_body(inputs, flags, debug), headers=_headers(request_id)
+        )
+        return PredictResponse.model_validate(response.json())

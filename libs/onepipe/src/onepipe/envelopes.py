@@ -1,0 +1,43 @@
+"""What travels between the services: predict requests and responses, problem details."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from onepipe.trace import Trace
+
+VERSION_HEADER = "X-Pipeline-Version"
+REQUEST_ID_HEADER = "X-Request-ID"
+
+
+class PredictRequest(BaseModel):
+    """A batch of inputs for the pipeline, with flags and the debug switch."""
+
+    inputs: list[dict[str, Any]] = Field(
+        description="The inputs, each an object of the pipeline's input model."
+    )
+    flags: dict[str, Any] = Field(default_factory=dict, description="Flags; unset flags take their default.")
+    debug: bool = Field(False, description="Also return a trace of every step per input.")
+
+
+class PredictResponse(BaseModel):
+    """The pipeline's outputs (and traces with debug on), with the pipeline version."""
+
+    version: str
+    outputs: list[dict[str, Any]]
+    traces: list[Trace] | None = None
+
+
+class ProblemDetail(BaseModel):
+    """An RFC 9457 problem: what went wrong, for people and for programs."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[dict[str, str]] | None = Field(
+        None, description="Each invalid field: `loc` (where) and `message` (what)."
+    )

@@ -1,0 +1,285 @@
+"""What every HTTP service here shares: problem+json errors, request ids, body limits, metrics, JSON logs.
+
+Needs the `server` extra (fastapi, prometheus-client, python-json-logger).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from pythonjsonlogger.json import JsonFormatter
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from onepipe.envelopes import REQUEST_ID_HEADER, ProblemDetail
+from onepipe.errors import PipelineInputError, Problem
+
+PROBLEM_JSON = "application/problem+json"
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+log = logging.getLogger("onepipe.http")
+
+REQUESTS = Counter("http_requests_total", "HTTP requests by route and status", ["method", "route", "status"])
+LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "HTTP request latency by route",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
+
+class ProblemError(Exception):
+    """Raise in a route to answer with an RFC 9457 problem."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        errors: list[Problem] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.title, self.detail = status, title, detail
+        self.errors = errors
+        self.headers = dict(headers or {})
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    errors: list[Problem] | None = None,
+    headers: Mapping[str, str] | None = None,
+    instance: str | None = None,
+) -> JSONResponse:
+    """An application/problem+json response."""
+    body = ProblemDetail(
+        title=title,
+        status=status,
+        detail=detail,
+        instance=instance,
+        errors=[{"loc": p.loc, "message": p.message} for p in errors] if errors else None,
+    )
+    return JSONResponse(
+        body.model_dump(exclude_none=True),
+        status_code=status,
+        headers=dict(headers or {}),
+        media_type=PROBLEM_JSON,
+    )
+
+
+def validation_problems(errors: Any) -> list[Problem]:
+    """FastAPI's validation errors as problems, with `body.` dropped from the path."""
+    problems = []
+    for item in errors:
+        loc = list(item.get("loc", ()))
+        if loc and loc[0] == "body":
+            loc = loc[1:]
+        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "body"
+        problems.append(Problem(loc=path, message=str(item.get("msg", "invalid"))))
+    return problems
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Every error a caller can meet becomes problem+json; no traceback ever leaves the service."""
+
+    @app.exception_handler(ProblemError)
+    async def _problem(request: Request, error: ProblemError) -> JSONResponse:
+        return problem_response(
+            error.status,
+            error.title,
+            error.detail,
+            errors=error.errors,
+            headers=error.headers,
+            instance=request.url.path,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = validation_problems(error.errors())
+        return problem_response(
+            422,
+            "Invalid request",
+            "; ".join(str(p) for p in problems),
+            errors=problems,
+            instance=request.url.path,
+        )
+
+    @app.exception_handler(PipelineInputError)
+    async def _pipeline_input(request: Request, error: PipelineInputError) -> JSONResponse:
+        return problem_response(
+            422, "Invalid input", str(error), errors=error.problems, instance=request.url.path
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return problem_response(
+            error.status_code,
+            _title(error.status_code),
+            str(error.detail),
+            headers=error.headers,
+            instance=request.url.path,
+        )
+
+
+def _title(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+class RequestContextMiddleware:
+    """Keeps the caller's X-Request-ID (or makes one), returns it, logs and counts each request."""
+
+    def __init__(self, app: ASGIApp, skip_log_paths: tuple[str, ...] = ("/healthz", "/metrics")) -> None:
+        self.app = app
+        self.skip_log_paths = skip_log_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        request_id = headers.get(REQUEST_ID_HEADER.lower()) or uuid.uuid4().hex
+        token = request_id_var.set(request_id[:128])
+        status = 500
+        started_response = False
+        start = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, started_response
+            if message["type"] == "http.response.start":
+                status, started_response = message["status"], True
+                message.setdefault("headers", [])
+                message["headers"].append(
+                    (REQUEST_ID_HEADER.encode(), request_id_var.get().encode("latin-1"))
+                )
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            # the one place an unexpected error is caught: logged whole, answered without a traceback
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if not started_response:
+                response = problem_response(
+                    500,
+                    "Internal error",
+                    "the service failed on this request; its log has the details under request id "
+                    + request_id_var.get(),
+                    instance=scope["path"],
+                )
+                await response(scope, receive, send_with_id)
+        finally:
+            seconds = time.perf_counter() - start
+            route = getattr(scope.get("route"), "path", "unmatched")
+            REQUESTS.labels(scope["method"], route, str(status)).inc()
+            LATENCY.labels(scope["method"], route).observe(seconds)
+            if scope["path"] not in self.skip_log_paths:
+                log.info(
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "route": route,
+                        "status": status,
+                        "duration_ms": round(seconds * 1000, 2),
+                    },
+                )
+            request_id_var.reset(token)
+
+
+class BodyLimitMiddleware:
+    """Refuses a request body over `max_bytes` with 413, before the route reads it."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, receive, send, int(declared))
+            return
+        messages: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                await self._refuse(scope, receive, send, size)
+                return
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, size: int) -> None:
+        over = "at least " if size > self.max_bytes else ""
+        response = problem_response(
+            413,
+            "Request body too large",
+            f"the request body is {over}{size} bytes; the limit is {self.max_bytes} bytes",
+            instance=scope["path"],
+        )
+        await response(scope, receive, send)
+
+
+def metrics_response() -> Response:
+    """The process's Prometheus metrics."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True
+
+
+def configure_logging(service: str, level: str = "INFO") -> None:
+    """JSON lines on stderr, each with the service name and the current request id."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_RequestIdFilter())
+    handler.setFormatter(
+        JsonFormatter(
+            "{asctime}{levelname}{name}{message}{request_id}",
+            style="{",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            static_fields={"service": service},
+        )
+    )
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers = []
+        logging.getLogger(name).propagate = True
+    logging.getLogger("uvicorn.access").disabled = True  # RequestContextMiddleware logs each request
+
+
+def install_common(app: FastAPI, max_body_bytes: int) -> None:
+    """Problem handlers, body limit and request context, in the order that makes each see the next."""
+    install_problem_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)

@@ -1,0 +1,124 @@
+"""Real processes and servers for the tests: free ports, service subprocesses, ASGI apps on a thread."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+import uvicorn
+
+from tests.conftest import ROOT
+
+OUTPUT = ROOT / "test-output"
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServiceProcess:
+    """A service started as its own process (as `just up` and compose start it), logs to test-output/."""
+
+    def __init__(self, name: str, command: list[str], env: Mapping[str, str], port: int) -> None:
+        self.name, self.command, self.port = name, command, port
+        self.env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
+        self.url = f"http://127.0.0.1:{port}"
+        OUTPUT.mkdir(exist_ok=True)
+        self.log_path = OUTPUT / f"{name}-{port}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ServiceProcess:
+        """Start the process (it may still be loading)."""
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=log, stderr=log)
+        return self
+
+    def wait_ready(self, path: str = "/readyz", timeout: float = 120) -> None:
+        """Wait until `path` answers 200, or fail with the process's log."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(self.url + path, timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"{self.name} not ready after {timeout}s:\n{self.log()}")
+
+    def stop(self) -> None:
+        """Stop the process (SIGTERM, then SIGKILL)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def log(self) -> str:
+        """What the process wrote so far."""
+        return self.log_path.read_text(errors="replace")[-5000:] if self.log_path.exists() else ""
+
+    def __enter__(self) -> ServiceProcess:
+        self.start()
+        self.wait_ready()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def model_service(port: int, **env: str) -> ServiceProcess:
+    """The model service process, started with the same command as `just up`."""
+    return ServiceProcess(
+        "model",
+        ["uv", "run", "--frozen", "--no-sync", "model-service", "serve"],
+        {"MODEL_PORT": str(port), **env},
+        port,
+    )
+
+
+class ThreadedServer:
+    """An ASGI app served by a real uvicorn on a background thread."""
+
+    def __init__(self, app: Any, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ThreadedServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise TimeoutError("test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def artifacts_root(folder: Path) -> str:
+    """MODEL_ARTIFACTS_DIR for a pipeline whose artifacts are in `folder`."""
+    return str(folder.parent)

@@ -1,0 +1,58 @@
+"""`just up`: the local stack from the Procfile, its URLs printed, all of it stopped by Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from typing import Any
+
+import httpx
+
+from onepipe import LoadedPipeline
+from tests.conftest import ROOT
+from tests.processes import OUTPUT, free_port
+
+
+def test_just_up_serves_the_model_and_ctrl_c_stops_everything(
+    example_pipeline: LoadedPipeline[Any, Any, Any],
+) -> None:
+    port = free_port()
+    OUTPUT.mkdir(exist_ok=True)
+    log_path = OUTPUT / "just-up.log"
+    with log_path.open("wb") as log:
+        up = subprocess.Popen(
+            ["just", "up"],
+            cwd=ROOT,
+            env={**os.environ, "MODEL_PORT": str(port)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, like a terminal's
+        )
+        try:
+            deadline = time.monotonic() + 180
+            ready = None
+            while time.monotonic() < deadline and up.poll() is None:
+                try:
+                    ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+                    if ready.status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.3)
+            assert ready is not None and ready.json()["version"] == example_pipeline.version, (
+                log_path.read_text()
+            )
+            answer = httpx.post(f"http://127.0.0.1:{port}/v1/predict", json={"inputs": [{"text": "Great!"}]})
+            assert answer.status_code == 200
+        finally:
+            os.killpg(up.pid, signal.SIGINT)  # Ctrl-C reaches the whole group
+            up.wait(timeout=30)
+    printed = log_path.read_text()
+    assert f"model service  http://127.0.0.1:{port}" in printed
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+        raise AssertionError("the model service still answers after Ctrl-C")
+    except httpx.TransportError:
+        pass

@@ -1,0 +1,120 @@
+"""The model service as a real uvicorn process over HTTP: concurrency, micro-batching, other pipelines."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from onepipe import LoadedPipeline
+from onepipe.client import AsyncModelServiceClient, ModelServiceClient
+from review_triage.pipeline import pipeline as example
+from tests.conftest import EXAMPLE_ARTIFACTS, ROOT
+from tests.processes import ServiceProcess, free_port, model_service
+
+Loaded = LoadedPipeline[Any, Any, Any]
+
+
+@pytest.fixture(scope="module")
+def served(example_pipeline: Loaded) -> Iterator[ServiceProcess]:
+    with model_service(free_port(), MODEL_ARTIFACTS_DIR=str(EXAMPLE_ARTIFACTS.parent)) as process:
+        yield process
+
+
+def _metric(text: str, name: str) -> float:
+    match = re.search(rf"^{re.escape(name)} ([0-9.e+]+)$", text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
+
+
+def test_debug_predict_over_http_returns_every_step(served: ServiceProcess, example_pipeline: Loaded) -> None:
+    with ModelServiceClient(served.url) as client:
+        assert client.ready()["version"] == example_pipeline.version
+        example_input = example.examples["plot summary"].model_dump()
+        answer = client.predict([example_input], debug=True, request_id="trace-me")
+    assert answer.outputs[0]["label"] == "plot"
+    assert answer.traces is not None
+    assert [s.name for s in answer.traces[0].steps] == [s.name for s in example.describe("").steps]
+    assert '"request_id": "trace-me"' in served.log()
+
+
+def test_64_concurrent_mixed_requests_are_batched_and_equal_one_by_one(served: ServiceProcess) -> None:
+    flag_sets: list[dict[str, Any]] = [
+        {},
+        {"classifier": "minilm"},
+        {"retriever": "embedding"},
+        {"neighbours": 1},
+    ]
+    texts = [f"{text} (variation {i})" for i, text in enumerate(e.text for e in example.examples.values())]
+    requests = [([{"text": texts[i % len(texts)]}], flag_sets[i % len(flag_sets)]) for i in range(64)]
+
+    with ModelServiceClient(served.url) as client:
+        one_by_one = [client.predict(inputs, flags).outputs for inputs, flags in requests]
+    before = httpx.get(served.url + "/metrics").text
+
+    async def all_at_once() -> list[Any]:
+        async with AsyncModelServiceClient(served.url) as client:
+            answers = await asyncio.gather(*(client.predict(inputs, flags) for inputs, flags in requests))
+        return [a.outputs for a in answers]
+
+    concurrent = asyncio.run(all_at_once())
+    after = httpx.get(served.url + "/metrics").text
+    assert concurrent == one_by_one
+    calls = _metric(after, "pipeline_calls_total") - _metric(before, "pipeline_calls_total")
+    gathered = _metric(after, "pipeline_batch_requests_sum") - _metric(before, "pipeline_batch_requests_sum")
+    assert gathered == 64
+    assert calls < 64, f"64 requests took {calls} pipeline calls"
+    largest = [
+        float(m.group(1))
+        for m in re.finditer(r'^pipeline_batch_requests_bucket\{le="1.0"\} ([0-9.e+]+)$', after, re.MULTILINE)
+    ]
+    assert largest and largest[0] < _metric(after, "pipeline_batch_requests_count")  # some batch held > 1
+
+
+def test_batching_off_runs_each_request_alone(example_pipeline: Loaded) -> None:
+    env = {"MODEL_ARTIFACTS_DIR": str(EXAMPLE_ARTIFACTS.parent), "MODEL_BATCHING": "false"}
+    with model_service(free_port(), **env) as process:
+
+        async def burst() -> None:
+            async with AsyncModelServiceClient(process.url) as client:
+                await asyncio.gather(*(client.predict([{"text": f"film {i}"}]) for i in range(16)))
+
+        asyncio.run(burst())
+        metrics = httpx.get(process.url + "/metrics").text
+    assert _metric(metrics, "pipeline_calls_total") == 16
+    assert _metric(metrics, "pipeline_batch_requests_sum") == 16
+
+
+def test_serves_another_pipeline_with_no_code_change(tiny_artifacts: Path) -> None:
+    env = {
+        "MODEL_PIPELINE": "tests.tiny_pipeline:pipeline",
+        "MODEL_ARTIFACTS_DIR": str(tiny_artifacts.parent),
+    }
+    with model_service(free_port(), **env) as process, ModelServiceClient(process.url) as client:
+        info = client.pipeline()
+        assert info.name == "tiny" and set(info.input_schema["properties"]) == {"values", "unit"}
+        assert set(info.flags_schema["properties"]) == {"method", "scale", "with_spread"}
+        answer = client.predict([{"values": [1, 2], "unit": "kg"}], {"method": "mean"})
+        assert answer.outputs == [{"value": 2.0, "unit": "kg", "spread": 1.0}]
+
+
+def test_serve_without_artifacts_stops_with_what_to_run(tmp_path: Path) -> None:
+    done = subprocess.run(
+        ["uv", "run", "--frozen", "--no-sync", "model-service", "serve"],
+        cwd=ROOT,
+        env={
+            "PATH": __import__("os").environ["PATH"],
+            "MODEL_ARTIFACTS_DIR": str(tmp_path),
+            "MODEL_PORT": "1",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "no artifacts for pipeline 'review-triage'" in done.stderr and "just train" in done.stderr
