@@ -37,8 +37,10 @@ bench: sync
 # run the stack as local processes (Procfile, honcho); Ctrl-C stops them all
 up: sync
     uv run --frozen --no-sync model-service train --if-needed
-    @echo "model service  http://127.0.0.1:${MODEL_PORT:-8001}  (API docs: /docs, metrics: /metrics)"
-    uv run --frozen --no-sync honcho start -f Procfile
+    @echo "model service  http://127.0.0.1:${MODEL_PORT:-8001}  (internal; docs at /docs)"
+    @echo "gateway        http://127.0.0.1:${GATEWAY_PORT:-8000}  (docs at /docs)"
+    @if [ "${GATEWAY_ENVIRONMENT:-development}" = "development" ]; then echo "local API key  onepipe-local-development-key  (X-API-Key header; development only)"; fi
+    GATEWAY_ENVIRONMENT="${GATEWAY_ENVIRONMENT:-development}" MODEL_URL="${MODEL_URL:-http://127.0.0.1:${MODEL_PORT:-8001}}" uv run --frozen --no-sync honcho start -f Procfile
 
 # format the code in place
 fmt: sync

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +11,8 @@ import pytest
 from onepipe import ArtifactsError, LoadedPipeline
 from review_triage.pipeline import pipeline as example
 from tests import tiny_pipeline
+from tests.processes import ROOT, ServiceProcess, free_port, model_service
 
-ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_ARTIFACTS = ROOT / "artifacts" / example.name
 
 
@@ -38,3 +39,10 @@ def tiny(tiny_artifacts: Path) -> LoadedPipeline[Any, Any, Any]:
     """The tiny pipeline, loaded, with its call counters reset."""
     tiny_pipeline.CALLS.clear()
     return tiny_pipeline.pipeline.load(tiny_artifacts)
+
+
+@pytest.fixture(scope="session")
+def example_service(example_pipeline: LoadedPipeline[Any, Any, Any]) -> Iterator[ServiceProcess]:
+    """One model service process serving the example, shared by the tests that only read from it."""
+    with model_service(free_port(), MODEL_ARTIFACTS_DIR=str(EXAMPLE_ARTIFACTS.parent)) as process:
+        yield process

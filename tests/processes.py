@@ -15,8 +15,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from tests.conftest import ROOT
-
+ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "test-output"
 
 
@@ -119,6 +118,11 @@ class ThreadedServer:
         self.thread.join(timeout=10)
 
 
-def artifacts_root(folder: Path) -> str:
-    """MODEL_ARTIFACTS_DIR for a pipeline whose artifacts are in `folder`."""
-    return str(folder.parent)
+def gateway(port: int, model_url: str, **env: str) -> ServiceProcess:
+    """The gateway process, started with the same command as `just up`."""
+    return ServiceProcess(
+        "gateway",
+        ["uv", "run", "--frozen", "--no-sync", "gateway", "serve"],
+        {"GATEWAY_PORT": str(port), "MODEL_URL": model_url, **env},
+        port,
+    )

@@ -2,25 +2,36 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
+from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 
+from gateway.settings import Settings as GatewaySettings
 from model_service.settings import Settings as ModelSettings
-from tests.conftest import ROOT
+from tests.processes import ROOT
 
-SETTINGS: list[type[BaseSettings]] = [ModelSettings]
+SETTINGS: list[type[BaseSettings]] = [ModelSettings, GatewaySettings]
 
 
 def _variables(settings: type[BaseSettings]) -> dict[str, str]:
+    """Each setting's env variable and its default, as the docs write them."""
     prefix = settings.model_config.get("env_prefix", "")
-    return {
-        f"{prefix}{name}".upper(): str(field.default).lower()
-        if isinstance(field.default, bool)
-        else str(field.default)
-        for name, field in settings.model_fields.items()
-    }
+    found = {}
+    for name, field in settings.model_fields.items():
+        alias = field.validation_alias
+        variable = alias.choices[0] if isinstance(alias, AliasChoices) else f"{prefix}{name}"
+        default = field.get_default(call_default_factory=True)
+        if isinstance(default, bool):
+            text = str(default).lower()
+        elif isinstance(default, list):
+            text = json.dumps(default)
+        else:
+            text = str(default)
+        found[str(variable).upper()] = text
+    return found
 
 
 @pytest.mark.parametrize("settings", SETTINGS, ids=lambda s: s.__module__)

@@ -10,22 +10,22 @@ from typing import Any
 
 import httpx
 
+from gateway.auth import DEVELOPMENT_KEY
 from onepipe import LoadedPipeline
-from tests.conftest import ROOT
-from tests.processes import OUTPUT, free_port
+from tests.processes import OUTPUT, ROOT, free_port
 
 
-def test_just_up_serves_the_model_and_ctrl_c_stops_everything(
+def test_just_up_serves_the_stack_and_ctrl_c_stops_everything(
     example_pipeline: LoadedPipeline[Any, Any, Any],
 ) -> None:
-    port = free_port()
+    port, gateway_port = free_port(), free_port()
     OUTPUT.mkdir(exist_ok=True)
     log_path = OUTPUT / "just-up.log"
     with log_path.open("wb") as log:
         up = subprocess.Popen(
             ["just", "up"],
             cwd=ROOT,
-            env={**os.environ, "MODEL_PORT": str(port)},
+            env={**os.environ, "MODEL_PORT": str(port), "GATEWAY_PORT": str(gateway_port)},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, like a terminal's
@@ -35,7 +35,7 @@ def test_just_up_serves_the_model_and_ctrl_c_stops_everything(
             ready = None
             while time.monotonic() < deadline and up.poll() is None:
                 try:
-                    ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+                    ready = httpx.get(f"http://127.0.0.1:{gateway_port}/readyz", timeout=2)
                     if ready.status_code == 200:
                         break
                 except httpx.TransportError:
@@ -44,15 +44,22 @@ def test_just_up_serves_the_model_and_ctrl_c_stops_everything(
             assert ready is not None and ready.json()["version"] == example_pipeline.version, (
                 log_path.read_text()
             )
-            answer = httpx.post(f"http://127.0.0.1:{port}/v1/predict", json={"inputs": [{"text": "Great!"}]})
-            assert answer.status_code == 200
+            answer = httpx.post(
+                f"http://127.0.0.1:{gateway_port}/v1/predict",
+                json={"inputs": {"text": "Great!"}},
+                headers={"X-API-Key": DEVELOPMENT_KEY},
+            )
+            assert answer.status_code == 200 and answer.json()["outputs"][0]["label"] == "fresh"
         finally:
             os.killpg(up.pid, signal.SIGINT)  # Ctrl-C reaches the whole group
             up.wait(timeout=30)
     printed = log_path.read_text()
     assert f"model service  http://127.0.0.1:{port}" in printed
-    try:
-        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
-        raise AssertionError("the model service still answers after Ctrl-C")
-    except httpx.TransportError:
-        pass
+    assert f"gateway        http://127.0.0.1:{gateway_port}" in printed
+    assert f"local API key  {DEVELOPMENT_KEY}" in printed
+    for each in (port, gateway_port):
+        try:
+            httpx.get(f"http://127.0.0.1:{each}/healthz", timeout=2)
+            raise AssertionError(f"port {each} still answers after Ctrl-C")
+        except httpx.TransportError:
+            pass

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import re
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +14,15 @@ import pytest
 from onepipe import LoadedPipeline
 from onepipe.client import AsyncModelServiceClient, ModelServiceClient
 from review_triage.pipeline import pipeline as example
-from tests.conftest import EXAMPLE_ARTIFACTS, ROOT
-from tests.processes import ServiceProcess, free_port, model_service
+from tests.conftest import EXAMPLE_ARTIFACTS
+from tests.processes import ROOT, ServiceProcess, free_port, model_service
 
 Loaded = LoadedPipeline[Any, Any, Any]
 
 
 @pytest.fixture(scope="module")
-def served(example_pipeline: Loaded) -> Iterator[ServiceProcess]:
-    with model_service(free_port(), MODEL_ARTIFACTS_DIR=str(EXAMPLE_ARTIFACTS.parent)) as process:
-        yield process
+def served(example_service: ServiceProcess) -> ServiceProcess:
+    return example_service
 
 
 def _metric(text: str, name: str) -> float:

@@ -9,7 +9,7 @@ from nbclient import NotebookClient
 
 from onepipe import LoadedPipeline
 from review_triage.pipeline import pipeline as example
-from tests.conftest import ROOT
+from tests.processes import ROOT
 from tests.test_review_triage_pipeline import STEPS
 
 

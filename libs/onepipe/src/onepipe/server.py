@@ -21,7 +21,7 @@ from pythonjsonlogger.json import JsonFormatter
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from onepipe.envelopes import REQUEST_ID_HEADER, ProblemDetail
+from onepipe.envelopes import REQUEST_ID_HEADER, VERSION_HEADER, PredictResponse, ProblemDetail
 from onepipe.errors import PipelineInputError, Problem
 
 PROBLEM_JSON = "application/problem+json"
@@ -249,6 +249,18 @@ class BodyLimitMiddleware:
 def metrics_response() -> Response:
     """The process's Prometheus metrics."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def predict_response(result: PredictResponse) -> Response:
+    """A predict answer with its version header, serialised once by pydantic.
+
+    FastAPI would validate and walk the outputs again; this is every service's hot path.
+    """
+    return Response(
+        result.model_dump_json(exclude_none=True),
+        media_type="application/json",
+        headers={VERSION_HEADER: result.version},
+    )
 
 
 class _RequestIdFilter(logging.Filter):

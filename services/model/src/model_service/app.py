@@ -14,7 +14,7 @@ from model_service.settings import Settings
 from onepipe import PipelineInfo
 from onepipe.envelopes import VERSION_HEADER, PredictRequest, PredictResponse, ProblemDetail
 from onepipe.loading import import_pipeline
-from onepipe.server import configure_logging, install_common, metrics_response
+from onepipe.server import configure_logging, install_common, metrics_response, predict_response
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     code: {"model": ProblemDetail, "content": {"application/problem+json": {}}} for code in (413, 422, 503)
@@ -66,16 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def predict(request: PredictRequest) -> Response:
         """Run a batch of inputs; with debug on, also a trace of every step per input."""
         result = await service.predict(request)
-        # serialised once by pydantic, not walked again by FastAPI: this is the hot path
-        return Response(
-            result.model_dump_json(exclude_none=True),
-            media_type="application/json",
-            headers={VERSION_HEADER: result.version},
-        )
+        return predict_response(result)
 
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        """Prometheus metrics."""
-        return metrics_response()
+    app.add_api_route("/metrics", metrics_response, include_in_schema=False)
 
     return app

@@ -1,0 +1,137 @@
+"""The gateway's logic, reachable without a server: predict, pipeline description, readiness."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from gateway.auth import Caller, KeyRing
+from gateway.settings import Settings
+from onepipe import PipelineInfo, Problem
+from onepipe.client import (
+    AsyncModelServiceClient,
+    RetryPolicy,
+    ServiceError,
+    ServiceFailedError,
+    ServiceRejectedError,
+    ServiceTimeoutError,
+    ServiceUnavailableError,
+)
+from onepipe.envelopes import PredictResponse
+from onepipe.server import ProblemError, request_id_var
+
+log = logging.getLogger("gateway")
+RETRY_AFTER = "5"
+INFO_TTL_SECONDS = 30.0
+
+
+class PublicPredictRequest(BaseModel):
+    """Inputs for the pipeline (one, or a list), with optional flags and the debug switch."""
+
+    inputs: dict[str, Any] | list[dict[str, Any]] = Field(description="One input, or a list of inputs.")
+    flags: dict[str, Any] = Field(default_factory=dict, description="Flags; unset flags take their default.")
+    debug: bool = Field(False, description="Also return a trace of every step (needs the `debug` scope).")
+
+
+class Gateway:
+    """Checks what the caller may do, then asks the model service; its failures become clear problems."""
+
+    def __init__(self, settings: Settings, client: AsyncModelServiceClient | None = None) -> None:
+        self.settings = settings
+        self.client = client or AsyncModelServiceClient(
+            settings.model_url,
+            timeout=settings.model_timeout,
+            retry=RetryPolicy(attempts=settings.model_attempts, backoff_min=0.2, backoff_max=1.0),
+        )
+        self._info: PipelineInfo | None = None
+        self._info_at = 0.0
+
+    async def close(self) -> None:
+        """Close the model-service connections."""
+        await self.client.aclose()
+
+    async def predict(self, body: PublicPredictRequest, caller: Caller) -> PredictResponse:
+        """Outputs for the caller's inputs."""
+        inputs = body.inputs if isinstance(body.inputs, list) else [body.inputs]
+        limit = self.settings.max_inputs
+        if len(inputs) > limit:
+            raise ProblemError(
+                413,
+                "Too many inputs",
+                f"inputs: {len(inputs)} inputs is over the limit of {limit} per request",
+                errors=[Problem(loc="inputs", message=f"at most {limit} inputs per request")],
+            )
+        if body.debug:
+            KeyRing.require(caller, "debug")
+        try:
+            result = await self.client.predict(
+                inputs, body.flags, body.debug, request_id=request_id_var.get()
+            )
+        except ServiceError as error:
+            raise _problem(error, self.settings.model_timeout) from None
+        if self._info is not None and self._info.version != result.version:
+            self._info = None  # the pipeline changed under us: describe it afresh
+        return result
+
+    async def pipeline(self) -> PipelineInfo:
+        """The pipeline's description (cached briefly)."""
+        if self._info is None or time.monotonic() - self._info_at > INFO_TTL_SECONDS:
+            try:
+                self._info = await self.client.pipeline()
+            except ServiceError as error:
+                raise _problem(error, self.settings.model_timeout) from None
+            self._info_at = time.monotonic()
+        return self._info
+
+    async def pipeline_or_none(self) -> PipelineInfo | None:
+        """The pipeline's description, or None when the model service does not answer."""
+        try:
+            return await self.pipeline()
+        except ProblemError:
+            return None
+
+    async def ready(self) -> dict[str, str]:
+        """Ready only when the model service is."""
+        try:
+            answer = await self.client.ready()
+        except ServiceError as error:
+            raise _problem(error, self.settings.model_timeout) from None
+        return {"status": "ready", "pipeline": answer["pipeline"], "version": answer["version"]}
+
+
+def _problem(error: ServiceError, timeout: float) -> ProblemError:
+    """A model-service failure as the problem the public caller sees (no internal addresses)."""
+    log.warning("model service call failed: %s", error)
+    if isinstance(error, ServiceRejectedError):
+        problem = error.problem
+        errors = [Problem(loc=e["loc"], message=e["message"]) for e in problem.get("errors") or []]
+        return ProblemError(
+            error.status or 422,
+            str(problem.get("title", "Invalid request")),
+            str(problem.get("detail", "")),
+            errors,
+        )
+    if isinstance(error, ServiceTimeoutError):
+        return ProblemError(
+            504,
+            "Model service timeout",
+            f"the model service did not answer within {timeout:g} s; retry later",
+            headers={"Retry-After": RETRY_AFTER},
+        )
+    if isinstance(error, ServiceUnavailableError):
+        return ProblemError(
+            503,
+            "Model service unavailable",
+            "the model service is unavailable (down, starting or overloaded); retry later",
+            headers={"Retry-After": RETRY_AFTER},
+        )
+    assert isinstance(error, ServiceFailedError)
+    return ProblemError(
+        502,
+        "Model service failed",
+        "the model service failed on this request; "
+        f"quote request id {request_id_var.get()} when reporting it",
+    )

@@ -1,0 +1,59 @@
+"""The gateway's configuration: env variables prefixed GATEWAY_, peers by URL (MODEL_URL, REDIS_URL)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SCOPES = ("predict", "debug", "jobs", "admin")
+
+
+class ApiKeyEntry(BaseModel):
+    """One API key as configured: a name, the sha256 of the key (never the key), its scopes."""
+
+    name: str = Field(min_length=1)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    scopes: list[Literal["predict", "debug", "jobs", "admin"]] = ["predict"]
+    rate_limit: str | None = Field(
+        None, description="Overrides GATEWAY_RATE_LIMIT for this key, e.g. '600/minute'."
+    )
+
+
+class Settings(BaseSettings):
+    """Every setting of the gateway; each is the env variable GATEWAY_<NAME> unless noted."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production"] = Field(
+        "production",
+        description="development allows the built-in local key; production refuses to start without keys.",
+    )
+    host: str = Field("127.0.0.1", description="Address to listen on (0.0.0.0 in a container).")
+    port: int = Field(8000, ge=1, le=65535, description="Port to listen on.")
+    model_url: str = Field(
+        "http://127.0.0.1:8001",
+        validation_alias=AliasChoices("MODEL_URL", "GATEWAY_MODEL_URL"),
+        description="Base URL of the model service (env MODEL_URL).",
+    )
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        validation_alias=AliasChoices("REDIS_URL", "GATEWAY_REDIS_URL"),
+        description="Redis for rate-limit counters (env REDIS_URL); memory:// keeps them in the process.",
+    )
+    api_keys: list[ApiKeyEntry] = Field(
+        default_factory=list,
+        description="JSON list of keys: name, sha256 of the key, scopes (`gateway new-key`).",
+    )
+    rate_limit: str = Field("120/minute", description="Requests per key, e.g. '120/minute' or '10/second'.")
+    max_inputs: int = Field(64, ge=1, description="Most inputs in one predict request (413 above).")
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, description="Largest request body in bytes (413 above)."
+    )
+    model_timeout: float = Field(30.0, gt=0, description="Seconds to wait for the model service per call.")
+    model_attempts: int = Field(
+        2, ge=1, le=10, description="Tries per call when the model service is unreachable."
+    )
+    cors_origins: list[str] = Field(default_factory=list, description="JSON list of origins allowed by CORS.")
+    log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING or ERROR.")
