@@ -34,6 +34,10 @@ bench: sync
     uv run --frozen --no-sync model-service train --if-needed
     uv run --frozen --no-sync python benchmarks/model_service.py
 
+# submit a batch job through the gateway and save its reports: just batch FILE [--flag n=v] [--compare n=v] [--map field=column]
+batch file *args: sync
+    uv run --frozen --no-sync gateway batch "$@"
+
 # run the stack as local processes (Procfile, honcho); Ctrl-C stops them all
 up: sync
     uv run --frozen --no-sync model-service train --if-needed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -29,8 +30,10 @@ def free_port() -> int:
 class ServiceProcess:
     """A service started as its own process (as `just up` and compose start it), logs to test-output/."""
 
-    def __init__(self, name: str, command: list[str], env: Mapping[str, str], port: int) -> None:
-        self.name, self.command, self.port = name, command, port
+    def __init__(
+        self, name: str, command: list[str], env: Mapping[str, str], port: int, ready_log: str | None = None
+    ) -> None:
+        self.name, self.command, self.port, self.ready_log = name, command, port, ready_log
         self.env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
         self.url = f"http://127.0.0.1:{port}"
         OUTPUT.mkdir(exist_ok=True)
@@ -40,7 +43,10 @@ class ServiceProcess:
     def start(self) -> ServiceProcess:
         """Start the process (it may still be loading)."""
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=log, stderr=log)
+        self.process = subprocess.Popen(
+            self.command, cwd=ROOT, env=self.env, stdout=log, stderr=log, start_new_session=True
+        )
+        self._log_start = self.log_path.stat().st_size if self.ready_log else 0
         return self
 
     def wait_ready(self, path: str = "/readyz", timeout: float = 120) -> None:
@@ -49,14 +55,26 @@ class ServiceProcess:
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                if httpx.get(self.url + path, timeout=2).status_code == 200:
+                raise RuntimeError(
+                    f"{self.name} exited with {self.process.returncode}:\n{self.log()[-5000:]}"
+                )
+            if self.ready_log is not None:
+                if self.ready_log in self.log_path.read_text(errors="replace")[self._log_start :]:
                     return
-            except httpx.TransportError:
-                pass
+            else:
+                try:
+                    if httpx.get(self.url + path, timeout=2).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
             time.sleep(0.2)
-        raise TimeoutError(f"{self.name} not ready after {timeout}s:\n{self.log()}")
+        raise TimeoutError(f"{self.name} not ready after {timeout}s:\n{self.log()[-5000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL the process and its children at once, as a crash would."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
 
     def stop(self) -> None:
         """Stop the process (SIGTERM, then SIGKILL)."""
@@ -70,7 +88,7 @@ class ServiceProcess:
 
     def log(self) -> str:
         """What the process wrote so far."""
-        return self.log_path.read_text(errors="replace")[-5000:] if self.log_path.exists() else ""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def __enter__(self) -> ServiceProcess:
         self.start()
@@ -88,6 +106,32 @@ def model_service(port: int, **env: str) -> ServiceProcess:
         ["uv", "run", "--frozen", "--no-sync", "model-service", "serve"],
         {"MODEL_PORT": str(port), **env},
         port,
+    )
+
+
+def worker(**env: str) -> ServiceProcess:
+    """A batch worker process, started with the same command as `just up`."""
+    return ServiceProcess(
+        "worker",
+        [
+            "uv",
+            "run",
+            "--frozen",
+            "--no-sync",
+            "celery",
+            "-A",
+            "batch_worker.celery_app",
+            "worker",
+            "--queues",
+            "jobs",
+            "--loglevel",
+            "INFO",
+            "--hostname",
+            f"worker-{free_port()}@%h",
+        ],
+        env,
+        free_port(),  # names its log file only: a worker listens on no port
+        ready_log=" ready.",
     )
 
 

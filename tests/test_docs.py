@@ -9,11 +9,12 @@ import pytest
 from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 
+from batch_worker.settings import Settings as WorkerSettings
 from gateway.settings import Settings as GatewaySettings
 from model_service.settings import Settings as ModelSettings
 from tests.processes import ROOT
 
-SETTINGS: list[type[BaseSettings]] = [ModelSettings, GatewaySettings]
+SETTINGS: list[type[BaseSettings]] = [ModelSettings, GatewaySettings, WorkerSettings]
 
 
 def _variables(settings: type[BaseSettings]) -> dict[str, str]:
@@ -32,6 +33,27 @@ def _variables(settings: type[BaseSettings]) -> dict[str, str]:
             text = str(default)
         found[str(variable).upper()] = text
     return found
+
+
+SHARED = {"MODEL_URL", "REDIS_URL", "STORAGE_URL", "GATEWAY_URL"}
+
+
+def configuration_rows() -> list[str]:
+    """The README's configuration table rows, as the settings classes say they should be."""
+    rows: dict[str, tuple[str, str, list[str]]] = {}
+    for settings in SETTINGS:
+        service = settings.__module__.split(".")[0].replace("_", " ").replace("batch worker", "worker")
+        for (variable, default), field in zip(
+            _variables(settings).items(), settings.model_fields.values(), strict=True
+        ):
+            rows.setdefault(variable, (default, str(field.description), []))[2].append(service)
+    return [f"| `{v}` | `{d}` | {desc} | {', '.join(who)} |" for v, (d, desc, who) in rows.items()]
+
+
+def test_readme_configuration_rows_are_generated_from_the_settings() -> None:
+    readme = (ROOT / "README.md").read_text().splitlines()
+    table = [line for line in readme if re.match(r"^\| `[A-Z_]+` \| `", line)]
+    assert table == configuration_rows()
 
 
 @pytest.mark.parametrize("settings", SETTINGS, ids=lambda s: s.__module__)

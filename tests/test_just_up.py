@@ -57,6 +57,7 @@ def test_just_up_serves_the_stack_and_ctrl_c_stops_everything(
     assert f"model service  http://127.0.0.1:{port}" in printed
     assert f"gateway        http://127.0.0.1:{gateway_port}" in printed
     assert f"local API key  {DEVELOPMENT_KEY}" in printed
+    assert "worker.1" in printed and " ready." in printed  # the batch worker came up too
     for each in (port, gateway_port):
         try:
             httpx.get(f"http://127.0.0.1:{each}/healthz", timeout=2)

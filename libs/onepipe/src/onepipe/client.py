@@ -7,9 +7,10 @@ Failures raise typed exceptions that say which service failed and how.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any, Self
 
 import httpx
 from tenacity import (
@@ -127,10 +128,10 @@ def _give_up(service: str, url: str, error: RetryError, attempts: int) -> Servic
     return ServiceUnavailableError(service, f"unavailable at {url} after {attempts} attempts: {cause}", 503)
 
 
-class ModelServiceClient:
-    """Blocking client for the model service at `base_url`."""
+class ServiceClient:
+    """Blocking HTTP client for one of our services: timeouts, bounded retries, typed errors."""
 
-    service = "model service"
+    service = "service"
 
     def __init__(
         self,
@@ -139,6 +140,7 @@ class ModelServiceClient:
         timeout: float = 30.0,
         connect_timeout: float = 3.0,
         retry: RetryPolicy | None = None,
+        headers: Mapping[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -146,10 +148,11 @@ class ModelServiceClient:
         self._http = httpx.Client(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
+            headers=dict(headers or {}),
             transport=transport,
         )
 
-    def __enter__(self) -> ModelServiceClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -175,6 +178,12 @@ class ModelServiceClient:
     def ready(self) -> dict[str, Any]:
         """The service's /readyz answer (raises ServiceUnavailableError when not ready)."""
         return dict(self._request("GET", "/readyz").json())
+
+
+class ModelServiceClient(ServiceClient):
+    """Blocking client for the model service at `base_url`."""
+
+    service = "model service"
 
     def pipeline(self) -> PipelineInfo:
         """The pipeline's description: steps, schemas, examples, version."""
@@ -259,3 +268,57 @@ class AsyncModelServiceClient:
             "POST", "/v1/predict", json=_predict_body(inputs, flags, debug), headers=_headers(request_id)
         )
         return PredictResponse.model_validate(response.json())
+
+
+class GatewayClient(ServiceClient):
+    """Blocking client for the public gateway, with an API key: predicts and batch jobs."""
+
+    service = "gateway"
+
+    def __init__(self, base_url: str, api_key: str, **kwargs: Any) -> None:
+        super().__init__(base_url, headers={"X-API-Key": api_key}, **kwargs)
+
+    def pipeline(self) -> PipelineInfo:
+        """The pipeline's description."""
+        return PipelineInfo.model_validate(self._request("GET", "/v1/pipeline").json())
+
+    def predict(
+        self, inputs: Sequence[Mapping[str, Any]], flags: Mapping[str, Any] | None = None
+    ) -> PredictResponse:
+        """Run inputs through the pipeline."""
+        body = {"inputs": [dict(i) for i in inputs], "flags": dict(flags or {})}
+        return PredictResponse.model_validate(self._request("POST", "/v1/predict", json=body).json())
+
+    def submit_job(
+        self,
+        file_name: str,
+        content: IO[bytes],
+        mapping: Mapping[str, str] | None = None,
+        flags: Mapping[str, Any] | None = None,
+        compare_flags: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Queue a batch job over a file; returns the job as the gateway shows it."""
+        form = {"mapping": json.dumps(dict(mapping or {})), "flags": json.dumps(dict(flags or {}))}
+        if compare_flags is not None:
+            form["compare_flags"] = json.dumps(dict(compare_flags))
+        # an upload is not retried: the stream would have to be rewound
+        response = _check(
+            self.service, self._http.post("/v1/jobs", data=form, files={"file": (file_name, content)})
+        )
+        return dict(response.json())
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        """A job's state and progress."""
+        return dict(self._request("GET", f"/v1/jobs/{job_id}").json())
+
+    def jobs(self, offset: int = 0, limit: int = 20) -> dict[str, Any]:
+        """Recent jobs, newest first."""
+        return dict(self._request("GET", "/v1/jobs", params={"offset": offset, "limit": limit}).json())
+
+    def cancel_job(self, job_id: str) -> dict[str, Any]:
+        """Cancel a job."""
+        return dict(self._request("DELETE", f"/v1/jobs/{job_id}").json())
+
+    def report(self, job_id: str, file_format: str) -> bytes:
+        """A finished job's report, as bytes."""
+        return self._request("GET", f"/v1/jobs/{job_id}/report.{file_format}").content

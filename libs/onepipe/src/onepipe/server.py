@@ -124,9 +124,12 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        title = (
+            "Request body too large" if isinstance(error, BodyTooLargeError) else _title(error.status_code)
+        )
         return problem_response(
             error.status_code,
-            _title(error.status_code),
+            title,
             str(error.detail),
             headers=error.headers,
             instance=request.url.path,
@@ -203,47 +206,54 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
-class BodyLimitMiddleware:
-    """Refuses a request body over `max_bytes` with 413, before the route reads it."""
+class BodyTooLargeError(StarletteHTTPException):
+    """The request body passed its limit (raised while the route reads it, answered as 413)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(413, f"the request body is at least {size} bytes; the limit is {limit} bytes")
+
+
+class BodyLimitMiddleware:
+    """Refuses a request body over its limit with 413, counting as it streams (nothing is buffered).
+
+    `path_limits` gives other limits to paths starting with a prefix (e.g. uploads).
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, path_limits: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.path_limits = dict(path_limits or {})
+
+    def limit_for(self, path: str) -> int:
+        """The body limit of a path."""
+        return next((v for k, v in self.path_limits.items() if path.startswith(k)), self.max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit_for(scope["path"])
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, receive, send, int(declared))
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            response = problem_response(
+                413,
+                "Request body too large",
+                f"the request body is {int(declared)} bytes; the limit is {limit} bytes",
+                instance=scope["path"],
+            )
+            await response(scope, receive, send)
             return
-        messages: list[Message] = []
         size = 0
-        while True:
+
+        async def counting() -> Message:
+            nonlocal size
             message = await receive()
-            messages.append(message)
             size += len(message.get("body", b""))
-            if size > self.max_bytes:
-                await self._refuse(scope, receive, send, size)
-                return
-            if message["type"] != "http.request" or not message.get("more_body", False):
-                break
+            if size > limit:
+                raise BodyTooLargeError(size, limit)
+            return message
 
-        async def replay() -> Message:
-            return messages.pop(0) if messages else await receive()
-
-        await self.app(scope, replay, send)
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send, size: int) -> None:
-        over = "at least " if size > self.max_bytes else ""
-        response = problem_response(
-            413,
-            "Request body too large",
-            f"the request body is {over}{size} bytes; the limit is {self.max_bytes} bytes",
-            instance=scope["path"],
-        )
-        await response(scope, receive, send)
+        await self.app(scope, counting, send)
 
 
 def metrics_response() -> Response:
@@ -290,8 +300,8 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     logging.getLogger("uvicorn.access").disabled = True  # RequestContextMiddleware logs each request
 
 
-def install_common(app: FastAPI, max_body_bytes: int) -> None:
+def install_common(app: FastAPI, max_body_bytes: int, path_limits: Mapping[str, int] | None = None) -> None:
     """Problem handlers, body limit and request context, in the order that makes each see the next."""
     install_problem_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes, path_limits=path_limits)
     app.add_middleware(RequestContextMiddleware)

@@ -58,15 +58,23 @@ class KnownSnippet(BaseModel):
 class Triage(BaseModel):
     """The pipeline's verdict on one snippet."""
 
-    label: Literal["fresh", "rotten", "plot"] = Field(description="Plot summary, fresh or rotten review.")
-    confidence: float = Field(description="Confidence in the label: the weaker of the two decisions.")
+    # x-role tells the faces (reports, UI) which field is the verdict, its confidence, the review mark
+    label: Literal["fresh", "rotten", "plot"] = Field(
+        description="Plot summary, fresh or rotten review.", json_schema_extra={"x-role": "label"}
+    )
+    confidence: float = Field(
+        description="Confidence in the label: the weaker of the two decisions.",
+        json_schema_extra={"x-role": "confidence"},
+    )
     kind: Literal["review", "plot"] = Field(description="Model 1: review or plot summary.")
     kind_confidence: float
     sentiment: Literal["fresh", "rotten"] | None = Field(
         description="Model 2: fresh or rotten (none for a plot summary)."
     )
     sentiment_confidence: float | None
-    needs_review: bool = Field(description="True when a person should check this verdict.")
+    needs_review: bool = Field(
+        description="True when a person should check this verdict.", json_schema_extra={"x-role": "review"}
+    )
     review_reasons: list[str] = Field(description="Why it needs review (empty when it does not).")
     duplicate_of: KnownSnippet | None = Field(description="The known snippet this text repeats, if any.")
     similar: list[KnownSnippet] = Field(description="The most similar known snippets.")

@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Response, Security
+from celery import Celery
+from fastapi import Depends, FastAPI, File, Form, Query, Request, Response, Security, UploadFile
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from gateway.auth import Caller, KeyRing
+from gateway.jobs import REPORT_MEDIA_TYPES, JobPage, JobService, JobView, parse_json_field, view
 from gateway.openapi import with_pipeline
 from gateway.ratelimit import RateLimiter
 from gateway.service import Gateway, PublicPredictRequest
 from gateway.settings import Settings
 from onepipe import PipelineInfo
 from onepipe.envelopes import VERSION_HEADER, PredictResponse, ProblemDetail
+from onepipe.jobs import JOBS_QUEUE, RUN_JOB_TASK
 from onepipe.server import configure_logging, install_common, metrics_response, predict_response
+from onepipe.storage import JobStore
 
 API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="Your API key.")
 BEARER = HTTPBearer(auto_error=False, description="Your API key as a bearer token.")
@@ -36,6 +41,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     keys = KeyRing(settings.api_keys, settings.environment)
     limiter = RateLimiter(settings.redis_url, settings.rate_limit)
     gateway = Gateway(settings)
+    broker = Celery("gateway", broker=settings.redis_url)
+    broker.conf.broker_connection_retry_on_startup = True
+    broker.conf.broker_transport_options = {"max_retries": 2}
+    jobs = JobService(
+        JobStore(settings.storage_url),
+        lambda job_id: broker.send_task(
+            RUN_JOB_TASK,
+            args=[job_id],
+            queue=JOBS_QUEUE,
+            retry=True,
+            retry_policy={"max_retries": 2, "interval_start": 0.2},
+        ),
+        settings.max_upload_bytes,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -54,7 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.gateway = gateway
-    install_common(app, settings.max_body_bytes)
+    install_common(app, settings.max_body_bytes, path_limits={"/v1/jobs": settings.max_upload_bytes})
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -104,6 +123,92 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return predict_response(result)
 
     app.add_api_route("/metrics", metrics_response, include_in_schema=False)
+
+    def jobs_caller(who: Caller) -> Caller:
+        KeyRing.require(who, "jobs")
+        return who
+
+    @app.post("/v1/jobs", tags=["jobs"], status_code=202, responses=_problems(401, 403, 413, 422, 429, 503))
+    async def submit_job(
+        request: Request,
+        file: Annotated[UploadFile, File(description="The dataset: .csv, .jsonl or .parquet.")],
+        mapping: Annotated[
+            str | None, Form(description="JSON object: input field -> column (default: same names).")
+        ] = None,
+        flags: Annotated[str | None, Form(description="JSON object: the flag set to run with.")] = None,
+        compare_flags: Annotated[
+            str | None, Form(description="JSON object: a second flag set to compare.")
+        ] = None,
+        who: Caller = authenticated,
+    ) -> JSONResponse:
+        """Queue a batch job over an uploaded file; answers 202 with the job and its URL."""
+        caller = jobs_caller(who)
+        parsed_mapping = parse_json_field("mapping", mapping, {})
+        parsed_flags = parse_json_field("flags", flags, {})
+        parsed_compare = parse_json_field("compare_flags", compare_flags, None)
+        info = await gateway.pipeline()
+        meta = await run_in_threadpool(
+            jobs.submit,
+            caller,
+            info,
+            file.filename or "upload",
+            file.file,
+            parsed_mapping,
+            parsed_flags,
+            parsed_compare,
+        )
+        shown = view(meta, str(request.base_url))
+        return JSONResponse(shown.model_dump(mode="json"), status_code=202, headers={"Location": shown.url})
+
+    @app.get("/v1/jobs", tags=["jobs"], responses=_problems(401, 403, 429))
+    async def list_jobs(
+        request: Request,
+        offset: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+        who: Caller = authenticated,
+    ) -> JobPage:
+        """Recent jobs, newest first (a key sees its own; admin sees all)."""
+        found, total = await run_in_threadpool(jobs.page, jobs_caller(who), offset, limit)
+        return JobPage(
+            jobs=[view(m, str(request.base_url)) for m in found], total=total, offset=offset, limit=limit
+        )
+
+    @app.get("/v1/jobs/{job_id}", tags=["jobs"], responses=_problems(401, 403, 404, 429))
+    async def get_job(job_id: str, request: Request, who: Caller = authenticated) -> JobView:
+        """A job: state, rows done of total, rows failed, times, version, flags, report links."""
+        return view(await run_in_threadpool(jobs.get, jobs_caller(who), job_id), str(request.base_url))
+
+    @app.delete("/v1/jobs/{job_id}", tags=["jobs"], responses=_problems(401, 403, 404, 409, 429))
+    async def cancel_job(job_id: str, request: Request, who: Caller = authenticated) -> JobView:
+        """Cancel a queued or running job."""
+        return view(await run_in_threadpool(jobs.cancel, jobs_caller(who), job_id), str(request.base_url))
+
+    @app.post(
+        "/v1/jobs/{job_id}/resume",
+        tags=["jobs"],
+        status_code=202,
+        responses=_problems(401, 403, 404, 409, 429),
+    )
+    async def resume_job(job_id: str, request: Request, who: Caller = authenticated) -> JobView:
+        """Queue a failed or cancelled job again; the rows already done are kept."""
+        return view(await run_in_threadpool(jobs.resume, jobs_caller(who), job_id), str(request.base_url))
+
+    @app.get("/v1/jobs/{job_id}/report.{file_format}", tags=["jobs"], responses=_problems(401, 403, 404, 429))
+    async def job_report(job_id: str, file_format: str, who: Caller = authenticated) -> StreamingResponse:
+        """A finished job's report: html, csv, jsonl or parquet."""
+        meta, name = await run_in_threadpool(jobs.report, jobs_caller(who), job_id, file_format)
+
+        def chunks() -> Iterator[bytes]:
+            with jobs.store.open(meta.id, name) as handle:
+                while block := handle.read(1 << 16):
+                    yield block
+
+        disposition = "inline" if file_format == "html" else "attachment"
+        return StreamingResponse(
+            chunks(),
+            media_type=REPORT_MEDIA_TYPES[file_format],
+            headers={"Content-Disposition": f'{disposition}; filename="{meta.id}.{file_format}"'},
+        )
 
     base_document: dict[str, Any] = {}
 

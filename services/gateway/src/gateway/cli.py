@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+import time
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from gateway.auth import ConfigurationError, hash_key, new_key
+from gateway.auth import DEVELOPMENT_KEY, ConfigurationError, hash_key, new_key
 from gateway.settings import SCOPES, Settings
+from onepipe.client import GatewayClient, ServiceError
 
 app = typer.Typer(help="The public API gateway.", no_args_is_help=True, add_completion=False)
 
@@ -45,3 +50,91 @@ def new_key_command(
     typer.echo(
         "entry for GATEWAY_API_KEYS: " + json.dumps({"name": name, "sha256": hash_key(key), "scopes": scopes})
     )
+
+
+@app.command()
+def batch(
+    file: Annotated[
+        Path, typer.Argument(help="The dataset: .csv, .jsonl or .parquet.", exists=True, dir_okay=False)
+    ],
+    flag: Annotated[list[str] | None, typer.Option(help="A flag as name=value; repeat for several.")] = None,
+    compare: Annotated[
+        list[str] | None,
+        typer.Option(help="A flag of a second set to compare against, name=value; repeatable."),
+    ] = None,
+    map_column: Annotated[
+        list[str] | None, typer.Option("--map", help="input_field=column, when the names differ; repeatable.")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the reports.")] = Path("reports"),
+    url: Annotated[str, typer.Option(envvar="GATEWAY_URL", help="The gateway.")] = "http://127.0.0.1:8000",
+    api_key: Annotated[
+        str, typer.Option(envvar="ONEPIPE_API_KEY", help="Your API key (jobs scope).")
+    ] = DEVELOPMENT_KEY,
+    poll: Annotated[float, typer.Option(help="Seconds between progress checks.")] = 1.0,
+) -> None:
+    """Submit a batch job through the gateway, show its progress, and save its reports."""
+    console = Console()
+    try:
+        with GatewayClient(url, api_key, timeout=300) as client, file.open("rb") as content:
+            job = client.submit_job(
+                file.name,
+                content,
+                _pairs(map_column, "--map"),
+                _flag_values(_pairs(flag, "--flag")),
+                _flag_values(_pairs(compare, "--compare")) if compare else None,
+            )
+            console.print(f"job {job['id']} queued: {job['url']}")
+            with Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+            ) as progress:
+                bar = progress.add_task("queued", total=None)
+                while job["state"] in ("queued", "running"):
+                    time.sleep(poll)
+                    job = client.job(job["id"])
+                    progress.update(
+                        bar,
+                        description=f"{job['state']}, {job['rows_failed']} failed",
+                        completed=job["rows_done"],
+                        total=job["rows_total"],
+                    )
+            if job["state"] != "succeeded":
+                console.print(f"[red]job {job['state']}[/red]: {job.get('error') or ''}")
+                raise typer.Exit(1)
+            out.mkdir(parents=True, exist_ok=True)
+            for file_format in job["reports"]:
+                target = out / f"{job['id']}.{file_format}"
+                target.write_bytes(client.report(job["id"], file_format))
+                console.print(f"saved {target}")
+            console.print(
+                f"[green]done[/green]: {job['rows_done']} rows, {job['rows_failed']} failed; "
+                f"open {out / (job['id'] + '.html')}"
+            )
+    except ServiceError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1) from None
+
+
+def _flag_values(pairs: dict[str, str]) -> dict[str, Any]:
+    """Flag values as JSON when they read as JSON (5, true, 0.6), else as text (minilm)."""
+    values: dict[str, Any] = {}
+    for name, text in pairs.items():
+        try:
+            values[name] = json.loads(text)
+        except json.JSONDecodeError:
+            values[name] = text
+    return values
+
+
+def _pairs(items: list[str] | None, option: str) -> dict[str, str]:
+    pairs = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            typer.echo(f"error: {option} {item!r} must look like name=value", err=True)
+            raise typer.Exit(2)
+        pairs[name.strip()] = value.strip()
+    return pairs

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, Field
+from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from onepipe import settings as peers
 
 SCOPES = ("predict", "debug", "jobs", "admin")
 
@@ -32,15 +34,11 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Address to listen on (0.0.0.0 in a container).")
     port: int = Field(8000, ge=1, le=65535, description="Port to listen on.")
-    model_url: str = Field(
-        "http://127.0.0.1:8001",
-        validation_alias=AliasChoices("MODEL_URL", "GATEWAY_MODEL_URL"),
-        description="Base URL of the model service (env MODEL_URL).",
-    )
-    redis_url: str = Field(
-        "redis://127.0.0.1:6379/0",
-        validation_alias=AliasChoices("REDIS_URL", "GATEWAY_REDIS_URL"),
-        description="Redis for rate-limit counters (env REDIS_URL); memory:// keeps them in the process.",
+    model_url: str = peers.model_url()
+    redis_url: str = peers.redis_url()
+    storage_url: str = peers.storage_url()
+    max_upload_bytes: int = Field(
+        200 * 1024 * 1024, ge=1024, description="Largest batch-job upload in bytes (413 above)."
     )
     api_keys: list[ApiKeyEntry] = Field(
         default_factory=list,

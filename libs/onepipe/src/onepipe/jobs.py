@@ -1,0 +1,71 @@
+"""Batch job types shared by the gateway (submits, reads), the worker (runs) and the UI (shows)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+FileFormat = Literal["csv", "jsonl", "parquet"]
+ReportFormat = Literal["html", "csv", "jsonl", "parquet"]
+REPORT_FORMATS: tuple[ReportFormat, ...] = ("html", "csv", "jsonl", "parquet")
+FINISHED: tuple[JobState, ...] = ("succeeded", "failed", "cancelled")
+
+
+def utc_now() -> datetime:
+    """Now, in UTC."""
+    return datetime.now(UTC)
+
+
+class JobSpec(BaseModel):
+    """What a reviewer asked for: the file, how its columns map to the input, the flag sets."""
+
+    file_name: str = Field(description="The uploaded file's name, as given.")
+    file_format: FileFormat
+    mapping: dict[str, str] = Field(description="Input field -> file column.")
+    flags: dict[str, Any] = Field(default_factory=dict, description="The flag set the job runs with.")
+    compare_flags: dict[str, Any] | None = Field(None, description="A second flag set to compare against.")
+
+
+class JobMeta(BaseModel):
+    """A job's durable state, stored as job.json next to its files."""
+
+    id: str
+    spec: JobSpec
+    owner: str = Field(description="Id of the API key that submitted the job (not the key).")
+    owner_name: str
+    state: JobState = "queued"
+    rows_total: int | None = None
+    rows_done: int = Field(0, description="Rows with a result written (succeeded or failed).")
+    rows_failed: int = 0
+    created_at: datetime = Field(default_factory=utc_now)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    pipeline: str | None = None
+    pipeline_version: str | None = None
+    error: str | None = Field(None, description="Why the job failed or was stopped.")
+    reports: list[ReportFormat] = Field(default_factory=list, description="Report formats ready to download.")
+    runner: str | None = Field(None, description="The worker currently holding the job's lease.")
+    lease_until: datetime | None = None
+
+    @property
+    def finished(self) -> bool:
+        """Whether the job will not change any more (unless resumed)."""
+        return self.state in FINISHED
+
+
+class RowResult(BaseModel):
+    """One input row's result, as the worker writes it in a chunk file (one JSON line per row)."""
+
+    row: int = Field(description="The row's number in the file, counting data rows from 1.")
+    input: dict[str, Any] = Field(description="The row's columns, as read from the file.")
+    output: dict[str, Any] | None = None
+    compare_output: dict[str, Any] | None = None
+    error: str | None = Field(None, description="Why the row has no output.")
+
+
+# The Celery task the gateway sends by name and the worker runs (the gateway never imports the worker).
+RUN_JOB_TASK = "onepipe.run_job"
+JOBS_QUEUE = "jobs"

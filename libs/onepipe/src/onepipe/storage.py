@@ -1,0 +1,150 @@
+"""Job files under one storage root (any fsspec URL: a local folder, s3://bucket/prefix, ...).
+
+    <root>/jobs/<job id>/job.json          the job's metadata (durable; survives a Redis restart)
+    <root>/jobs/<job id>/input.<format>    the uploaded file
+    <root>/jobs/<job id>/chunks/NNNNNN.jsonl  each chunk's row results, written once
+    <root>/jobs/<job id>/report.<format>   the reports
+
+Needs the `storage` extra. Writes of metadata and chunks go to a temporary name
+first and are then moved into place, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import IO, Any
+
+import fsspec
+
+from onepipe.jobs import JobMeta, RowResult
+
+CHUNKS = "chunks"
+
+
+class JobStore:
+    """Reads and writes jobs under a storage root URL."""
+
+    def __init__(self, root_url: str) -> None:
+        self.url = root_url
+        self.fs: Any
+        self.fs, root = fsspec.core.url_to_fs(root_url)
+        self.jobs = f"{root.rstrip('/')}/jobs"
+        self.fs.makedirs(self.jobs, exist_ok=True)
+
+    @staticmethod
+    def new_id() -> str:
+        """A job id that sorts by creation time."""
+        return f"{datetime.now(UTC):%Y%m%d%H%M%S%f}-{uuid.uuid4().hex[:8]}"
+
+    def path(self, job_id: str, name: str = "") -> str:
+        """Where a job's file lives."""
+        if "/" in job_id or job_id.startswith("."):
+            raise ValueError(f"invalid job id {job_id!r}")
+        return f"{self.jobs}/{job_id}/{name}".rstrip("/")
+
+    def _atomic_write(self, path: str, data: bytes) -> None:
+        temporary = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+        with self.fs.open(temporary, "wb") as handle:
+            handle.write(data)
+        self.fs.mv(temporary, path)
+
+    def save(self, meta: JobMeta) -> None:
+        """Write a job's metadata."""
+        self.fs.makedirs(self.path(meta.id), exist_ok=True)
+        self._atomic_write(self.path(meta.id, "job.json"), meta.model_dump_json(indent=2).encode())
+
+    def load(self, job_id: str) -> JobMeta | None:
+        """A job's metadata, or None when there is no such job."""
+        try:
+            with self.fs.open(self.path(job_id, "job.json"), "rb") as handle:
+                return JobMeta.model_validate_json(handle.read())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def list_jobs(
+        self, owner: str | None = None, limit: int = 20, offset: int = 0
+    ) -> tuple[list[JobMeta], int]:
+        """Jobs newest first (only `owner`'s when given), one page, and how many there are in all."""
+        try:
+            ids = sorted((p.rsplit("/", 1)[-1] for p in self.fs.ls(self.jobs, detail=False)), reverse=True)
+        except FileNotFoundError:
+            ids = []
+        jobs = [
+            meta for meta in (self.load(i) for i in ids) if meta and (owner is None or meta.owner == owner)
+        ]
+        return jobs[offset : offset + limit], len(jobs)
+
+    def input_name(self, meta: JobMeta) -> str:
+        """The stored input file's name."""
+        return f"input.{meta.spec.file_format}"
+
+    def store_input(self, meta: JobMeta, upload: IO[bytes], max_bytes: int) -> int:
+        """Copy an upload into the job's folder; returns its size, or raises ValueError past `max_bytes`."""
+        self.fs.makedirs(self.path(meta.id), exist_ok=True)
+        size = 0
+        with self.fs.open(self.path(meta.id, self.input_name(meta)), "wb") as target:
+            while block := upload.read(1 << 20):
+                size += len(block)
+                if size > max_bytes:
+                    raise ValueError(f"the file is over the upload limit of {max_bytes} bytes")
+                target.write(block)
+        return size
+
+    @contextmanager
+    def open(self, job_id: str, name: str, mode: str = "rb") -> Iterator[IO[bytes]]:
+        """A job file, opened for binary reading or writing."""
+        with self.fs.open(self.path(job_id, name), mode) as handle:
+            yield handle
+
+    def exists(self, job_id: str, name: str) -> bool:
+        """Whether a job file exists."""
+        return bool(self.fs.exists(self.path(job_id, name)))
+
+    def delete(self, job_id: str) -> None:
+        """Remove a job and its files."""
+        if self.fs.exists(self.path(job_id)):
+            self.fs.rm(self.path(job_id), recursive=True)
+
+    # -- chunks ---------------------------------------------------------------------------
+
+    @staticmethod
+    def chunk_name(number: int) -> str:
+        """The file of chunk `number`."""
+        return f"{CHUNKS}/{number:06d}.jsonl"
+
+    def chunk_done(self, job_id: str, number: int) -> bool:
+        """Whether chunk `number` was written (and so is never redone)."""
+        return self.exists(job_id, self.chunk_name(number))
+
+    def write_chunk(self, job_id: str, number: int, results: list[RowResult]) -> None:
+        """Write one chunk's results, whole or not at all."""
+        self.fs.makedirs(self.path(job_id, CHUNKS), exist_ok=True)
+        data = "".join(result.model_dump_json() + "\n" for result in results).encode()
+        self._atomic_write(self.path(job_id, self.chunk_name(number)), data)
+
+    def chunk_numbers(self, job_id: str) -> list[int]:
+        """The numbers of the chunks written so far, in order."""
+        try:
+            names = self.fs.ls(self.path(job_id, CHUNKS), detail=False)
+        except FileNotFoundError:
+            return []
+        return sorted(int(n.rsplit("/", 1)[-1][:6]) for n in names if n.endswith(".jsonl"))
+
+    def read_chunk(self, job_id: str, number: int) -> list[RowResult]:
+        """One chunk's results."""
+        with self.open(job_id, self.chunk_name(number)) as handle:
+            return [RowResult.model_validate_json(line) for line in handle if line.strip()]
+
+    def iter_results(self, job_id: str) -> Iterator[RowResult]:
+        """Every row result written, chunk by chunk, in row order."""
+        for number in self.chunk_numbers(job_id):
+            yield from self.read_chunk(job_id, number)
+
+    def copy_out(self, job_id: str, name: str, target: IO[bytes]) -> None:
+        """Stream a job file into `target`."""
+        with self.open(job_id, name) as source:
+            shutil.copyfileobj(source, target)

@@ -1,0 +1,1 @@
+"""The batch worker: Celery jobs that run datasets through the model service."""

@@ -1,0 +1,61 @@
+"""The Celery app and its one task, thin: it builds a JobRunner and calls it.
+
+Start a worker with
+`celery -A batch_worker.celery_app worker --queues jobs --concurrency 1`.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cache
+
+from celery import Celery, signals
+
+from batch_worker.runner import JobRunner
+from batch_worker.settings import Settings
+from onepipe.client import ModelServiceClient, RetryPolicy
+from onepipe.jobs import JOBS_QUEUE, RUN_JOB_TASK
+from onepipe.server import configure_logging
+from onepipe.storage import JobStore
+
+settings = Settings()
+app = Celery("batch_worker", broker=settings.redis_url)
+app.conf.update(
+    task_default_queue=JOBS_QUEUE,
+    task_acks_late=True,  # a task is acknowledged when it ends: a killed worker's task is delivered again
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_ignore_result=True,
+    worker_concurrency=settings.concurrency,
+    worker_hijack_root_logger=False,
+    broker_connection_retry_on_startup=True,
+    broker_transport_options={
+        "visibility_timeout": settings.visibility_timeout,
+        # look for tasks of dead workers every few seconds, not every ~100 s
+        "unacked_restore_interval": max(1, settings.visibility_timeout // 10),
+        "unacked_restore_throttle": 1,
+    },
+)
+
+
+@signals.setup_logging.connect
+def _logging(**_: object) -> None:
+    configure_logging("worker", settings.log_level)
+
+
+@cache
+def _runner() -> JobRunner:
+    client = ModelServiceClient(
+        settings.model_url, timeout=settings.model_timeout, retry=RetryPolicy(attempts=3, backoff_min=0.5)
+    )
+    return JobRunner(JobStore(settings.storage_url), client, settings)
+
+
+@app.task(name=RUN_JOB_TASK)
+def run_job(job_id: str) -> str:
+    """Work on a job for one time budget; queue a continuation when there is more to do."""
+    outcome = _runner().run(job_id)
+    if outcome == "continue":
+        run_job.delay(job_id)
+    logging.getLogger("batch_worker").info("job %s: %s", job_id, outcome)
+    return outcome

@@ -1,0 +1,271 @@
+"""Running a job: stream the input in chunks, call the model service, write each chunk once, then the reports.
+
+The Celery task only calls `JobRunner.run`. A run works for a time budget, then
+asks for a fresh task to continue, so no task outlives the broker's visibility
+timeout; a worker killed at any moment loses at most the chunk in flight, and the
+redelivered task resumes after the chunks already written.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from datetime import timedelta
+from functools import partial
+from itertools import islice
+from typing import Any, Literal
+
+from batch_worker.reports import write_reports
+from batch_worker.settings import Settings
+from onepipe import PipelineInfo
+from onepipe.client import (
+    ModelServiceClient,
+    ServiceFailedError,
+    ServiceRejectedError,
+    ServiceUnavailableError,
+)
+from onepipe.datasets import Row, count_rows, iter_rows, read_header, resolve_mapping, to_input
+from onepipe.jobs import JobMeta, RowResult, utc_now
+from onepipe.storage import JobStore
+
+log = logging.getLogger("batch_worker")
+Outcome = Literal["done", "continue", "skipped"]
+_INPUT_INDEX = re.compile(r"^inputs\[(\d+)\]\.?(.*)$")
+
+
+class JobFailedError(Exception):
+    """The job cannot go on; the message says why (it is shown to the reviewer)."""
+
+
+class _RejectedError(Exception):
+    """Rows the pipeline refused, by their index in the call, with the reasons."""
+
+    def __init__(self, reasons: dict[int, str]) -> None:
+        super().__init__(reasons)
+        self.reasons = reasons
+
+
+def chunked(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
+    """Rows in lists of `size` (the last may be shorter)."""
+    iterator = iter(rows)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+class JobRunner:
+    """Runs jobs from a store through the model service."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        client: ModelServiceClient,
+        settings: Settings,
+        worker_id: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.settings = settings
+        self.worker_id = worker_id or f"worker-{uuid.uuid4().hex[:8]}"
+        self.sleep = sleep
+
+    # -- the run ---------------------------------------------------------------------------
+
+    def run(self, job_id: str) -> Outcome:
+        """Work on a job for one time budget: "done", "continue" (enqueue again) or "skipped"."""
+        meta = self.store.load(job_id)
+        if meta is None:
+            log.warning("no job %s in storage; nothing to do", job_id)
+            return "skipped"
+        if meta.finished or not self._take_lease(meta):
+            return "skipped"
+        try:
+            return self._work(meta)
+        except JobFailedError as failure:
+            self._finish(meta, "failed", str(failure))
+            return "done"
+
+    def _take_lease(self, meta: JobMeta) -> bool:
+        now = utc_now()
+        if meta.runner not in (None, self.worker_id) and meta.lease_until and meta.lease_until > now:
+            log.info("job %s is held by %s until %s", meta.id, meta.runner, meta.lease_until)
+            return False
+        meta.runner, meta.state = self.worker_id, "running"
+        meta.started_at = meta.started_at or now
+        self._renew(meta)
+        return True
+
+    def _renew(self, meta: JobMeta) -> None:
+        meta.lease_until = utc_now() + timedelta(seconds=self.settings.lease_seconds)
+        self.store.save(meta)
+
+    def _work(self, meta: JobMeta) -> Outcome:
+        deadline = time.monotonic() + self.settings.task_budget
+        info = self._wait_for(meta, self.client.pipeline)
+        meta.pipeline, meta.pipeline_version = info.name, info.version
+        input_name = self.store.input_name(meta)
+        file_format = meta.spec.file_format
+        with self.store.open(meta.id, input_name) as handle:
+            header = read_header(file_format, handle)
+        try:
+            mapping = resolve_mapping(info.input_schema, header, meta.spec.mapping)
+        except ValueError as error:
+            raise JobFailedError(str(error)) from None
+        if meta.rows_total is None:
+            with self.store.open(meta.id, input_name) as handle:
+                meta.rows_total = count_rows(file_format, handle)
+        self._recount(meta)
+        self._renew(meta)
+
+        with self.store.open(meta.id, input_name) as handle:
+            for number, rows in enumerate(chunked(iter_rows(file_format, handle), self.settings.chunk_size)):
+                if self.store.chunk_done(meta.id, number):
+                    continue  # written before: never redone
+                if time.monotonic() > deadline:
+                    self._renew(meta)
+                    return "continue"
+                current = self.store.load(meta.id)
+                if current is None or current.state == "cancelled":
+                    log.info("job %s was cancelled; stopping", meta.id)
+                    return "skipped"
+                results = self._chunk_results(meta, info, mapping, rows)
+                self.store.write_chunk(meta.id, number, results)
+                meta.rows_done += len(results)
+                meta.rows_failed += sum(1 for r in results if r.error)
+                self._renew(meta)
+
+        formats = write_reports(
+            lambda: self.store.iter_results(meta.id),
+            meta,
+            info,
+            header,
+            lambda name: self.store.open(meta.id, name, "wb"),
+        )
+        meta.reports = formats  # type: ignore[assignment]
+        self._finish(meta, "succeeded", None)
+        return "done"
+
+    def _recount(self, meta: JobMeta) -> None:
+        """Counts from the chunk files themselves: right even after a crash between a chunk and its count."""
+        done = failed = 0
+        for result in self.store.iter_results(meta.id):
+            done += 1
+            failed += result.error is not None
+        meta.rows_done, meta.rows_failed = done, failed
+
+    def _finish(self, meta: JobMeta, state: Literal["succeeded", "failed"], error: str | None) -> None:
+        current = self.store.load(meta.id)
+        if current is not None and current.state == "cancelled":
+            return
+        meta.state, meta.error, meta.finished_at = state, error, utc_now()
+        meta.runner, meta.lease_until = None, None
+        self.store.save(meta)
+        log.info("job %s %s: %d rows, %d failed", meta.id, state, meta.rows_done, meta.rows_failed)
+
+    # -- one chunk -----------------------------------------------------------------------------
+
+    def _chunk_results(
+        self, meta: JobMeta, info: PipelineInfo, mapping: dict[str, str], rows: list[Row]
+    ) -> list[RowResult]:
+        results = {
+            row.number: RowResult(row=row.number, input=row.values or {}, error=row.error) for row in rows
+        }
+        readable = [row for row in rows if row.error is None and row.values is not None]
+        inputs = [to_input(row.values or {}, mapping, info.input_schema) for row in readable]
+        outputs, reasons = self._predict_all(meta, inputs, meta.spec.flags)
+        for index, row in enumerate(readable):
+            if index in reasons:
+                results[row.number].error = reasons[index]
+            else:
+                results[row.number].output = outputs[index]
+        if meta.spec.compare_flags is not None:
+            kept = [i for i in range(len(readable)) if i not in reasons]
+            compared, compare_reasons = self._predict_all(
+                meta, [inputs[i] for i in kept], meta.spec.compare_flags
+            )
+            for position, index in enumerate(kept):
+                result = results[readable[index].number]
+                if position in compare_reasons:
+                    result.error = f"with the compare flags: {compare_reasons[position]}"
+                else:
+                    result.compare_output = compared[position]
+        return [results[row.number] for row in rows]
+
+    def _predict_all(
+        self, meta: JobMeta, inputs: list[dict[str, Any]], flags: dict[str, Any]
+    ) -> tuple[dict[int, dict[str, Any]], dict[int, str]]:
+        """Outputs by index, and reasons for the inputs the pipeline refused or failed on."""
+        outputs: dict[int, dict[str, Any]] = {}
+        reasons: dict[int, str] = {}
+        pending = list(range(len(inputs)))
+        while pending:
+            try:
+                answer = self._wait_for(
+                    meta, partial(self.client.predict, [inputs[i] for i in pending], flags)
+                )
+            except _RejectedError as rejected:
+                for position, reason in rejected.reasons.items():
+                    reasons[pending[position]] = reason
+                pending = [
+                    index for position, index in enumerate(pending) if position not in rejected.reasons
+                ]
+                continue
+            except ServiceFailedError:
+                if len(pending) == 1:
+                    reasons[pending[0]] = "the pipeline failed on this row (the model service answered 500)"
+                    pending = []
+                    continue
+                # find the rows that make the pipeline fail: halves, down to single rows
+                half = len(pending) // 2
+                for part in (pending[:half], pending[half:]):
+                    part_outputs, part_reasons = self._predict_all(meta, [inputs[i] for i in part], flags)
+                    outputs.update({part[i]: out for i, out in part_outputs.items()})
+                    reasons.update({part[i]: why for i, why in part_reasons.items()})
+                pending = []
+                continue
+            outputs.update(zip(pending, answer.outputs, strict=True))
+            pending = []
+        return outputs, reasons
+
+    def _wait_for(self, meta: JobMeta, call: Callable[[], Any]) -> Any:
+        """Call the model service, riding out outages up to the configured patience."""
+        started = time.monotonic()
+        pause = 1.0
+        while True:
+            try:
+                return call()
+            except ServiceRejectedError as error:
+                raise _rejection(error) from None
+            except ServiceUnavailableError as error:
+                waited = time.monotonic() - started
+                if waited + pause > self.settings.model_patience:
+                    raise JobFailedError(
+                        f"the model service was unavailable for {waited:.0f} s, longer than the patience "
+                        f"of {self.settings.model_patience:g} s ({error}); resume the job when it is back"
+                    ) from None
+                log.warning(
+                    "model service unavailable for job %s, retrying in %.0f s: %s", meta.id, pause, error
+                )
+                self.sleep(pause)
+                self._renew(meta)
+                pause = min(pause * 2, 30.0)
+
+
+def _rejection(error: ServiceRejectedError) -> Exception:
+    """A 4xx from the model service: bad rows (by index) go on; anything else stops the job."""
+    reasons: dict[int, list[str]] = {}
+    for problem in error.problem.get("errors") or []:
+        match = _INPUT_INDEX.match(str(problem.get("loc", "")))
+        if match:
+            field = match.group(2) or "input"
+            reasons.setdefault(int(match.group(1)), []).append(
+                f"{field}: {problem.get('message', 'invalid')}"
+            )
+    if error.status == 422 and reasons:
+        return _RejectedError({index: "; ".join(why) for index, why in reasons.items()})
+    return JobFailedError(
+        f"the model service refused the job's requests: {error.problem.get('detail', error)}"
+    )

@@ -1,0 +1,36 @@
+"""The worker's settings: env variables prefixed WORKER_; peers MODEL_URL, REDIS_URL, STORAGE_URL."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from onepipe import settings as peers
+
+
+class Settings(BaseSettings):
+    """Every setting of the batch worker; each is the env variable WORKER_<NAME> unless noted."""
+
+    model_config = SettingsConfigDict(env_prefix="WORKER_", env_file=".env", extra="ignore")
+
+    model_url: str = peers.model_url()
+    redis_url: str = peers.redis_url()
+    storage_url: str = peers.storage_url()
+    chunk_size: int = Field(100, ge=1, le=1000, description="Rows per model-service call and per chunk file.")
+    model_timeout: float = Field(120.0, gt=0, description="Seconds to wait for the model service per chunk.")
+    model_patience: float = Field(
+        300.0,
+        gt=0,
+        description="Seconds a model-service outage may last before the job fails (it can be resumed).",
+    )
+    task_budget: float = Field(
+        20.0, gt=0, description="Seconds one task run works before it hands the job to a fresh task."
+    )
+    lease_seconds: float = Field(
+        45.0, gt=0, description="How long a worker's hold on a job lasts without renewal."
+    )
+    visibility_timeout: int = Field(
+        120, ge=1, description="Seconds before a task of a dead worker is given to another (Redis broker)."
+    )
+    concurrency: int = Field(1, ge=1, description="Jobs one worker process runs at once.")
+    log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING or ERROR.")

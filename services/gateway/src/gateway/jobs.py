@@ -1,0 +1,244 @@
+"""Batch jobs at the gateway: check, store and queue a submission; show, list, cancel, resume, reports."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import IO, Any
+
+from jsonschema import Draft202012Validator
+from pydantic import BaseModel, Field
+
+from gateway.auth import Caller
+from onepipe import PipelineInfo, Problem
+from onepipe.datasets import DatasetError, detect_format, read_header, resolve_mapping
+from onepipe.jobs import REPORT_FORMATS, JobMeta, JobSpec, JobState, ReportFormat, utc_now
+from onepipe.server import ProblemError
+from onepipe.storage import JobStore
+
+log = logging.getLogger("gateway.jobs")
+REPORT_MEDIA_TYPES: dict[str, str] = {
+    "html": "text/html; charset=utf-8",
+    "csv": "text/csv; charset=utf-8",
+    "jsonl": "application/x-ndjson",
+    "parquet": "application/vnd.apache.parquet",
+}
+
+
+class JobView(BaseModel):
+    """A job as the API shows it."""
+
+    id: str
+    url: str
+    state: JobState
+    file_name: str
+    rows_total: int | None
+    rows_done: int
+    rows_failed: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    pipeline_version: str | None
+    flags: dict[str, Any]
+    compare_flags: dict[str, Any] | None
+    owner: str = Field(description="Name of the key that submitted the job.")
+    error: str | None
+    reports: dict[str, str] = Field(description="Report format -> URL, once the job has succeeded.")
+
+
+class JobPage(BaseModel):
+    """One page of jobs, newest first."""
+
+    jobs: list[JobView]
+    total: int
+    offset: int
+    limit: int
+
+
+def view(meta: JobMeta, base_url: str) -> JobView:
+    """The API's view of a job's metadata."""
+    url = f"{base_url.rstrip('/')}/v1/jobs/{meta.id}"
+    return JobView(
+        id=meta.id,
+        url=url,
+        state=meta.state,
+        file_name=meta.spec.file_name,
+        rows_total=meta.rows_total,
+        rows_done=meta.rows_done,
+        rows_failed=meta.rows_failed,
+        created_at=meta.created_at,
+        started_at=meta.started_at,
+        finished_at=meta.finished_at,
+        pipeline_version=meta.pipeline_version,
+        flags=meta.spec.flags,
+        compare_flags=meta.spec.compare_flags,
+        owner=meta.owner_name,
+        error=meta.error,
+        reports={fmt: f"{url}/report.{fmt}" for fmt in meta.reports},
+    )
+
+
+def parse_json_field(name: str, text: str | None, default: Any) -> Any:
+    """A JSON form field, or a 422 naming it."""
+    if text is None or not text.strip():
+        return default
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise _invalid(name, f"not valid JSON ({error.msg})") from None
+    if not isinstance(value, dict):
+        raise _invalid(name, "must be a JSON object")
+    return value
+
+
+def _invalid(loc: str, message: str) -> ProblemError:
+    return ProblemError(422, "Invalid job", f"{loc}: {message}", errors=[Problem(loc=loc, message=message)])
+
+
+def check_flags(name: str, flags: Mapping[str, Any], schema: dict[str, Any]) -> None:
+    """A 422 naming every flag that the pipeline's flags schema refuses."""
+    problems = []
+    for error in Draft202012Validator(schema).iter_errors(dict(flags)):
+        where = ".".join(str(p) for p in error.absolute_path)
+        if error.validator == "additionalProperties":
+            unknown = sorted(set(flags) - set(schema.get("properties", {})))
+            for flag in unknown:
+                problems.append(
+                    Problem(
+                        loc=f"{name}.{flag}",
+                        message="unknown flag; known flags: " + ", ".join(schema.get("properties", {})),
+                    )
+                )
+            continue
+        problems.append(Problem(loc=f"{name}.{where}" if where else name, message=error.message))
+    if problems:
+        raise ProblemError(422, "Invalid job", "; ".join(str(p) for p in problems), errors=problems)
+
+
+class JobService:
+    """The gateway's side of batch jobs; `enqueue(job_id)` hands a job to the workers."""
+
+    def __init__(self, store: JobStore, enqueue: Callable[[str], None], max_upload_bytes: int) -> None:
+        self.store = store
+        self.enqueue = enqueue
+        self.max_upload_bytes = max_upload_bytes
+
+    def submit(
+        self,
+        caller: Caller,
+        info: PipelineInfo,
+        file_name: str,
+        upload: IO[bytes],
+        mapping: dict[str, str],
+        flags: dict[str, Any],
+        compare_flags: dict[str, Any] | None,
+    ) -> JobMeta:
+        """Check everything that can be checked before queueing; store and queue the job."""
+        check_flags("flags", flags, info.flags_schema)
+        if compare_flags is not None:
+            check_flags("compare_flags", compare_flags, info.flags_schema)
+        if any(not isinstance(v, str) for v in mapping.values()):
+            raise _invalid("mapping", "maps input fields to column names (strings)")
+        try:
+            file_format = detect_format(file_name)
+        except DatasetError as error:
+            raise _invalid("file", str(error)) from None
+        meta = JobMeta(
+            id=self.store.new_id(),
+            spec=JobSpec(
+                file_name=file_name,
+                file_format=file_format,
+                mapping=mapping,
+                flags=flags,
+                compare_flags=compare_flags,
+            ),
+            owner=caller.key_id,
+            owner_name=caller.name,
+            pipeline=info.name,
+            pipeline_version=info.version,
+        )
+        try:
+            size = self.store.store_input(meta, upload, self.max_upload_bytes)
+            if size == 0:
+                raise DatasetError("the file is empty")
+            with self.store.open(meta.id, self.store.input_name(meta)) as handle:
+                header = read_header(file_format, handle)
+            resolve_mapping(info.input_schema, header, mapping)
+        except ValueError as error:  # DatasetError, or the upload over its limit
+            self.store.delete(meta.id)
+            status = 413 if "upload limit" in str(error) else 422
+            raise ProblemError(
+                status,
+                "Invalid job" if status == 422 else "File too large",
+                f"file: {error}",
+                errors=[Problem(loc="file", message=str(error))],
+            ) from None
+        self.store.save(meta)
+        try:
+            self.enqueue(meta.id)
+        except Exception as error:
+            log.exception("could not queue job %s", meta.id)
+            self.store.delete(meta.id)
+            raise ProblemError(
+                503,
+                "Job queue unavailable",
+                "the job queue is unavailable; nothing was queued, retry later",
+                headers={"Retry-After": "10"},
+            ) from error
+        log.info("job %s queued by %s", meta.id, caller.name)
+        return meta
+
+    def get(self, caller: Caller, job_id: str) -> JobMeta:
+        """A job the caller may see, or 404 (other keys' jobs are invisible, not forbidden)."""
+        try:
+            meta = self.store.load(job_id)
+        except ValueError:
+            meta = None
+        if meta is None or (meta.owner != caller.key_id and not caller.can("admin")):
+            raise ProblemError(404, "Job not found", f"there is no job {job_id!r} for this key")
+        return meta
+
+    def page(self, caller: Caller, offset: int, limit: int) -> tuple[list[JobMeta], int]:
+        """The caller's jobs (every job for admin), newest first."""
+        return self.store.list_jobs(
+            None if caller.can("admin") else caller.key_id, limit=limit, offset=offset
+        )
+
+    def cancel(self, caller: Caller, job_id: str) -> JobMeta:
+        """Stop a queued or running job; a finished one is a 409."""
+        meta = self.get(caller, job_id)
+        if meta.finished:
+            raise ProblemError(
+                409, "Job finished", f"job {job_id} has already {meta.state}; nothing to cancel"
+            )
+        meta.state, meta.finished_at, meta.error = "cancelled", utc_now(), f"cancelled by {caller.name}"
+        self.store.save(meta)
+        return meta
+
+    def resume(self, caller: Caller, job_id: str) -> JobMeta:
+        """Queue a failed, cancelled or stuck queued job again; its written chunks are kept."""
+        meta = self.get(caller, job_id)
+        if meta.state in ("succeeded", "running"):
+            raise ProblemError(
+                409,
+                "Job not resumable",
+                f"job {job_id} is {meta.state}; only failed, cancelled or queued jobs can be resumed",
+            )
+        meta.state, meta.error, meta.finished_at = "queued", None, None
+        self.store.save(meta)
+        self.enqueue(meta.id)
+        return meta
+
+    def report(self, caller: Caller, job_id: str, file_format: str) -> tuple[JobMeta, str]:
+        """The job and the name of its report in `file_format`, or a 404 saying why not."""
+        if file_format not in REPORT_FORMATS:
+            raise ProblemError(404, "No such report", f"reports come as {', '.join(REPORT_FORMATS)}")
+        meta = self.get(caller, job_id)
+        fmt: ReportFormat = file_format
+        if fmt not in meta.reports:
+            raise ProblemError(
+                404, "Report not ready", f"job {job_id} is {meta.state}; reports come when it succeeds"
+            )
+        return meta, f"report.{fmt}"

@@ -1,0 +1,412 @@
+"""Batch jobs end to end: a real Redis, real Celery worker processes, a real model service and gateway."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyarrow.parquet as pq
+import pytest
+import redis
+
+from gateway.auth import hash_key
+from onepipe import LoadedPipeline
+from review_triage.data import load_snippets
+from tests.conftest import EXAMPLE_ARTIFACTS
+from tests.processes import ROOT, ServiceProcess, free_port, gateway, model_service, worker
+
+RUN = uuid.uuid4().hex[:8]
+KEYS = {"reviewer": f"reviewer-{RUN}", "other": f"other-{RUN}", "admin": f"admin-{RUN}", "app": f"app-{RUN}"}
+PROBLEM = "application/problem+json"
+
+
+def _keys_env() -> str:
+    return json.dumps(
+        [
+            {"name": "reviewer", "sha256": hash_key(KEYS["reviewer"]), "scopes": ["predict", "jobs"]},
+            {"name": "other", "sha256": hash_key(KEYS["other"]), "scopes": ["jobs"]},
+            {"name": "admin", "sha256": hash_key(KEYS["admin"]), "scopes": ["admin"]},
+            {"name": "app", "sha256": hash_key(KEYS["app"]), "scopes": ["predict"]},
+        ]
+    )
+
+
+def _as(name: str) -> dict[str, str]:
+    return {"X-API-Key": KEYS[name]}
+
+
+@dataclass
+class Stack:
+    """A gateway and a worker sharing one storage root and one Redis database."""
+
+    gateway: ServiceProcess
+    worker: ServiceProcess
+    model_url: str
+    storage: Path
+
+    def submit(self, name: str, content: bytes, key: str = "reviewer", **form: Any) -> httpx.Response:
+        data = {k: json.dumps(v) for k, v in form.items()}
+        return httpx.post(
+            self.gateway.url + "/v1/jobs",
+            files={"file": (name, content)},
+            data=data,
+            headers=_as(key),
+            timeout=60,
+        )
+
+    def wait(self, job_id: str, key: str = "reviewer", timeout: float = 240) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = httpx.get(f"{self.gateway.url}/v1/jobs/{job_id}", headers=_as(key)).json()
+            if job["state"] in ("succeeded", "failed", "cancelled"):
+                return dict(job)
+            time.sleep(0.3)
+        raise TimeoutError(f"job {job_id} not finished: {job}\n{self.worker.log()}")
+
+    def report(self, job: dict[str, Any], file_format: str, key: str = "reviewer") -> bytes:
+        answer = httpx.get(job["reports"][file_format], headers=_as(key), timeout=60)
+        assert answer.status_code == 200, answer.text
+        return answer.content
+
+
+@contextmanager
+def stack(model_url: str, tmp: Path, redis_db: int, **worker_env: str) -> Iterator[Stack]:
+    """Start a gateway and a worker on a fresh Redis database and storage folder."""
+    redis.Redis(db=redis_db).flushdb()
+    shared = {"STORAGE_URL": str(tmp / "storage"), "REDIS_URL": f"redis://127.0.0.1:6379/{redis_db}"}
+    with ExitStack() as started:
+        front = started.enter_context(
+            gateway(
+                free_port(),
+                model_url,
+                GATEWAY_API_KEYS=_keys_env(),
+                GATEWAY_MAX_UPLOAD_BYTES="2000000",
+                **shared,
+            )
+        )
+        env = {
+            "MODEL_URL": model_url,
+            "WORKER_CHUNK_SIZE": "25",
+            "WORKER_TASK_BUDGET": "3",
+            "WORKER_LEASE_SECONDS": "4",
+            "WORKER_VISIBILITY_TIMEOUT": "6",
+            **shared,
+            **worker_env,
+        }
+        process = started.enter_context(worker(**env))
+        yield Stack(front, process, model_url, tmp / "storage")
+
+
+@pytest.fixture(scope="module")
+def jobs_stack(example_service: ServiceProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with stack(example_service.url, tmp_path_factory.mktemp("jobs"), redis_db=11) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def snippets() -> list[str]:
+    found = [s.text for s in load_snippets() if s.text.strip()][::19]
+    assert len(found) >= 700
+    return found
+
+
+def _csv(rows: list[dict[str, Any]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+def _single_predicts(model_url: str, texts: list[str], flags: dict[str, Any]) -> list[dict[str, Any]]:
+    outputs: list[dict[str, Any]] = []
+    for start in range(0, len(texts), 100):
+        body = {"inputs": [{"text": t} for t in texts[start : start + 100]], "flags": flags}
+        outputs += httpx.post(model_url + "/v1/predict", json=body, timeout=120).json()["outputs"]
+    return outputs
+
+
+def test_a_job_end_to_end_writes_every_report(jobs_stack: Stack, snippets: list[str]) -> None:
+    texts = snippets[:300]
+    rows = [{"id": f"r{i}", "review": text} for i, text in enumerate(texts)]
+    answer = jobs_stack.submit("reviews.csv", _csv(rows), mapping={"text": "review"}, flags={"neighbours": 2})
+    assert answer.status_code == 202, answer.text
+    assert answer.headers["Location"] == answer.json()["url"]
+    job = jobs_stack.wait(answer.json()["id"])
+    assert job["state"] == "succeeded", job
+    assert (job["rows_total"], job["rows_done"], job["rows_failed"]) == (300, 300, 0)
+    assert job["pipeline_version"] and job["flags"] == {"neighbours": 2} and job["owner"] == "reviewer"
+    assert set(job["reports"]) == {"html", "csv", "jsonl", "parquet"}
+
+    expected = _single_predicts(jobs_stack.model_url, texts, {"neighbours": 2})
+    lines = [json.loads(line) for line in jobs_stack.report(job, "jsonl").splitlines()]
+    assert [line["row"] for line in lines] == list(range(1, 301))
+    assert [line["id"] for line in lines] == [r["id"] for r in rows]
+    assert [line["review"] for line in lines] == texts
+    label_column = next(k for k in lines[0] if k.startswith("output.") and k.endswith("label"))
+    assert [line[label_column] for line in lines] == [e["label"] for e in expected]
+    confidence = [float(line["output.confidence"]) for line in lines]
+    assert confidence == pytest.approx([e["confidence"] for e in expected])
+
+    table = list(csv.DictReader(io.StringIO(jobs_stack.report(job, "csv").decode())))
+    assert len(table) == 300 and list(table[0])[:3] == ["row", "id", "review"]
+    assert [r["output.label"] for r in table] == [e["label"] for e in expected]
+    parquet = pq.read_table(io.BytesIO(jobs_stack.report(job, "parquet")))
+    assert parquet.num_rows == 300
+    assert parquet.column("output.label").to_pylist() == [e["label"] for e in expected]
+    html = jobs_stack.report(job, "html").decode()
+    assert "reviews.csv" in html and "<svg" in html and job["pipeline_version"] in html
+    assert "https://" not in html.split("<body", 1)[0]  # no CDN in the head: it opens offline
+
+
+def test_a_comparison_job_reports_both_variants(jobs_stack: Stack, snippets: list[str]) -> None:
+    texts = snippets[300:400]
+    answer = jobs_stack.submit(
+        "compare.jsonl",
+        "\n".join(json.dumps({"text": t}) for t in texts).encode(),
+        flags={},
+        compare_flags={"classifier": "minilm"},
+    )
+    job = jobs_stack.wait(answer.json()["id"])
+    assert job["state"] == "succeeded" and job["compare_flags"] == {"classifier": "minilm"}
+    lines = [json.loads(line) for line in jobs_stack.report(job, "jsonl").splitlines()]
+    default = _single_predicts(jobs_stack.model_url, texts, {})
+    variant = _single_predicts(jobs_stack.model_url, texts, {"classifier": "minilm"})
+    assert [line["output.label"] for line in lines] == [d["label"] for d in default]
+    assert [line["compare.label"] for line in lines] == [v["label"] for v in variant]
+    agreement = sum(d["label"] == v["label"] for d, v in zip(default, variant, strict=True)) / len(texts)
+    html = jobs_stack.report(job, "html").decode()
+    assert f"{agreement:.1%}" in html or f"{agreement * 100:.1f}%" in html
+
+
+def test_bad_rows_are_reported_by_row_number_and_the_rest_finishes(
+    jobs_stack: Stack, snippets: list[str]
+) -> None:
+    good = [{"text": t} for t in snippets[400:440]]
+    bad = {
+        3: {"text": ""},  # missing text
+        7: {"text": 12345},  # wrong type
+        11: {"text": "x" * 6000},  # over the limit
+        15: {"review": "no text field"},
+    }
+    lines = []
+    for number in range(1, 45):
+        lines.append(json.dumps(bad.get(number, good.pop() if good else {"text": "fine"})))
+    lines.insert(19, "{not json")  # row 20 cannot be read at all
+    job = jobs_stack.wait(jobs_stack.submit("mixed.jsonl", "\n".join(lines).encode()).json()["id"])
+    assert job["state"] == "succeeded", job
+    assert (job["rows_total"], job["rows_done"], job["rows_failed"]) == (45, 45, 5)
+    records = [json.loads(line) for line in jobs_stack.report(job, "jsonl").splitlines()]
+    errors = {r["row"]: r["error"] for r in records if r["error"]}
+    assert sorted(errors) == [3, 7, 11, 15, 20]
+    assert "text" in errors[3] and "at least 1 character" in errors[3]
+    assert "valid string" in errors[7]
+    assert "at most 5000 characters" in errors[11]
+    assert "Field required" in errors[15]
+    assert "not valid JSON" in errors[20]
+    assert all(r["output.label"] for r in records if not r["error"])
+    html = jobs_stack.report(job, "html").decode()
+    assert "at most 5000 characters" in html
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "form", "status", "words"),
+    [
+        ("r.csv", b"id,body\n1,great\n", {}, 422, "required input field(s) text"),
+        ("r.csv", b"id,body\n1,great\n", {"mapping": {"text": "comment"}}, 422, "text (column 'comment')"),
+        ("r.csv", b"", {}, 422, "the file is empty"),
+        ("r.csv", "text\ncaf\u00e9 cr\u00e8me\n".encode("latin-1"), {}, 422, "not UTF-8"),
+        ("r.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", {}, 422, "not"),
+        ("r.jsonl", b"[1, 2, 3]\n", {}, 422, "not a JSON object"),
+        ("r.parquet", b"PAR1 but not really", {}, 422, "not a valid Parquet file"),
+        ("r.txt", b"text\nhello\n", {}, 422, "name it .csv, .jsonl or .parquet"),
+        ("r.csv", b"text\nhello\n", {"flags": {"neighbours": 99}}, 422, "flags.neighbours"),
+        (
+            "r.csv",
+            b"text\nhello\n",
+            {"compare_flags": {"colour": "red"}},
+            422,
+            "compare_flags.colour: unknown flag",
+        ),
+        ("r.csv", b"text\nhello\n", {"mapping": {"title": "text"}}, 422, "unknown input field(s) title"),
+    ],
+)
+def test_malformed_submissions_are_refused_before_queueing(
+    jobs_stack: Stack, name: str, content: bytes, form: dict[str, Any], status: int, words: str
+) -> None:
+    answer = jobs_stack.submit(name, content, **form)
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"] == PROBLEM
+    assert words in answer.json()["detail"]
+
+
+def test_uploads_over_the_limit_are_413(jobs_stack: Stack) -> None:
+    big = b"text\n" + b"a fine film\n" * 200_000  # 2.4 MB, over the 2 MB limit of this gateway
+    answer = jobs_stack.submit("big.csv", big)
+    assert answer.status_code == 413 and "2000000" in answer.json()["detail"]
+
+    def chunked() -> Iterator[bytes]:  # no Content-Length: the limit is counted as the body streams
+        boundary = "b0undary"
+        disposition = 'Content-Disposition: form-data; name="file"; filename="big.csv"'
+        yield f"--{boundary}\r\n{disposition}\r\n\r\n".encode()
+        yield from (big[i : i + 65536] for i in range(0, len(big), 65536))
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    streamed = httpx.post(
+        jobs_stack.gateway.url + "/v1/jobs",
+        content=chunked(),
+        headers={**_as("reviewer"), "Content-Type": "multipart/form-data; boundary=b0undary"},
+    )
+    assert streamed.status_code == 413 and streamed.headers["content-type"] == PROBLEM
+
+
+def test_keys_see_their_own_jobs_and_admin_sees_all(jobs_stack: Stack) -> None:
+    mine = jobs_stack.submit("mine.csv", b"text\nA good film.\n").json()
+    theirs = jobs_stack.submit("theirs.csv", b"text\nA bad film.\n", key="other").json()
+    assert httpx.get(mine["url"], headers=_as("other")).status_code == 404
+    assert httpx.get(theirs["url"], headers=_as("admin")).json()["owner"] == "other"
+    listed = httpx.get(
+        jobs_stack.gateway.url + "/v1/jobs", headers=_as("reviewer"), params={"limit": 2}
+    ).json()
+    assert listed["limit"] == 2 and listed["jobs"][0]["id"] == mine["id"]
+    assert all(j["owner"] == "reviewer" for j in listed["jobs"])
+    everyone = httpx.get(
+        jobs_stack.gateway.url + "/v1/jobs", headers=_as("admin"), params={"limit": 100}
+    ).json()
+    ids = [j["id"] for j in everyone["jobs"]]
+    assert ids[:2] == [theirs["id"], mine["id"]] and ids == sorted(ids, reverse=True)
+    refused = jobs_stack.submit("x.csv", b"text\nhi\n", key="app")
+    assert refused.status_code == 403 and "lacks the 'jobs' scope" in refused.json()["detail"]
+
+
+def test_cancel_stops_a_job_and_a_finished_job_cannot_be_cancelled(
+    jobs_stack: Stack, snippets: list[str]
+) -> None:
+    rows = _csv([{"text": t} for t in snippets[:400]])
+    job = jobs_stack.submit("long.csv", rows).json()
+    cancelled = httpx.delete(job["url"], headers=_as("reviewer")).json()
+    assert cancelled["state"] == "cancelled" and cancelled["error"] == "cancelled by reviewer"
+    time.sleep(2)
+    after = httpx.get(job["url"], headers=_as("reviewer")).json()
+    assert after["state"] == "cancelled" and after["rows_done"] < 400
+    again = httpx.delete(job["url"], headers=_as("reviewer"))
+    assert again.status_code == 409 and "already cancelled" in again.json()["detail"]
+
+
+def test_just_batch_shows_progress_and_saves_the_reports(
+    jobs_stack: Stack, snippets: list[str], tmp_path: Path
+) -> None:
+    data = tmp_path / "reviews.csv"
+    data.write_bytes(_csv([{"text": t} for t in snippets[:60]]))
+    done = subprocess.run(
+        [
+            "just",
+            "batch",
+            str(data),
+            "--flag",
+            "neighbours=1",
+            "--compare",
+            "classifier=minilm",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "GATEWAY_URL": jobs_stack.gateway.url,
+            "ONEPIPE_API_KEY": KEYS["reviewer"],
+            "COLUMNS": "120",
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "done: 60 rows, 0 failed" in done.stdout
+    saved = sorted(p.suffix for p in tmp_path.glob("*-*.*"))
+    assert saved == [".csv", ".html", ".jsonl", ".parquet"]
+    html = next(tmp_path.glob("*.html")).read_text()
+    assert "classifier" in html and "minilm" in html
+
+
+def test_a_worker_killed_mid_job_loses_nothing(
+    example_service: ServiceProcess, tmp_path: Path, snippets: list[str]
+) -> None:
+    with stack(example_service.url, tmp_path, redis_db=12, WORKER_CHUNK_SIZE="10") as started:
+        texts = snippets[:400]
+        job = started.submit("kill.csv", _csv([{"text": t} for t in texts])).json()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            progress = httpx.get(job["url"], headers=_as("reviewer")).json()
+            if progress["rows_done"] >= 50:
+                break
+            time.sleep(0.05)
+        started.worker.kill()  # SIGKILL, mid-job
+        killed_at = httpx.get(job["url"], headers=_as("reviewer")).json()
+        assert killed_at["state"] == "running" and 0 < killed_at["rows_done"] < 400
+        started.worker.start()
+        started.worker.wait_ready()
+        finished = started.wait(job["id"])
+        assert finished["state"] == "succeeded" and finished["rows_done"] == 400
+        rows = [json.loads(line)["row"] for line in started.report(finished, "jsonl").splitlines()]
+        assert rows == list(range(1, 401))  # every row exactly once
+
+
+def test_the_model_service_stopped_mid_job_then_back_completes(
+    example_pipeline: LoadedPipeline[Any, Any, Any], tmp_path: Path, snippets: list[str]
+) -> None:
+    model = model_service(free_port(), MODEL_ARTIFACTS_DIR=str(EXAMPLE_ARTIFACTS.parent))
+    with model, stack(model.url, tmp_path, redis_db=13, WORKER_CHUNK_SIZE="10") as started:
+        job = started.submit("outage.csv", _csv([{"text": t} for t in snippets[:300]])).json()
+        while httpx.get(job["url"], headers=_as("reviewer")).json()["rows_done"] < 30:
+            time.sleep(0.05)
+        model.stop()
+        time.sleep(3)
+        paused = httpx.get(job["url"], headers=_as("reviewer")).json()
+        assert paused["state"] == "running" and paused["rows_done"] < 300
+        model.start()
+        model.wait_ready()
+        finished = started.wait(job["id"])
+        assert finished["state"] == "succeeded" and (finished["rows_done"], finished["rows_failed"]) == (
+            300,
+            0,
+        )
+        assert "model service unavailable" in started.worker.log()
+
+
+def test_an_outage_past_the_patience_fails_the_job_which_can_be_resumed(
+    example_pipeline: LoadedPipeline[Any, Any, Any], tmp_path: Path, snippets: list[str]
+) -> None:
+    model = model_service(free_port(), MODEL_ARTIFACTS_DIR=str(EXAMPLE_ARTIFACTS.parent))
+    with (
+        model,
+        stack(model.url, tmp_path, redis_db=13, WORKER_CHUNK_SIZE="10", WORKER_MODEL_PATIENCE="3") as started,
+    ):
+        job = started.submit("patience.csv", _csv([{"text": t} for t in snippets[:200]])).json()
+        while httpx.get(job["url"], headers=_as("reviewer")).json()["rows_done"] < 20:
+            time.sleep(0.05)
+        model.stop()
+        failed = started.wait(job["id"])
+        assert failed["state"] == "failed"
+        assert "the model service was unavailable" in failed["error"] and "resume the job" in failed["error"]
+        done_before = failed["rows_done"]
+        assert 0 < done_before < 200
+        model.start()
+        model.wait_ready()
+        resumed = httpx.post(job["url"] + "/resume", headers=_as("reviewer"))
+        assert resumed.status_code == 202 and resumed.json()["state"] == "queued"
+        finished = started.wait(job["id"])
+        assert finished["state"] == "succeeded" and finished["rows_done"] == 200
+        rows = [json.loads(line)["row"] for line in started.report(finished, "jsonl").splitlines()]
+        assert rows == list(range(1, 201))

@@ -1,0 +1,567 @@
+"""Batch reports: the four formats, read back from real files, for a schema with roles and one without."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import IO, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from markupsafe import escape
+
+from batch_worker.reports import flatten, output_columns, roles, write_reports
+from onepipe import PipelineInfo
+from onepipe.jobs import JobMeta, JobSpec, RowResult
+from review_triage.pipeline import KnownSnippet, Triage
+from tests.tiny_pipeline import Summary
+
+LABELS = ("fresh", "rotten", "plot")
+START = datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
+FILES = ("report.csv", "report.jsonl", "report.parquet", "report.html")
+TRIAGE_INPUTS = ["id", "text", "tags"]
+TINY_INPUTS = ["values", "unit"]
+
+
+# -- synthetic data ----------------------------------------------------------------------
+
+
+def _snippet(n: int) -> KnownSnippet:
+    return KnownSnippet(id=n, label=LABELS[n % 3], movie=f"Movie {n}", text=f"known snippet {n}", score=0.5)
+
+
+def _triage(i: int, shift: int = 0) -> dict[str, Any]:
+    label = LABELS[(i + shift) % 3]
+    confidence = ((i * 7919) % 1000) / 1000  # distinct for every row under 1000
+    flagged = confidence < 0.1 or i % 50 == 0
+    return Triage(
+        label=label,
+        confidence=confidence,
+        kind="plot" if label == "plot" else "review",
+        kind_confidence=0.9,
+        sentiment=None if label == "plot" else label,
+        sentiment_confidence=None if label == "plot" else confidence,
+        needs_review=flagged,
+        review_reasons=["low confidence"] if flagged else [],
+        duplicate_of=_snippet(i) if i % 10 == 0 else None,
+        similar=[_snippet(i + 1), _snippet(i + 2)],
+    ).model_dump(mode="json")
+
+
+def _triage_rows(n: int, comparing: bool) -> list[RowResult]:
+    """Every 37th row fails; every 4th row gets another label under the compare flags."""
+    rows = []
+    for i in range(1, n + 1):
+        text = f"snippet {i} <b>bold</b> & more" + (" long" * 60 if i % 5 == 0 else "")
+        item = {"id": i, "text": text, "tags": ["a", i]}
+        if i % 37 == 0:
+            rows.append(RowResult(row=i, input=item, error=f"row {i}: the model service refused it"))
+            continue
+        compare = _triage(i, shift=1 if i % 4 == 0 else 0) if comparing else None
+        rows.append(RowResult(row=i, input=item, output=_triage(i), compare_output=compare))
+    return rows
+
+
+def _tiny_rows(n: int, failing: set[int]) -> list[RowResult]:
+    rows = []
+    for i in range(1, n + 1):
+        item = {"values": [i, 2.5], "unit": "kg" if i % 2 else "m"}
+        if i in failing:
+            rows.append(RowResult(row=i, input=item, error=f"bad reading {i}"))
+            continue
+        spread = None if i % 3 == 0 else i - 2.5
+        output = Summary(value=i * 1.5, unit=item["unit"], spread=spread).model_dump(mode="json")
+        rows.append(RowResult(row=i, input=item, output=output))
+    return rows
+
+
+def _info(name: str, schema: dict[str, Any]) -> PipelineInfo:
+    return PipelineInfo(
+        name=name,
+        version="0123456789ab",
+        steps=[],
+        input_schema={},
+        output_schema=schema,
+        flags_schema={},
+        examples={},
+    )
+
+
+def _meta(rows: list[RowResult], compare_flags: dict[str, Any] | None) -> JobMeta:
+    failed = sum(r.error is not None for r in rows)
+    return JobMeta(
+        id="job-1",
+        spec=JobSpec(
+            file_name="snippets.csv",
+            file_format="csv",
+            mapping={},
+            flags={"classifier": "tfidf"},
+            compare_flags=compare_flags,
+        ),
+        owner="key-1",
+        owner_name="Reviewer <One>",
+        state="running",
+        rows_total=len(rows),
+        rows_done=len(rows),
+        rows_failed=failed,
+        started_at=START,
+        finished_at=START + timedelta(seconds=80),
+        pipeline="review-triage",
+        pipeline_version="0123456789ab",
+    )
+
+
+# -- reading the reports back -------------------------------------------------------------
+
+
+def _opener(folder: Path) -> Callable[[str], AbstractContextManager[IO[bytes]]]:
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def open_file(name: str) -> AbstractContextManager[IO[bytes]]:
+        return (folder / name).open("wb")
+
+    return open_file
+
+
+def _write(
+    folder: Path, rows: list[RowResult], info: PipelineInfo, meta: JobMeta, inputs: list[str]
+) -> list[str]:
+    return write_reports(lambda: iter(rows), meta, info, inputs, _opener(folder))
+
+
+def _csv(folder: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with (folder / "report.csv").open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def _jsonl(folder: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (folder / "report.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+class _Tables(HTMLParser):
+    """The text of every table cell, by section id: {section: [table: [row: [cell]]]}."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sections: dict[str, list[list[list[str]]]] = {}
+        self.section = ""
+        self.cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "section":
+            self.section = dict(attrs).get("id") or ""
+        elif tag == "table":
+            self.sections.setdefault(self.section, []).append([])
+        elif tag == "tr":
+            self.sections[self.section][-1].append([])
+        elif tag in ("td", "th"):
+            self.cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self.cell is not None:
+            self.sections[self.section][-1][-1].append("".join(self.cell).strip())
+            self.cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def _tables(html: str) -> dict[str, list[list[list[str]]]]:
+    parser = _Tables()
+    parser.feed(html)
+    return parser.sections
+
+
+def _section(html: str, name: str) -> str:
+    match = re.search(rf'<section id="{name}">(.*?)</section>', html, re.S)
+    assert match, f"no section {name}"
+    return match.group(1)
+
+
+def _assert_offline(html: str) -> None:
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", html, re.I)
+    assert "<script" not in html.lower()
+    assert "<link" not in html.lower()
+
+
+# -- the schema ---------------------------------------------------------------------------
+
+
+def test_output_columns_and_roles_of_the_example() -> None:
+    schema = Triage.model_json_schema()
+    assert output_columns(schema) == [
+        ("label", "string"),
+        ("confidence", "number"),
+        ("kind", "string"),
+        ("kind_confidence", "number"),
+        ("sentiment", "string"),
+        ("sentiment_confidence", "number"),
+        ("needs_review", "boolean"),
+        ("review_reasons", "json"),
+        ("duplicate_of", "json"),
+        ("similar", "json"),
+    ]
+    assert roles(schema) == {"label": "label", "confidence": "confidence", "review": "needs_review"}
+
+
+def test_output_columns_and_roles_of_the_tiny_pipeline() -> None:
+    schema = Summary.model_json_schema()
+    assert output_columns(schema) == [("value", "number"), ("unit", "string"), ("spread", "number")]
+    assert roles(schema) == {}
+
+
+def test_output_columns_of_other_schema_shapes() -> None:
+    schema = {
+        "$defs": {
+            "Colour": {"enum": ["red", "blue"], "type": "string"},
+            "Box": {"type": "object", "properties": {"a": {"type": "integer"}}},
+        },
+        "properties": {
+            "colour": {"$ref": "#/$defs/Colour"},
+            "maybe_colour": {"anyOf": [{"$ref": "#/$defs/Colour"}, {"type": "null"}]},
+            "box": {"$ref": "#/$defs/Box"},
+            "count": {"type": ["integer", "null"]},
+            "amount": {"anyOf": [{"type": "integer"}, {"type": "number"}]},
+            "mixed": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+            "anything": {},
+            "mapping": {"type": "object", "additionalProperties": {"type": "number"}},
+            "flag": {"const": True},
+            "wrapped": {"allOf": [{"$ref": "#/$defs/Colour"}], "x-role": "label"},
+        },
+    }
+    assert output_columns(schema) == [
+        ("colour", "string"),
+        ("maybe_colour", "string"),
+        ("box", "json"),
+        ("count", "integer"),
+        ("amount", "number"),
+        ("mixed", "json"),
+        ("anything", "json"),
+        ("mapping", "json"),
+        ("flag", "boolean"),
+        ("wrapped", "string"),
+    ]
+    assert roles(schema) == {"label": "wrapped"}
+
+
+def test_flatten_orders_keys_and_turns_nested_values_into_json() -> None:
+    columns = output_columns(Triage.model_json_schema())
+    result = _triage_rows(10, comparing=True)[9]
+    assert result.output is not None and result.compare_output is not None
+    record = flatten(result, columns, TRIAGE_INPUTS, comparing=True)
+    names = [name for name, _ in columns]
+    assert list(record) == [
+        "row",
+        *TRIAGE_INPUTS,
+        *(f"output.{n}" for n in names),
+        *(f"compare.{n}" for n in names),
+        "error",
+    ]
+    assert record["row"] == 10
+    assert record["id"] == 10
+    assert json.loads(record["tags"]) == ["a", 10]
+    assert record["output.label"] == result.output["label"]
+    assert json.loads(record["output.duplicate_of"]) == result.output["duplicate_of"]
+    assert json.loads(record["output.similar"])[0]["id"] == 11
+    assert record["compare.label"] == result.compare_output["label"]
+    assert record["error"] is None
+
+    plain = flatten(_triage_rows(11, comparing=False)[10], columns, TRIAGE_INPUTS, comparing=False)
+    assert plain["output.duplicate_of"] is None  # a null object stays null, not "null"
+    assert not any(key.startswith("compare.") for key in plain)
+
+    failed = flatten(_triage_rows(37, comparing=True)[36], columns, TRIAGE_INPUTS, comparing=True)
+    assert all(failed[f"{p}.{n}"] is None for p in ("output", "compare") for n in names)
+    assert failed["error"] == "row 37: the model service refused it"
+
+
+# -- the four reports -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[RowResult]]:
+    """The example's schema, 300 rows, with compare flags."""
+    folder = tmp_path_factory.mktemp("compared")
+    rows = _triage_rows(300, comparing=True)
+    formats = _write(
+        folder,
+        rows,
+        _info("review-triage", Triage.model_json_schema()),
+        _meta(rows, {"classifier": "minilm"}),
+        TRIAGE_INPUTS,
+    )
+    assert formats == ["html", "csv", "jsonl", "parquet"]
+    return folder, rows
+
+
+def test_machine_formats_hold_every_row_in_order(compared: tuple[Path, list[RowResult]]) -> None:
+    folder, rows = compared
+    names = [name for name, _ in output_columns(Triage.model_json_schema())]
+    expected = [
+        "row",
+        *TRIAGE_INPUTS,
+        *(f"output.{n}" for n in names),
+        *(f"compare.{n}" for n in names),
+        "error",
+    ]
+
+    header, csv_rows = _csv(folder)
+    lines = _jsonl(folder)
+    table = pq.read_table(folder / "report.parquet")
+    assert header == expected
+    assert list(lines[0]) == expected
+    assert table.column_names == expected
+    assert len(csv_rows) == len(lines) == table.num_rows == len(rows) == 300
+    assert [int(r["row"]) for r in csv_rows] == [r["row"] for r in lines] == list(range(1, 301))
+    assert table.column("row").to_pylist() == list(range(1, 301))
+
+    assert table.schema.field("row").type == pa.int64()
+    assert table.schema.field("id").type == pa.string()  # inputs are text in Parquet
+    assert table.schema.field("output.confidence").type == pa.float64()
+    assert table.schema.field("output.needs_review").type == pa.bool_()
+    assert table.schema.field("compare.similar").type == pa.string()
+    assert table.column("id").to_pylist()[:3] == ["1", "2", "3"]
+
+    first = rows[0].output
+    assert first is not None
+    assert csv_rows[0]["output.label"] == lines[0]["output.label"] == first["label"]
+    assert float(csv_rows[0]["output.confidence"]) == lines[0]["output.confidence"] == first["confidence"]
+    assert csv_rows[0]["output.needs_review"] == ("true" if first["needs_review"] else "false")
+    assert table.column("output.confidence").to_pylist()[0] == first["confidence"]
+    assert csv_rows[0]["text"] == lines[0]["text"] == rows[0].input["text"]
+
+    # every 4th row changed label under the compare flags, in all three formats
+    changed = [r for r in lines if r["error"] is None and r["output.label"] != r["compare.label"]]
+    assert [r["row"] for r in changed] == [i for i in range(4, 301, 4) if i % 37]
+
+
+def test_a_failed_row_has_empty_outputs_and_its_error(compared: tuple[Path, list[RowResult]]) -> None:
+    folder, _ = compared
+    _, csv_rows = _csv(folder)
+    lines = _jsonl(folder)
+    table = pq.read_table(folder / "report.parquet").to_pylist()
+    failed_rows = [i for i in range(1, 301) if i % 37 == 0]
+    assert [int(r["row"]) for r in csv_rows if r["error"]] == failed_rows
+    for record in (csv_rows[36], lines[36], table[36]):
+        assert str(record["row"]) == "37"
+        assert record["error"] == "row 37: the model service refused it"
+        for key, value in record.items():
+            if key.startswith(("output.", "compare.")):
+                assert value in ("", None), key
+    assert csv_rows[35]["error"] == "" and lines[35]["error"] is None and table[35]["error"] is None
+
+
+def test_json_columns_hold_valid_json(compared: tuple[Path, list[RowResult]]) -> None:
+    folder, rows = compared
+    _, csv_rows = _csv(folder)
+    lines = _jsonl(folder)
+    table = pq.read_table(folder / "report.parquet").to_pylist()
+    for result, csv_row, line, record in zip(rows, csv_rows, lines, table, strict=True):
+        assert json.loads(csv_row["tags"]) == json.loads(line["tags"]) == json.loads(record["tags"])
+        if result.output is None:
+            continue
+        for column in ("output.similar", "compare.similar", "output.review_reasons"):
+            assert json.loads(csv_row[column]) == json.loads(line[column]) == json.loads(record[column])
+        assert json.loads(line["output.similar"]) == result.output["similar"]
+        duplicate = result.output["duplicate_of"]
+        assert (csv_row["output.duplicate_of"] == "") == (duplicate is None)
+        if duplicate is not None:
+            assert json.loads(record["output.duplicate_of"]) == duplicate
+
+
+def test_html_report_is_self_contained_and_says_what_ran(compared: tuple[Path, list[RowResult]]) -> None:
+    folder, _ = compared
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    _assert_offline(html)
+    assert html.count("<svg") >= 5  # label, kind, sentiment and review-flag counts, and the histogram
+    assert "<svg" in _section(html, "histogram")
+    facts = {row[0]: row[1] for row in _tables(html)["ran"][0]}
+    assert facts["File"] == "snippets.csv (csv)"
+    assert facts["Rows in file"] == "300"
+    assert facts["Rows failed"] == "8 (2.7%)"
+    assert facts["Pipeline"] == "review-triage 0123456789ab"
+    assert facts["Flags"] == "classifier=tfidf"
+    assert facts["Compare flags"] == "classifier=minilm"
+    assert facts["Duration"] == "1 min 20 s"
+    assert facts["Throughput"] == "3.8 rows/s"
+    assert facts["Submitted by"] == "Reviewer <One>"
+    assert "Reviewer &lt;One&gt;" in html  # user text is escaped
+    assert "<b>bold</b>" not in html and "&lt;b&gt;bold&lt;/b&gt;" in html
+
+
+def test_html_lists_failed_rows_with_their_reasons(compared: tuple[Path, list[RowResult]]) -> None:
+    folder, rows = compared
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    failed = [(r.row, r.error) for r in rows if r.error]
+    table = _tables(html)["failed"][0]
+    assert table[1:] == [[str(row), error] for row, error in failed]
+    assert f"{len(failed)}</span> rows failed" in _section(html, "failed")
+
+
+def test_html_review_rows_flagged_first_then_by_confidence(compared: tuple[Path, list[RowResult]]) -> None:
+    folder, rows = compared
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    ok = [(r.row, r.output) for r in rows if r.output is not None]
+    expected = sorted(ok, key=lambda item: (not item[1]["needs_review"], item[1]["confidence"], item[0]))[:50]
+    table = _tables(html)["review"][0]
+    header, body = table[0], table[1:]
+    assert header == ["row", *TRIAGE_INPUTS, "label", "confidence", "needs_review"]
+    assert [int(line[0]) for line in body] == [row for row, _ in expected]
+    flagged = [line for line in body if line[-1] == "yes"]
+    rest = [line for line in body if line[-1] == "no"]
+    assert flagged and rest and body == flagged + rest
+    for group in (flagged, rest):
+        confidences = [float(line[-2]) for line in group]
+        assert confidences == sorted(confidences)
+    assert float(rest[0][-2]) == min(out["confidence"] for _, out in ok if not out["needs_review"])
+    long_text = body[[int(line[0]) % 5 for line in body].index(0)][2]
+    assert len(long_text) == 200 and long_text.endswith("…")
+    flagged_total = sum(out["needs_review"] for _, out in ok)
+    assert f"{flagged_total}</span> rows flagged for review" in html
+
+
+def test_html_comparison_agreement_confusion_and_changed_rows(compared: tuple[Path, list[RowResult]]) -> None:
+    folder, rows = compared
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    pairs = [(r.output["label"], r.compare_output["label"], r) for r in rows if r.output and r.compare_output]
+    agreed = sum(a == b for a, b, _ in pairs)
+    rate = f"{100 * agreed / len(pairs):.1f}%"
+    section = _section(html, "comparison")
+    assert f"{rate}</span> ({agreed} of {len(pairs)} rows" in section
+
+    confusion, changed = _tables(html)["comparison"]
+    columns = confusion[0][1:-1]
+    assert set(columns) == set(LABELS)
+    for line in confusion[1:]:
+        expected = [sum(1 for a, b, _ in pairs if a == line[0] and b == column) for column in columns]
+        assert [int(cell) for cell in line[1:-1]] == expected
+        assert int(line[-1]) == sum(expected)
+
+    differing = [r for a, b, r in pairs if a != b]
+    assert [int(line[0]) for line in changed[1:]] == [r.row for r in differing]
+    first = differing[0]
+    assert first.output and first.compare_output
+    assert changed[1][-4:] == [
+        first.output["label"],
+        f"{first.output['confidence']:.3f}",
+        first.compare_output["label"],
+        f"{first.compare_output['confidence']:.3f}",
+    ]
+
+
+def test_without_compare_flags_there_are_no_comparison_columns(tmp_path: Path) -> None:
+    rows = _triage_rows(120, comparing=False)
+    _write(
+        tmp_path, rows, _info("review-triage", Triage.model_json_schema()), _meta(rows, None), TRIAGE_INPUTS
+    )
+    header, csv_rows = _csv(tmp_path)
+    assert not any(name.startswith("compare.") for name in header)
+    assert not any(
+        name.startswith("compare.") for name in pq.read_table(tmp_path / "report.parquet").column_names
+    )
+    assert not any(key.startswith("compare.") for key in _jsonl(tmp_path)[0])
+    assert len(csv_rows) == 120
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert 'id="comparison"' not in html
+    assert "Compare flags" not in html
+
+
+def test_a_schema_without_roles_still_gets_all_four_reports(tmp_path: Path) -> None:
+    failing = set(range(40, 301))  # more failures than the HTML lists
+    rows = _tiny_rows(300, failing)
+    formats = _write(
+        tmp_path, rows, _info("tiny", Summary.model_json_schema()), _meta(rows, None), TINY_INPUTS
+    )
+    assert formats == ["html", "csv", "jsonl", "parquet"]
+    assert all((tmp_path / name).stat().st_size > 0 for name in FILES)
+
+    expected = ["row", "values", "unit", "output.value", "output.unit", "output.spread", "error"]
+    header, csv_rows = _csv(tmp_path)
+    table = pq.read_table(tmp_path / "report.parquet")
+    lines = _jsonl(tmp_path)
+    assert header == table.column_names == list(lines[0]) == expected
+    assert len(csv_rows) == len(lines) == table.num_rows == 300
+    assert table.schema.field("output.value").type == pa.float64()
+    assert table.schema.field("output.spread").type == pa.float64()
+    assert table.column("output.value").to_pylist()[:3] == [1.5, 3.0, 4.5]
+    assert table.column("output.spread").to_pylist()[:3] == [-1.5, -0.5, None]
+    assert json.loads(csv_rows[0]["values"]) == [1, 2.5]
+    assert lines[39]["error"] == "bad reading 40" and lines[39]["output.value"] is None
+
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    _assert_offline(html)
+    assert 'id="histogram"' not in html
+    assert "no review or confidence field" in _section(html, "review")
+    assert "no categorical fields" in _section(html, "distribution")
+    numeric = {line[0]: line[1:] for line in _tables(html)["distribution"][0][1:]}
+    assert numeric["value"] == ["39", "1.5", "30", "58.5"]
+    failed_table = _tables(html)["failed"][0][1:]
+    assert len(failed_table) == 200
+    assert failed_table[0] == ["40", "bad reading 40"]
+    assert "261</span> rows failed; the first 200" in " ".join(html.split())
+
+
+def test_a_schema_without_roles_can_be_compared(tmp_path: Path) -> None:
+    rows = [r.model_copy(update={"compare_output": r.output}) for r in _tiny_rows(30, {7})]
+    rows[4] = rows[4].model_copy(update={"compare_output": {**(rows[4].output or {}), "value": -1.0}})
+    _write(tmp_path, rows, _info("tiny", Summary.model_json_schema()), _meta(rows, {"scale": 2}), TINY_INPUTS)
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    section = " ".join(_section(html, "comparison").split())
+    assert "on the whole output" in section and "96.6%</span> (28 of 29 rows" in section
+    assert [line[0] for line in _tables(html)["comparison"][0][1:]] == ["5"]
+    assert pq.read_table(tmp_path / "report.parquet").column("compare.value").to_pylist()[4] == -1.0
+
+
+def test_rows_are_streamed_and_reports_are_deterministic(tmp_path: Path) -> None:
+    """The machine formats are written while rows arrive, and two runs give the same bytes."""
+    total = 2500
+    info = _info("review-triage", Triage.model_json_schema())
+    source = _triage_rows(total, comparing=True)
+    meta = _meta(source, {"classifier": "minilm"})
+    handles: dict[str, IO[bytes]] = {}
+    written_midway: list[int] = []
+    calls: list[int] = []
+
+    def open_file(name: str) -> AbstractContextManager[IO[bytes]]:
+        handle = (tmp_path / "first" / name).open("wb")
+        handles[name] = handle
+        return handle
+
+    def rows() -> Iterator[RowResult]:
+        calls.append(1)
+        for result in source:
+            if result.row == 1500:  # the first batch of 1000 must already be in the files
+                written_midway.append(handles["report.csv"].tell())
+                written_midway.append(handles["report.jsonl"].tell())
+            yield result
+
+    (tmp_path / "first").mkdir()
+    write_reports(rows, meta, info, TRIAGE_INPUTS, open_file)
+    assert calls and len(written_midway) == 2 * len(calls)
+    assert all(size > 100_000 for size in written_midway)
+    assert len(_jsonl(tmp_path / "first")) == total
+
+    write_reports(lambda: iter(source), meta, info, TRIAGE_INPUTS, _opener(tmp_path / "second"))
+    for name in FILES:
+        assert (tmp_path / "first" / name).read_bytes() == (tmp_path / "second" / name).read_bytes(), name
+    assert pq.ParquetFile(tmp_path / "first" / "report.parquet").metadata.num_row_groups == 3
+
+
+def test_html_escapes_input_that_looks_like_markup(tmp_path: Path) -> None:
+    rows = _triage_rows(3, comparing=False)
+    rows[0] = rows[0].model_copy(update={"input": {**rows[0].input, "text": '<script src="https://x">'}})
+    _write(
+        tmp_path, rows, _info("review-triage", Triage.model_json_schema()), _meta(rows, None), TRIAGE_INPUTS
+    )
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    _assert_offline(html)
+    assert str(escape('<script src="https://x">')) in html
