@@ -43,8 +43,13 @@ up: sync
     uv run --frozen --no-sync model-service train --if-needed
     @echo "model service  http://127.0.0.1:${MODEL_PORT:-8001}  (internal; docs at /docs)"
     @echo "gateway        http://127.0.0.1:${GATEWAY_PORT:-8000}  (docs at /docs)"
+    @echo "ui             http://127.0.0.1:${STREAMLIT_SERVER_PORT:-8501}"
     @if [ "${GATEWAY_ENVIRONMENT:-development}" = "development" ]; then echo "local API key  onepipe-local-development-key  (X-API-Key header; development only)"; fi
-    GATEWAY_ENVIRONMENT="${GATEWAY_ENVIRONMENT:-development}" MODEL_URL="${MODEL_URL:-http://127.0.0.1:${MODEL_PORT:-8001}}" uv run --frozen --no-sync honcho start -f Procfile
+    GATEWAY_ENVIRONMENT="${GATEWAY_ENVIRONMENT:-development}" \
+    MODEL_URL="${MODEL_URL:-http://127.0.0.1:${MODEL_PORT:-8001}}" \
+    GATEWAY_URL="${GATEWAY_URL:-http://127.0.0.1:${GATEWAY_PORT:-8000}}" \
+    STREAMLIT_SERVER_HEADLESS=true STREAMLIT_BROWSER_GATHER_USAGE_STATS=false \
+    uv run --frozen --no-sync honcho start -f Procfile
 
 # format the code in place
 fmt: sync

@@ -13,8 +13,9 @@ from batch_worker.settings import Settings as WorkerSettings
 from gateway.settings import Settings as GatewaySettings
 from model_service.settings import Settings as ModelSettings
 from tests.processes import ROOT
+from ui_service.settings import Settings as UiSettings
 
-SETTINGS: list[type[BaseSettings]] = [ModelSettings, GatewaySettings, WorkerSettings]
+SETTINGS: list[type[BaseSettings]] = [ModelSettings, GatewaySettings, WorkerSettings, UiSettings]
 
 
 def _variables(settings: type[BaseSettings]) -> dict[str, str]:
@@ -42,7 +43,9 @@ def configuration_rows() -> list[str]:
     """The README's configuration table rows, as the settings classes say they should be."""
     rows: dict[str, tuple[str, str, list[str]]] = {}
     for settings in SETTINGS:
-        service = settings.__module__.split(".")[0].replace("_", " ").replace("batch worker", "worker")
+        service = {"model_service": "model service", "batch_worker": "worker", "ui_service": "ui"}.get(
+            settings.__module__.split(".")[0], settings.__module__.split(".")[0]
+        )
         for (variable, default), field in zip(
             _variables(settings).items(), settings.model_fields.values(), strict=True
         ):

@@ -18,14 +18,19 @@ from tests.processes import OUTPUT, ROOT, free_port
 def test_just_up_serves_the_stack_and_ctrl_c_stops_everything(
     example_pipeline: LoadedPipeline[Any, Any, Any],
 ) -> None:
-    port, gateway_port = free_port(), free_port()
+    port, gateway_port, ui_port = free_port(), free_port(), free_port()
     OUTPUT.mkdir(exist_ok=True)
     log_path = OUTPUT / "just-up.log"
     with log_path.open("wb") as log:
         up = subprocess.Popen(
             ["just", "up"],
             cwd=ROOT,
-            env={**os.environ, "MODEL_PORT": str(port), "GATEWAY_PORT": str(gateway_port)},
+            env={
+                **os.environ,
+                "MODEL_PORT": str(port),
+                "GATEWAY_PORT": str(gateway_port),
+                "STREAMLIT_SERVER_PORT": str(ui_port),
+            },
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, like a terminal's
@@ -50,6 +55,13 @@ def test_just_up_serves_the_stack_and_ctrl_c_stops_everything(
                 headers={"X-API-Key": DEVELOPMENT_KEY},
             )
             assert answer.status_code == 200 and answer.json()["outputs"][0]["label"] == "fresh"
+            while time.monotonic() < deadline:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{ui_port}/_stcore/health", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.3)
+            assert httpx.get(f"http://127.0.0.1:{ui_port}/_stcore/health").text == "ok"
         finally:
             os.killpg(up.pid, signal.SIGINT)  # Ctrl-C reaches the whole group
             up.wait(timeout=30)
@@ -58,7 +70,8 @@ def test_just_up_serves_the_stack_and_ctrl_c_stops_everything(
     assert f"gateway        http://127.0.0.1:{gateway_port}" in printed
     assert f"local API key  {DEVELOPMENT_KEY}" in printed
     assert "worker.1" in printed and " ready." in printed  # the batch worker came up too
-    for each in (port, gateway_port):
+    assert f"ui             http://127.0.0.1:{ui_port}" in printed
+    for each in (port, gateway_port, ui_port):
         try:
             httpx.get(f"http://127.0.0.1:{each}/healthz", timeout=2)
             raise AssertionError(f"port {each} still answers after Ctrl-C")

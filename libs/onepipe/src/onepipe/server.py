@@ -5,9 +5,7 @@ Needs the `server` extra (fastapi, prometheus-client, python-json-logger).
 
 from __future__ import annotations
 
-import contextvars
 import logging
-import sys
 import time
 import uuid
 from collections.abc import Mapping
@@ -17,15 +15,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
-from pythonjsonlogger.json import JsonFormatter
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from onepipe.envelopes import REQUEST_ID_HEADER, VERSION_HEADER, PredictResponse, ProblemDetail
 from onepipe.errors import PipelineInputError, Problem
+from onepipe.logs import request_id_var
 
 PROBLEM_JSON = "application/problem+json"
-request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 log = logging.getLogger("onepipe.http")
 
 REQUESTS = Counter("http_requests_total", "HTTP requests by route and status", ["method", "route", "status"])
@@ -271,33 +268,6 @@ def predict_response(result: PredictResponse) -> Response:
         media_type="application/json",
         headers={VERSION_HEADER: result.version},
     )
-
-
-class _RequestIdFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id_var.get()
-        return True
-
-
-def configure_logging(service: str, level: str = "INFO") -> None:
-    """JSON lines on stderr, each with the service name and the current request id."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(_RequestIdFilter())
-    handler.setFormatter(
-        JsonFormatter(
-            "{asctime}{levelname}{name}{message}{request_id}",
-            style="{",
-            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-            static_fields={"service": service},
-        )
-    )
-    root = logging.getLogger()
-    root.handlers = [handler]
-    root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error"):
-        logging.getLogger(name).handlers = []
-        logging.getLogger(name).propagate = True
-    logging.getLogger("uvicorn.access").disabled = True  # RequestContextMiddleware logs each request
 
 
 def install_common(app: FastAPI, max_body_bytes: int, path_limits: Mapping[str, int] | None = None) -> None:

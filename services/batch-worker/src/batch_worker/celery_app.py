@@ -15,7 +15,7 @@ from batch_worker.runner import JobRunner
 from batch_worker.settings import Settings
 from onepipe.client import ModelServiceClient, RetryPolicy
 from onepipe.jobs import JOBS_QUEUE, RUN_JOB_TASK
-from onepipe.server import configure_logging
+from onepipe.logs import configure_logging
 from onepipe.storage import JobStore
 
 settings = Settings()

@@ -13,7 +13,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from itertools import islice
 from typing import Any, Literal
@@ -137,15 +137,17 @@ class JobRunner:
                 meta.rows_failed += sum(1 for r in results if r.error)
                 self._renew(meta)
 
+        # the report describes the job as it ends
+        ending = meta.model_copy(update={"state": "succeeded", "finished_at": utc_now()})
         formats = write_reports(
             lambda: self.store.iter_results(meta.id),
-            meta,
+            ending,
             info,
             header,
             lambda name: self.store.open(meta.id, name, "wb"),
         )
         meta.reports = formats  # type: ignore[assignment]
-        self._finish(meta, "succeeded", None)
+        self._finish(meta, "succeeded", None, finished_at=ending.finished_at)
         return "done"
 
     def _recount(self, meta: JobMeta) -> None:
@@ -156,11 +158,17 @@ class JobRunner:
             failed += result.error is not None
         meta.rows_done, meta.rows_failed = done, failed
 
-    def _finish(self, meta: JobMeta, state: Literal["succeeded", "failed"], error: str | None) -> None:
+    def _finish(
+        self,
+        meta: JobMeta,
+        state: Literal["succeeded", "failed"],
+        error: str | None,
+        finished_at: datetime | None = None,
+    ) -> None:
         current = self.store.load(meta.id)
         if current is not None and current.state == "cancelled":
             return
-        meta.state, meta.error, meta.finished_at = state, error, utc_now()
+        meta.state, meta.error, meta.finished_at = state, error, finished_at or utc_now()
         meta.runner, meta.lease_until = None, None
         self.store.save(meta)
         log.info("job %s %s: %d rows, %d failed", meta.id, state, meta.rows_done, meta.rows_failed)

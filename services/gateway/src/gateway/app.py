@@ -24,7 +24,8 @@ from gateway.settings import Settings
 from onepipe import PipelineInfo
 from onepipe.envelopes import VERSION_HEADER, PredictResponse, ProblemDetail
 from onepipe.jobs import JOBS_QUEUE, RUN_JOB_TASK
-from onepipe.server import configure_logging, install_common, metrics_response, predict_response
+from onepipe.logs import configure_logging
+from onepipe.server import install_common, metrics_response, predict_response
 from onepipe.storage import JobStore
 
 API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="Your API key.")

@@ -21,7 +21,8 @@ from onepipe.client import (
     ServiceUnavailableError,
 )
 from onepipe.envelopes import PredictResponse
-from onepipe.server import ProblemError, request_id_var
+from onepipe.logs import request_id_var
+from onepipe.server import ProblemError
 
 log = logging.getLogger("gateway")
 RETRY_AFTER = "5"

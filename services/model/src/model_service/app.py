@@ -14,7 +14,8 @@ from model_service.settings import Settings
 from onepipe import PipelineInfo
 from onepipe.envelopes import VERSION_HEADER, PredictRequest, PredictResponse, ProblemDetail
 from onepipe.loading import import_pipeline
-from onepipe.server import configure_logging, install_common, metrics_response, predict_response
+from onepipe.logs import configure_logging
+from onepipe.server import install_common, metrics_response, predict_response
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     code: {"model": ProblemDetail, "content": {"application/problem+json": {}}} for code in (413, 422, 503)

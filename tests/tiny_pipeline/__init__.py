@@ -1,5 +1,7 @@
 """A second, tiny pipeline defined only in tests: other input fields, other flags, one artifact.
 
+A package of its own, so its code fingerprint is this file alone, not every test module.
+
 It proves the contract (and every face) is not tied to the example.
 """
 

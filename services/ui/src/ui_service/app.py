@@ -1,0 +1,381 @@
+"""The Streamlit UI: explore one input step by step, compare two flag sets, run batch jobs.
+
+Run with `streamlit run services/ui/src/ui_service/app.py`. It never imports the
+pipeline: forms, flags and views come from the model service's /v1/pipeline, and
+predictions from its /v1/predict with debug on; batch jobs go through the gateway.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TypeVar
+
+import streamlit as st
+import streamlit.components.v1 as components
+
+from onepipe import PipelineInfo
+from onepipe.client import GatewayClient, ModelServiceClient, RetryPolicy, ServiceError
+from onepipe.datasets import DatasetError, detect_format, read_header
+from ui_service import forms, views
+from ui_service.settings import Settings
+
+T = TypeVar("T")
+PAGES = ("Explore", "Compare", "Batch jobs")
+OWN_INPUT = "(your own input)"
+QUICK = RetryPolicy(attempts=2, backoff_min=0.2, backoff_max=0.5)
+
+settings = Settings()
+st.set_page_config(page_title="onepipe", layout="wide")
+
+
+@st.cache_resource
+def model_client() -> ModelServiceClient:
+    """The shared client for the model service."""
+    return ModelServiceClient(settings.model_url, timeout=settings.timeout, retry=QUICK)
+
+
+@st.cache_resource
+def gateway_client() -> GatewayClient:
+    """The shared client for the gateway (batch jobs)."""
+    return GatewayClient(settings.gateway_url, settings.api_key, timeout=settings.timeout, retry=QUICK)
+
+
+def attempt(service: str, call: Callable[[], T]) -> T | None:
+    """Call a service; on failure say which one and what to do, and carry on."""
+    try:
+        return call()
+    except ServiceError as error:
+        st.error(views.problem_text(service, error), icon="⚠️")
+        return None
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _pipeline_json() -> dict[str, Any]:
+    return model_client().pipeline().model_dump(mode="json")
+
+
+def pipeline_info() -> PipelineInfo | None:
+    """The pipeline's description (cached briefly), or None with a message when the model service is down."""
+    found = attempt("model service", _pipeline_json)
+    return PipelineInfo.model_validate(found) if found is not None else None
+
+
+# -- forms ----------------------------------------------------------------------------------
+
+
+def _widget(spec: forms.FieldSpec, key: str, where: Any = st, mark_optional: bool = True) -> Any:
+    if key not in st.session_state:
+        st.session_state[key] = forms.initial(spec)
+    label = spec.label + ("" if spec.required or not mark_optional else " (optional)")
+    if spec.kind == "choice":
+        return where.selectbox(label, spec.options, key=key, help=spec.help)
+    if spec.kind == "checkbox":
+        return where.checkbox(label, key=key, help=spec.help)
+    if spec.kind == "integer":
+        return where.number_input(
+            label,
+            key=key,
+            help=spec.help,
+            step=1,
+            min_value=None if spec.minimum is None else int(spec.minimum),
+            max_value=None if spec.maximum is None else int(spec.maximum),
+        )
+    if spec.kind == "number":
+        return where.number_input(
+            label,
+            key=key,
+            help=spec.help,
+            format="%.3f",
+            min_value=None if spec.minimum is None else float(spec.minimum),
+            max_value=None if spec.maximum is None else float(spec.maximum),
+        )
+    if spec.kind == "long_text":
+        return where.text_area(label, key=key, help=spec.help, height=120)
+    if spec.kind == "json":
+        return where.text_input(label + " (JSON)", key=key, help=spec.help)
+    return where.text_input(label, key=key, help=spec.help)
+
+
+def input_form(page: str, info: PipelineInfo) -> tuple[dict[str, Any], list[str]]:
+    """The input form, built from the input schema, with the named examples to start from."""
+    specs = forms.fields(info.input_schema)
+
+    def use_example() -> None:
+        chosen = info.examples.get(st.session_state[f"{page}.example"])
+        for spec in specs:
+            st.session_state[f"{page}.input.{spec.name}"] = forms.initial(spec, chosen or {})
+
+    st.selectbox("Start from", [OWN_INPUT, *info.examples], key=f"{page}.example", on_change=use_example)
+    values = {spec.name: _widget(spec, f"{page}.input.{spec.name}") for spec in specs}
+    return forms.collect(specs, values)
+
+
+def flag_form(key: str, info: PipelineInfo, where: Any) -> tuple[dict[str, Any], list[str]]:
+    """Widgets for every flag, from the flags schema, with each flag's description as help."""
+    specs = forms.fields(info.flags_schema)
+    values = {spec.name: _widget(spec, f"{key}.{spec.name}", where, mark_optional=False) for spec in specs}
+    return forms.collect(specs, values)
+
+
+# -- showing results -------------------------------------------------------------------------
+
+
+def show_value(value: Any, where: Any = st) -> None:
+    """A value in the form that fits it: bars, a table, a record, or text."""
+    shown = views.display_of(value)
+    if shown == "bars":
+        where.bar_chart({k: [v] for k, v in value.items()}, horizontal=True, height=max(120, 40 * len(value)))
+    elif shown == "table":
+        where.dataframe(value, hide_index=True)
+    elif shown == "record":
+        scores = views.scores_in(value)
+        where.json(value, expanded=True)
+        if scores:
+            where.bar_chart(
+                {k: [v] for k, v in scores.items()}, horizontal=True, height=max(120, 40 * len(scores))
+            )
+    else:
+        where.write(value)
+
+
+def show_output(output: dict[str, Any], info: PipelineInfo, changed: list[str] | None = None) -> None:
+    """The output: its roles as metrics, then every field."""
+    role = views.roles(info.output_schema)
+    columns = st.columns(3)
+    for column, name in zip(columns, ("label", "confidence", "review"), strict=True):
+        if name in role:
+            value = output.get(role[name])
+            text = f"{value:.3f}" if isinstance(value, float) else str(value)
+            column.metric(role[name] + (" (changed)" if changed and role[name] in changed else ""), text)
+    for key, value in output.items():
+        marker = " :orange[changed]" if changed and key in changed else ""
+        st.markdown(f"**{key}**{marker}")
+        show_value(value)
+
+
+def show_trace(trace: dict[str, Any]) -> None:
+    """Every step in order: time (as a chart), output and debug detail."""
+    st.subheader("Steps")
+    st.bar_chart(views.step_times(trace), x="step", y="ms", horizontal=True, sort=False)
+    for number, step in enumerate(trace["steps"], start=1):
+        variant = f" ({step['variant']})" if step.get("variant") else ""
+        if step["status"] != "ran":
+            why = "switched off by a flag" if step["status"] == "off" else "not needed with these flags"
+            st.markdown(f"{number}\\. **{step['name']}**{variant}: _{why}_")  # "1\\." is text, not a list
+            continue
+        with st.expander(f"{number}. {step['name']}{variant}: {step['time_ms']:.2f} ms", expanded=False):
+            st.caption(step["doc"])
+            st.markdown("**output**")
+            show_value(step["output"])
+            if step["debug"]:
+                st.markdown("**debug**")
+                show_value(step["debug"])
+
+
+def predict(inputs: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any] | None:
+    """One input through the model service with debug on: its output and trace."""
+    answer = attempt("model service", lambda: model_client().predict([inputs], flags, debug=True))
+    if answer is None or not answer.traces:
+        return None
+    return {
+        "version": answer.version,
+        "output": answer.outputs[0],
+        "trace": answer.traces[0].model_dump(mode="json"),
+    }
+
+
+# -- pages ------------------------------------------------------------------------------------
+
+
+def explore(info: PipelineInfo) -> None:
+    """One input, every step."""
+    st.header("Explore")
+    flags, flag_problems = flag_form("explore.flags", info, st.sidebar)
+    inputs, problems = input_form("explore", info)
+    if st.button("Run", key="explore.run", type="primary"):
+        for problem in problems + flag_problems:
+            st.error(problem)
+        if not problems and not flag_problems:
+            st.session_state["explore.result"] = predict(inputs, flags)
+    result = st.session_state.get("explore.result")
+    if result:
+        st.subheader("Output")
+        st.caption(f"pipeline version {result['version']}")
+        show_output(result["output"], info)
+        show_trace(result["trace"])
+
+
+def compare(info: PipelineInfo) -> None:
+    """One input under two flag sets, side by side, with the differences marked."""
+    st.header("Compare")
+    inputs, problems = input_form("compare", info)
+    left, right = st.columns(2)
+    left.markdown("**Flag set A**")
+    right.markdown("**Flag set B**")
+    flags_a, problems_a = flag_form("compare.a", info, left)
+    flags_b, problems_b = flag_form("compare.b", info, right)
+    if st.button("Compare", key="compare.run", type="primary"):
+        for problem in problems + problems_a + problems_b:
+            st.error(problem)
+        if not (problems or problems_a or problems_b):
+            st.session_state["compare.result"] = (predict(inputs, flags_a), predict(inputs, flags_b))
+    results = st.session_state.get("compare.result")
+    if not results or None in results:
+        return
+    first, second = results
+    changed = views.changed_fields(first["output"], second["output"])
+    st.subheader("Outputs")
+    st.markdown(
+        f"{len(changed)} output field(s) differ: " + ", ".join(f":orange[{c}]" for c in changed)
+        if changed
+        else "The two outputs are identical."
+    )
+    for column, result, title in ((left, first, "A"), (right, second, "B")):
+        with column:
+            st.markdown(f"**{title}**")
+            show_output(result["output"], info, changed)
+    st.subheader("Steps")
+    differences = views.step_differences(first["trace"], second["trace"])
+    twins = {step["name"]: step for step in second["trace"]["steps"]}
+    for number, step in enumerate(first["trace"]["steps"], start=1):
+        twin = twins[step["name"]]
+        mark = ":orange[differs]" if differences[step["name"]] else "same"
+        with st.expander(f"{number}. {step['name']}: {mark}", expanded=differences[step["name"]]):
+            a, b = st.columns(2)
+            for where, shown in ((a, step), (b, twin)):
+                variant = f" ({shown['variant']})" if shown.get("variant") else ""
+                where.markdown(f"{shown['status']}{variant}, {shown['time_ms']:.2f} ms")
+                if shown["status"] == "ran":
+                    show_value(shown["output"], where)
+
+
+def batch(info: PipelineInfo) -> None:
+    """Upload a file, map its columns, pick flags, submit, watch it run, read the report."""
+    st.header("Batch jobs")
+    upload = st.file_uploader("Dataset", type=["csv", "jsonl", "parquet"], key="batch.file")
+    if upload is not None:
+        content = upload.getvalue()
+        try:
+            header = read_header(detect_format(upload.name), io.BytesIO(content))
+        except DatasetError as error:
+            st.error(f"{upload.name}: {error}")
+            header = None
+        if header is not None:
+            st.caption(f"{upload.name}: columns {', '.join(header)}")
+            mapping = {}
+            for spec in forms.fields(info.input_schema):
+                options = header if spec.required else ["(none)", *header]
+                chosen = st.selectbox(
+                    f"Column for {spec.name}",
+                    options,
+                    index=options.index(spec.name) if spec.name in options else 0,
+                    key=f"batch.map.{spec.name}",
+                    help=spec.help,
+                )
+                if chosen != "(none)":
+                    mapping[spec.name] = chosen
+            flags, problems = flag_form("batch.a", info, st.expander("Flags", expanded=False))
+            compare_flags: dict[str, Any] | None = None
+            if st.checkbox("Compare with a second flag set", key="batch.compare"):
+                compare_flags, more = flag_form(
+                    "batch.b", info, st.expander("Second flag set", expanded=True)
+                )
+                problems += more
+            if st.button("Submit job", key="batch.submit", type="primary"):
+                for problem in problems:
+                    st.error(problem)
+                if not problems:
+                    job = attempt(
+                        "gateway",
+                        lambda: gateway_client().submit_job(
+                            upload.name, io.BytesIO(content), mapping, flags, compare_flags
+                        ),
+                    )
+                    if job is not None:
+                        st.session_state["batch.job"] = job["id"]
+    if "batch.job" in st.session_state:
+        job_status(st.session_state["batch.job"])
+    st.subheader("Recent jobs")
+    listed = attempt("gateway", lambda: gateway_client().jobs(limit=20))
+    if listed is not None:
+        st.dataframe(
+            [
+                {
+                    "job": j["id"],
+                    "file": j["file_name"],
+                    "state": j["state"],
+                    "rows": f"{j['rows_done']}/{j['rows_total'] or '?'}",
+                    "failed": j["rows_failed"],
+                    "created": j["created_at"],
+                }
+                for j in listed["jobs"]
+            ],
+            hide_index=True,
+        )
+
+
+def job_status(job_id: str) -> None:
+    """The submitted job: a live progress bar while it runs, its reports once it is done."""
+    job = attempt("gateway", lambda: gateway_client().job(job_id))
+    if job is None:
+        return
+    if job["state"] in ("queued", "running"):
+        job_progress(job_id)
+    elif job["state"] == "succeeded":
+        show_finished(job)
+    else:
+        st.error(f"Job {job_id} {job['state']}: {job['error']}")
+
+
+def _progress(job: dict[str, Any]) -> None:
+    total = job["rows_total"] or 0
+    st.progress(
+        job["rows_done"] / total if total else 0.0,
+        text=f"job {job['id']}: {job['state']}, {job['rows_done']} of {total or '?'} rows, "
+        f"{job['rows_failed']} failed",
+    )
+
+
+@st.fragment(run_every=settings.poll_seconds)
+def job_progress(job_id: str) -> None:
+    """Refreshes the progress bar on its own; the whole page reruns when the job ends."""
+    job = attempt("gateway", lambda: gateway_client().job(job_id))
+    if job is None:
+        return
+    _progress(job)
+    if job["state"] not in ("queued", "running"):
+        st.rerun()
+
+
+def show_finished(job: dict[str, Any]) -> None:
+    """A finished job: its figures, download buttons for every report, the HTML report inline."""
+    _progress(job)
+    st.success(f"Job {job['id']} succeeded: {job['rows_done']} rows, {job['rows_failed']} failed.")
+    columns = st.columns(len(job["reports"]))
+    for column, file_format in zip(columns, job["reports"], strict=True):
+        column.download_button(
+            f"Download .{file_format}",
+            data=partial(gateway_client().report, job["id"], file_format),  # fetched when clicked
+            file_name=f"{job['id']}.{file_format}",
+            key=f"batch.download.{file_format}",
+        )
+    report = attempt("gateway", lambda: gateway_client().report(job["id"], "html"))
+    if report is not None:
+        components.html(report.decode(), height=900, scrolling=True)
+
+
+def main() -> None:
+    """Pick a page; every page keeps working when a service is down."""
+    st.sidebar.title("onepipe")
+    page = st.sidebar.radio("Page", PAGES, key="page")
+    info = pipeline_info()
+    if info is None:
+        st.info("The pages need the model service: they come back as soon as it answers.")
+        return
+    st.sidebar.caption(f"Pipeline **{info.name}**, version `{info.version}`")
+    {"Explore": explore, "Compare": compare, "Batch jobs": batch}[page](info)
+
+
+main()

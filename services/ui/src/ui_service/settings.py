@@ -1,0 +1,24 @@
+"""The UI's configuration: env variables prefixed UI_, peers MODEL_URL and GATEWAY_URL."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from onepipe import settings as peers
+
+DEVELOPMENT_KEY = "onepipe-local-development-key"  # the gateway's local key, honoured only in development
+
+
+class Settings(BaseSettings):
+    """Every setting of the UI; each is the env variable UI_<NAME> unless noted."""
+
+    model_config = SettingsConfigDict(env_prefix="UI_", env_file=".env", extra="ignore")
+
+    model_url: str = peers.model_url()
+    gateway_url: str = peers.gateway_url()
+    api_key: str = Field(
+        DEVELOPMENT_KEY, description="API key the UI uses for batch jobs at the gateway (jobs scope)."
+    )
+    timeout: float = Field(30.0, gt=0, description="Seconds to wait for the model service or the gateway.")
+    poll_seconds: float = Field(1.0, gt=0, description="Seconds between progress checks of a running job.")

@@ -1,0 +1,572 @@
+"""The deployment files, checked without a Docker engine: compose.yaml, the Dockerfiles, the workflows.
+
+Real tools run as subprocesses (check-jsonschema with its vendored schemas, hadolint,
+and `docker compose config` where the Compose plugin is installed); the rest parses
+the files and holds them to the code: the Procfile's commands, the env variables the
+settings classes read, and the dependency closures in uv.lock. One test installs:
+each image's venv, built from the uv cache the way its Dockerfile builds it, must
+import its service's code (the dev venv has every package, so it cannot tell).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pytest
+import yaml
+from pydantic_settings import BaseSettings
+
+from tests.processes import ROOT
+from tests.test_docs import _variables
+
+COMPOSE = ROOT / "compose.yaml"
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+
+# compose service: (folder under services/, uv package, settings module)
+APPS = {
+    "model": ("model", "model-service", "model_service.settings"),
+    "gateway": ("gateway", "gateway", "gateway.settings"),
+    "worker": ("batch-worker", "batch-worker", "batch_worker.settings"),
+    "ui": ("ui", "ui-service", "ui_service.settings"),
+}
+DOCKERFILES = {name: ROOT / "services" / folder / "Dockerfile" for name, (folder, _, _) in APPS.items()}
+PROCFILE_PREFIX = "uv run --frozen --no-sync "
+# variables a service reads that compose may leave to the settings' defaults (none so far)
+LEFT_TO_DEFAULTS: dict[str, set[str]] = {name: set() for name in APPS}
+# variables that are not the service's settings but its framework's (Streamlit reads its own)
+FRAMEWORK_PREFIXES = {"ui": "STREAMLIT_"}
+REQUIRED_SECRETS = {"gateway": "GATEWAY_API_KEYS", "ui": "UI_API_KEY"}
+INTERNAL_ONLY = ["model", "redis"]
+PUBLISHED = {"gateway": 8000, "ui": 8501}
+ML_LIBRARIES = {
+    "scikit-learn",
+    "scipy",
+    "onnxruntime",
+    "tokenizers",
+    "bm25s",
+    "rbloom",
+    "joblib",
+    "torch",
+    "review-triage",
+}
+INTERPOLATION = re.compile(r"^\$\{(?P<name>[A-Z0-9_]+)(?P<op>:-|:\?)(?P<rest>.*)\}$")
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def _tool(name: str) -> str:
+    """A dev tool from the venv pytest runs in (its bin folder), else from PATH."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if found is None:
+        pytest.fail(f"{name} is not installed: run `uv sync --frozen --all-packages`")
+    return found
+
+
+def _run(command: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+
+
+def _compose() -> dict[str, Any]:
+    loaded = yaml.safe_load(COMPOSE.read_text())
+    assert isinstance(loaded, dict), "compose.yaml is not a mapping"
+    return loaded
+
+
+def _services() -> dict[str, dict[str, Any]]:
+    services = _compose().get("services")
+    assert isinstance(services, dict) and services, "compose.yaml has no services"
+    return services
+
+
+def _environment(service: dict[str, Any]) -> dict[str, str]:
+    """A service's environment as a mapping, whether compose.yaml writes a mapping or a list."""
+    environment = service.get("environment") or {}
+    if isinstance(environment, list):
+        return dict(item.split("=", 1) if "=" in item else (item, "") for item in environment)
+    return {str(key): str(value) for key, value in environment.items()}
+
+
+def _command(service: dict[str, Any]) -> list[str]:
+    command = service.get("command")
+    assert command, "no explicit `command:` (the image's CMD cannot be compared with the Procfile)"
+    return shlex.split(command) if isinstance(command, str) else [str(part) for part in command]
+
+
+def _ports(service: dict[str, Any]) -> list[tuple[str, int]]:
+    """Published ports as (host port, container port), from the short or the long syntax."""
+    found = []
+    for port in service.get("ports") or []:
+        if isinstance(port, dict):
+            found.append((str(port.get("published", "")), int(port["target"])))
+        else:
+            parts = str(port).split(":")
+            found.append((parts[-2] if len(parts) > 1 else "", int(parts[-1].split("/")[0])))
+    return found
+
+
+def _networks(service: dict[str, Any]) -> list[str]:
+    networks = service.get("networks") or ["default"]
+    return list(networks)
+
+
+def _procfile() -> dict[str, list[str]]:
+    """The Procfile's commands, without the `uv run` prefix the local runner needs."""
+    commands = {}
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, command = line.split(":", 1)
+        command = command.strip()
+        assert command.startswith(PROCFILE_PREFIX), f"Procfile {name}: no prefix {PROCFILE_PREFIX!r}"
+        commands[name.strip()] = shlex.split(command.removeprefix(PROCFILE_PREFIX))
+    return commands
+
+
+def _settings(module: str) -> type[BaseSettings]:
+    settings: object = importlib.import_module(module).Settings
+    assert isinstance(settings, type) and issubclass(settings, BaseSettings), f"{module}.Settings"
+    return settings
+
+
+def _instructions(dockerfile: Path) -> list[tuple[str, str]]:
+    """A Dockerfile's instructions as (KEYWORD, arguments), continuation lines joined."""
+    instructions: list[tuple[str, str]] = []
+    pending = ""
+    for raw in dockerfile.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        keyword, _, arguments = (pending + line).partition(" ")
+        instructions.append((keyword.upper(), " ".join(arguments.split())))
+        pending = ""
+    return instructions
+
+
+def _final_stage(dockerfile: Path) -> list[tuple[str, str]]:
+    instructions = _instructions(dockerfile)
+    start = max(i for i, (keyword, _) in enumerate(instructions) if keyword == "FROM")
+    return instructions[start:]
+
+
+def _lock_closure(package: str) -> set[str]:
+    """Every package `package` pulls in per uv.lock, with the extras it asks for (markers ignored)."""
+    lock = tomllib.loads((ROOT / "uv.lock").read_text())
+    entries: dict[str, list[dict[str, Any]]] = {}
+    for entry in lock["package"]:
+        entries.setdefault(entry["name"], []).append(entry)
+    seen: set[tuple[str, tuple[str, ...]]] = set()
+    pending: list[tuple[str, tuple[str, ...]]] = [(package, ())]
+    while pending:
+        name, extras = pending.pop()
+        if (name, extras) in seen:
+            continue
+        seen.add((name, extras))
+        assert name in entries, f"uv.lock has no package {name}"
+        for entry in entries[name]:
+            dependencies = list(entry.get("dependencies", []))
+            for extra in extras:
+                dependencies += entry.get("optional-dependencies", {}).get(extra, [])
+            pending += [(d["name"], tuple(sorted(d.get("extra", [])))) for d in dependencies]
+    return {name for name, _ in seen}
+
+
+def _workflow_steps(workflow: dict[Any, Any]) -> Iterator[str]:
+    for job in workflow["jobs"].values():
+        for step in job.get("steps", []):
+            yield str(step.get("run", ""))
+
+
+def _triggers(workflow: dict[Any, Any]) -> dict[str, Any]:
+    # YAML 1.1 reads the bare key `on` as the boolean true
+    triggers = workflow.get("on", workflow.get(True))
+    if isinstance(triggers, str):
+        return {triggers: None}
+    if isinstance(triggers, list):
+        return dict.fromkeys(triggers)
+    assert isinstance(triggers, dict)
+    return triggers
+
+
+# -- real tools ------------------------------------------------------------------------
+
+
+def test_compose_file_validates_against_the_compose_spec() -> None:
+    result = _run([_tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(COMPOSE)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# `docker compose config` (which needs no engine) runs in the compose workflow, where the plugin exists.
+
+
+@pytest.mark.parametrize("service", sorted(DOCKERFILES))
+def test_dockerfile_passes_hadolint(service: str) -> None:
+    dockerfile = DOCKERFILES[service]
+    assert dockerfile.exists(), f"{dockerfile.relative_to(ROOT)} is missing"
+    result = _run([_tool("hadolint"), "--no-color", "--failure-threshold", "warning", str(dockerfile)])
+    assert result.returncode == 0, f"hadolint {dockerfile.relative_to(ROOT)}:\n{result.stdout}{result.stderr}"
+
+
+def test_there_are_workflows() -> None:
+    assert {path.name for path in WORKFLOWS} >= {"ci.yml", "compose.yml", "ui-nightly.yml"}
+
+
+@pytest.mark.parametrize("schema", ["vendor.github-workflows", "custom.github-workflows-require-timeout"])
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda path: path.name)
+def test_workflow_validates_against_the_github_schema(workflow: Path, schema: str) -> None:
+    result = _run([_tool("check-jsonschema"), "--builtin-schema", schema, str(workflow)])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_workflows_run_the_tests_the_stack_and_the_nightly_ui_tests() -> None:
+    workflows = {path.name: yaml.safe_load(path.read_text()) for path in WORKFLOWS}
+    ci = workflows["ci.yml"]
+    assert {"push", "pull_request"} <= set(_triggers(ci))
+    assert any("just test" in run for run in _workflow_steps(ci))
+    smoke = "\n".join(_workflow_steps(workflows["compose.yml"]))
+    for expected in ["docker compose up -d --wait", "/healthz", "/readyz", "/_stcore/health", "down -v"]:
+        assert expected in smoke, f"the compose smoke test does not run {expected!r}"
+    nightly = workflows["ui-nightly.yml"]
+    assert {"schedule", "workflow_dispatch"} <= set(_triggers(nightly))
+    assert any("pytest tests/test_ui" in run for run in _workflow_steps(nightly))
+
+
+# -- compose.yaml's structure ----------------------------------------------------------
+
+
+def test_compose_has_no_obsolete_version_key() -> None:
+    assert "version" not in _compose()
+
+
+def test_compose_builds_each_app_from_the_repository_root() -> None:
+    services = _services()
+    assert {name for name, service in services.items() if "build" in service} == set(APPS)
+    for name, (folder, _, _) in APPS.items():
+        build = services[name]["build"]
+        assert build["context"] == ".", name
+        assert build["dockerfile"] == f"services/{folder}/Dockerfile", name
+        assert (ROOT / build["dockerfile"]).exists(), name
+
+
+@pytest.mark.parametrize("name", sorted(_services()))
+def test_every_service_has_a_healthcheck(name: str) -> None:
+    healthcheck = _services()[name].get("healthcheck") or {}
+    assert healthcheck.get("test") and not healthcheck.get("disable"), f"{name} has no healthcheck"
+
+
+def test_healthchecks_probe_readiness() -> None:
+    services = _services()
+
+    def probe(name: str) -> str:
+        test = services[name]["healthcheck"]["test"]
+        return test if isinstance(test, str) else " ".join(test)
+
+    assert "127.0.0.1:8001/readyz" in probe("model")
+    assert "127.0.0.1:8000/readyz" in probe("gateway")
+    assert "127.0.0.1:8501/_stcore/health" in probe("ui")
+    assert "inspect ping" in probe("worker") and "$$HOSTNAME" in probe("worker")
+    assert "redis-cli ping" in probe("redis")
+
+
+def test_every_dependency_waits_until_healthy() -> None:
+    found = 0
+    for name, service in _services().items():
+        depends_on = service.get("depends_on") or {}
+        assert isinstance(depends_on, dict), f"{name}: depends_on as a list only waits for the start"
+        for peer, condition in depends_on.items():
+            found += 1
+            assert condition.get("condition") == "service_healthy", f"{name} -> {peer}"
+    assert found
+
+
+def test_model_and_redis_are_reachable_only_inside_the_stack() -> None:
+    compose = _compose()
+    networks = compose.get("networks") or {}
+    for name in INTERNAL_ONLY:
+        service = compose["services"][name]
+        assert not service.get("ports"), f"{name} publishes ports"
+        for network in _networks(service):
+            assert (networks.get(network) or {}).get("internal") is True, f"{name} is on {network}"
+
+
+def test_gateway_and_ui_are_published_and_reach_the_internal_network() -> None:
+    compose = _compose()
+    internal = {n for n, spec in (compose.get("networks") or {}).items() if (spec or {}).get("internal")}
+    for name, port in PUBLISHED.items():
+        service = compose["services"][name]
+        assert (str(port), port) in _ports(service), f"{name} should publish {port}:{port}"
+        assert internal & set(_networks(service)), f"{name} is not on the internal network"
+    assert internal & set(_networks(compose["services"]["worker"]))
+
+
+def test_no_container_names_and_the_worker_scales() -> None:
+    services = _services()
+    for name, service in services.items():
+        assert "container_name" not in service, f"{name} has a container_name (it cannot be scaled)"
+    assert not services["worker"].get("ports"), "a worker with ports cannot be scaled"
+
+
+def test_storage_volume_is_shared_by_gateway_and_worker() -> None:
+    compose = _compose()
+    assert "storage" in (compose.get("volumes") or {})
+    targets = set()
+    for name in ["gateway", "worker"]:
+        service = compose["services"][name]
+        mounts = [str(volume).split(":") for volume in service.get("volumes") or []]
+        target = next((m[1] for m in mounts if m[0] == "storage"), None)
+        assert target, f"{name} does not mount the storage volume"
+        assert _environment(service)["STORAGE_URL"] == target, f"{name}: STORAGE_URL is not on the volume"
+        targets.add(target)
+    assert len(targets) == 1
+
+
+def test_redis_persists_its_queue() -> None:
+    redis = _services()["redis"]
+    command = _command(redis)
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert any(str(volume).endswith(":/data") for volume in redis.get("volumes") or [])
+
+
+def test_flower_is_behind_the_monitoring_profile() -> None:
+    flower = _services()["flower"]
+    assert flower.get("profiles") == ["monitoring"]
+    assert _environment(flower)["CELERY_BROKER_URL"] == "redis://redis:6379/0"
+
+
+@pytest.mark.parametrize(("name", "variable"), sorted(REQUIRED_SECRETS.items()))
+def test_required_secrets_stop_the_start_with_a_message(name: str, variable: str) -> None:
+    value = _environment(_services()[name]).get(variable, "")
+    match = INTERPOLATION.match(value)
+    assert match and match["name"] == variable and match["op"] == ":?" and match["rest"].strip(), (
+        f"{name}: {variable} should be ${{{variable}:?message}}, not {value!r}"
+    )
+
+
+def test_peers_by_service_name_and_listening_on_every_interface() -> None:
+    services = _services()
+    env = {name: _environment(services[name]) for name in APPS}
+    model_port, gateway_port = env["model"]["MODEL_PORT"], env["gateway"]["GATEWAY_PORT"]
+    for name in ["gateway", "worker", "ui"]:
+        assert env[name]["MODEL_URL"] == f"http://model:{model_port}", name
+    for name in ["gateway", "worker"]:
+        assert env[name]["REDIS_URL"] == "redis://redis:6379/0", name
+    assert env["ui"]["GATEWAY_URL"] == f"http://gateway:{gateway_port}"
+    assert env["model"]["MODEL_HOST"] == "0.0.0.0"
+    assert env["gateway"]["GATEWAY_HOST"] == "0.0.0.0"
+    assert env["ui"]["STREAMLIT_SERVER_ADDRESS"] == "0.0.0.0"
+    assert env["ui"]["STREAMLIT_SERVER_PORT"] == str(PUBLISHED["ui"])
+    assert gateway_port == str(PUBLISHED["gateway"])
+
+
+# -- the local runner and compose: same commands, same variables -----------------------
+
+
+def test_procfile_and_compose_run_the_same_services() -> None:
+    assert set(_procfile()) == set(APPS)
+
+
+@pytest.mark.parametrize("name", sorted(APPS))
+def test_compose_command_is_the_procfile_command(name: str) -> None:
+    procfile = _procfile()
+    assert name in procfile, f"the Procfile has no {name} line"
+    assert _command(_services()[name]) == procfile[name]
+
+
+@pytest.mark.parametrize("name", sorted(APPS))
+def test_image_cmd_is_the_compose_command(name: str) -> None:
+    commands = [arguments for keyword, arguments in _final_stage(DOCKERFILES[name]) if keyword == "CMD"]
+    assert commands, f"{name}: the image has no CMD"
+    assert json.loads(commands[-1]) == _command(_services()[name])
+
+
+@pytest.mark.parametrize("name", sorted(APPS))
+def test_compose_sets_the_variables_the_service_reads(name: str) -> None:
+    settings = _settings(APPS[name][2])
+    reads = set(_variables(settings))
+    prefix = FRAMEWORK_PREFIXES.get(name)
+    sets = {key for key in _environment(_services()[name]) if not (prefix and key.startswith(prefix))}
+    assert sets <= reads, f"{name}: compose sets variables the service never reads: {sorted(sets - reads)}"
+    unset = reads - sets
+    assert unset <= LEFT_TO_DEFAULTS[name], f"{name}: compose does not set {sorted(unset)}"
+
+
+@pytest.mark.parametrize("name", sorted(APPS))
+def test_compose_defaults_are_the_settings_defaults(name: str) -> None:
+    defaults = _variables(_settings(APPS[name][2]))
+    for key, value in _environment(_services()[name]).items():
+        match = INTERPOLATION.match(value)
+        if not match:
+            continue
+        assert match["name"] == key, f"{name}: {key} interpolates another variable, {match['name']}"
+        if match["op"] == ":-" and key in defaults:
+            assert match["rest"] == defaults[key], (
+                f"{name}: {key} defaults to {match['rest']!r}, not {defaults[key]}"
+            )
+
+
+# -- the images ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(APPS))
+def test_dockerfile_installs_only_its_package_in_layers(name: str) -> None:
+    dockerfile = DOCKERFILES[name]
+    instructions = _instructions(dockerfile)
+    package = APPS[name][1]
+    text = "\n".join(f"{keyword} {arguments}" for keyword, arguments in instructions)
+    members = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["uv"]["workspace"]["members"]
+    for member in members:  # uv resolves the whole workspace: every member's pyproject.toml
+        assert f"COPY {member}/pyproject.toml " in text, f"{name}: does not copy {member}/pyproject.toml"
+    syncs = [arguments for keyword, arguments in instructions if keyword == "RUN" and "uv sync" in arguments]
+    assert len(syncs) == 2, f"{name}: expected a dependencies sync, then a project sync"
+    for sync in syncs:
+        assert "--frozen" in sync and "--no-dev" in sync and f"--package {package}" in sync, sync
+        assert "--mount=type=cache" in sync, sync
+    assert "--no-install-workspace" in syncs[0] and "--no-editable" in syncs[1]
+    assert re.search(r"^COPY --from=ghcr\.io/astral-sh/uv:\d+\.\d+\.\d+ /uv /uvx /bin/$", text, re.MULTILINE)
+    froms = [arguments for keyword, arguments in instructions if keyword == "FROM"]
+    assert all(f.startswith(("python:3.11-slim", "build")) for f in froms), froms
+    final = _final_stage(dockerfile)
+    assert any(k == "COPY" and a.startswith("--from=") and "/app/.venv" in a for k, a in final)
+    assert not any(k == "RUN" and "uv " in a for k, a in final), "the final stage runs uv"
+    users = [arguments for keyword, arguments in final if keyword == "USER"]
+    assert users and users[-1].split(":")[0] not in {"root", "0"}, f"{name} runs as root"
+    assert any(k == "ENV" and "PATH=/app/.venv/bin:$PATH" in a for k, a in final)
+    exposed = [int(a) for k, a in final if k == "EXPOSE"]
+    published = [port for _, port in _ports(_services()[name])]
+    assert exposed == ([8001] if name == "model" else published), f"{name}: EXPOSE {exposed}"
+
+
+def test_model_image_trains_its_artifacts_at_build_time() -> None:
+    instructions = _instructions(DOCKERFILES["model"])
+    assert ("RUN", "model-service train") in instructions
+    final = _final_stage(DOCKERFILES["model"])
+    assert ("COPY", "--from=train /app/artifacts /app/artifacts") in final
+    assert ("EXPOSE", "8001") in final
+    assert _environment(_services()["model"])["MODEL_ARTIFACTS_DIR"] == "/app/artifacts"
+
+
+def test_ui_image_has_the_app_script_at_the_command_path() -> None:
+    script = _command(_services()["ui"])[2]
+    assert (ROOT / script).exists(), f"{script} is missing"
+    final = _final_stage(DOCKERFILES["ui"])
+    workdir = [arguments for keyword, arguments in final if keyword == "WORKDIR"][-1]
+    target = PurePosixPath(workdir) / script
+    copied = [PurePosixPath(a.split()[-1]) for k, a in final if k == "COPY"]
+    assert any(target == dest or dest in target.parents for dest in copied if str(dest) != "/app/.venv"), (
+        f"the final stage copies nothing to {target}"
+    )
+
+
+def test_dockerignore_keeps_local_state_out_of_the_build_context() -> None:
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    expected = {".git", ".venv", "artifacts", "data", "test-output", ".env", ".mypy_cache", ".pytest_cache"}
+    assert expected <= ignored, f".dockerignore misses {sorted(expected - ignored)}"
+
+
+# Runs in the image's venv: imports every module of the service's package, and for a
+# script the command runs (streamlit run ...) the modules the script imports.
+IMPORT_CHECK = """
+import ast, importlib, pkgutil, sys
+package, scripts = sys.argv[1], sys.argv[2:]
+names = [m.name for m in pkgutil.walk_packages(importlib.import_module(package).__path__, package + ".")]
+for script in scripts:
+    names.remove(package + "." + script.rsplit("/", 1)[-1].removesuffix(".py"))
+    for node in ast.walk(ast.parse(open(script).read())):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.append(node.module)
+failed = []
+for name in names:
+    try:
+        importlib.import_module(name)
+    except Exception as error:
+        failed.append(f"{name}: {type(error).__name__}: {error}")
+print("\\n".join(failed))
+sys.exit(1 if failed else 0)
+"""
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["model", "gateway", "worker", "ui"],
+)
+def test_image_venv_has_every_module_the_service_imports(name: str, tmp_path: Path) -> None:
+    """The one check that installs: the image's venv, built the Dockerfile's way (only the
+    service's package, no dev group, not editable) from the uv cache, imports the service's code.
+
+    The dev venv has every package, so the other tests cannot see a dependency that a
+    service imports but does not declare; the image would crash on start.
+    """
+    uv = shutil.which("uv")
+    assert uv, "uv is not on PATH"
+    root = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    for member in root["tool"]["uv"]["workspace"]["members"]:
+        (tmp_path / member).mkdir(parents=True)
+        shutil.copy(ROOT / member / "pyproject.toml", tmp_path / member)
+        shutil.copytree(
+            ROOT / member / "src", tmp_path / member / "src", ignore=shutil.ignore_patterns("__pycache__")
+        )
+    for file in ["uv.lock", "pyproject.toml"]:
+        shutil.copy(ROOT / file, tmp_path)
+    venv = tmp_path / "venv"
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"} | {"UV_PROJECT_ENVIRONMENT": str(venv)}
+    package = APPS[name][1]
+    sync = subprocess.run(
+        [
+            uv,
+            "sync",
+            "--frozen",
+            "--no-dev",
+            "--no-editable",
+            "--package",
+            package,
+            "--python",
+            sys.executable,
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert sync.returncode == 0, sync.stderr
+    command = _command(_services()[name])
+    scripts = [command[2]] if command[:2] == ["streamlit", "run"] else []
+    module = APPS[name][2].split(".")[0]
+    result = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", IMPORT_CHECK, module, *[str(ROOT / s) for s in scripts]],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert result.returncode == 0, f"the {name} image cannot import:\n{result.stdout}{result.stderr}"
+
+
+@pytest.mark.parametrize("package", ["gateway", "batch-worker", "ui-service"])
+def test_light_images_carry_no_ml_libraries(package: str) -> None:
+    closure = _lock_closure(package)
+    assert package in closure and "onepipe" in closure
+    assert not closure & ML_LIBRARIES, f"{package} pulls in {sorted(closure & ML_LIBRARIES)}"
+
+
+def test_the_model_image_is_the_one_with_the_ml_libraries() -> None:
+    closure = _lock_closure("model-service")
+    assert {"onnxruntime", "scikit-learn", "review-triage"} <= closure
