@@ -15,7 +15,7 @@ sync:
 lint: sync
     uv run --frozen ruff check .
     uv run --frozen ruff format --check .
-    uv run --frozen mypy libs pipelines services tests benchmarks
+    uv run --frozen mypy libs pipelines services tests benchmarks scripts
 
 # lint, then every test (trains the example's artifacts first when missing or stale)
 test: lint
@@ -38,18 +38,23 @@ bench: sync
 batch file *args: sync
     uv run --frozen --no-sync gateway batch "$@"
 
-# run the stack as local processes (Procfile, honcho); Ctrl-C stops them all
+# run the stack as local processes (Procfile, honcho), on Redis or the embedded default; Ctrl-C stops it all
 up: sync
+    #!/usr/bin/env bash
+    set -euo pipefail
+    eval "$(uv run --frozen --no-sync python scripts/stack_env.py)"
     uv run --frozen --no-sync model-service train --if-needed
-    @echo "model service  http://127.0.0.1:${MODEL_PORT:-8001}  (internal; docs at /docs)"
-    @echo "gateway        http://127.0.0.1:${GATEWAY_PORT:-8000}  (docs at /docs)"
-    @echo "ui             http://127.0.0.1:${STREAMLIT_SERVER_PORT:-8501}"
-    @if [ "${GATEWAY_ENVIRONMENT:-development}" = "development" ]; then echo "local API key  onepipe-local-development-key  (X-API-Key header; development only)"; fi
-    GATEWAY_ENVIRONMENT="${GATEWAY_ENVIRONMENT:-development}" \
-    MODEL_URL="${MODEL_URL:-http://127.0.0.1:${MODEL_PORT:-8001}}" \
-    GATEWAY_URL="${GATEWAY_URL:-http://127.0.0.1:${GATEWAY_PORT:-8000}}" \
-    STREAMLIT_SERVER_HEADLESS=true STREAMLIT_BROWSER_GATHER_USAGE_STATS=false \
-    uv run --frozen --no-sync honcho start -f Procfile
+    echo "model service  http://127.0.0.1:${MODEL_PORT:-8001}  (internal; docs at /docs)"
+    echo "gateway        http://127.0.0.1:${GATEWAY_PORT:-8000}  (docs at /docs)"
+    echo "ui             http://127.0.0.1:${STREAMLIT_SERVER_PORT:-8501}"
+    if [ "${GATEWAY_ENVIRONMENT:-development}" = "development" ]; then
+        echo "local API key  onepipe-local-development-key  (X-API-Key header; development only)"
+    fi
+    export GATEWAY_ENVIRONMENT="${GATEWAY_ENVIRONMENT:-development}"
+    export MODEL_URL="${MODEL_URL:-http://127.0.0.1:${MODEL_PORT:-8001}}"
+    export GATEWAY_URL="${GATEWAY_URL:-http://127.0.0.1:${GATEWAY_PORT:-8000}}"
+    export STREAMLIT_SERVER_HEADLESS=true STREAMLIT_BROWSER_GATHER_USAGE_STATS=false
+    exec uv run --frozen --no-sync honcho start -f Procfile
 
 # format the code in place
 fmt: sync

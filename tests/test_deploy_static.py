@@ -27,8 +27,8 @@ import pytest
 import yaml
 from pydantic_settings import BaseSettings
 
+from scripts.settings_docs import variables
 from tests.processes import ROOT
-from tests.test_docs import _variables
 
 COMPOSE = ROOT / "compose.yaml"
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
@@ -61,6 +61,11 @@ ML_LIBRARIES = {
     "review-triage",
 }
 INTERPOLATION = re.compile(r"^\$\{(?P<name>[A-Z0-9_]+)(?P<op>:-|:\?)(?P<rest>.*)\}$")
+
+
+def _variables(settings: type[Any]) -> dict[str, str]:
+    """Each env variable a settings class reads, with its default."""
+    return {name: default for name, (default, _) in variables(settings).items()}
 
 
 # -- helpers ---------------------------------------------------------------------------

@@ -81,10 +81,14 @@ class Stack:
 
 
 @contextmanager
-def stack(model_url: str, tmp: Path, redis_db: int, **worker_env: str) -> Iterator[Stack]:
-    """Start a gateway and a worker on a fresh Redis database and storage folder."""
-    redis.Redis(db=redis_db).flushdb()
-    shared = {"STORAGE_URL": str(tmp / "storage"), "REDIS_URL": f"redis://127.0.0.1:6379/{redis_db}"}
+def stack(model_url: str, tmp: Path, redis_db: int | None, **worker_env: str) -> Iterator[Stack]:
+    """Start a gateway and a worker on a fresh Redis database (None: the embedded SQLite queue)."""
+    if redis_db is None:
+        broker = f"sqla+sqlite:///{tmp / 'queue.sqlite'}"
+    else:
+        redis.Redis(db=redis_db).flushdb()
+        broker = f"redis://127.0.0.1:6379/{redis_db}"
+    shared = {"STORAGE_URL": str(tmp / "storage"), "REDIS_URL": broker}
     with ExitStack() as started:
         front = started.enter_context(
             gateway(
@@ -410,3 +414,37 @@ def test_an_outage_past_the_patience_fails_the_job_which_can_be_resumed(
         assert finished["state"] == "succeeded" and finished["rows_done"] == 200
         rows = [json.loads(line)["row"] for line in started.report(finished, "jsonl").splitlines()]
         assert rows == list(range(1, 201))
+
+
+def test_a_job_end_to_end_on_the_embedded_queue(
+    example_service: ServiceProcess, tmp_path: Path, snippets: list[str]
+) -> None:
+    """Without Redis: Celery on its SQLite transport, rate limits in the gateway's process."""
+    with stack(example_service.url, tmp_path, redis_db=None) as started:
+        texts = snippets[:120]
+        job = started.submit("embedded.csv", _csv([{"text": t} for t in texts])).json()
+        finished = started.wait(job["id"])
+        assert finished["state"] == "succeeded" and finished["rows_done"] == 120
+        lines = [json.loads(line) for line in started.report(finished, "jsonl").splitlines()]
+        expected = _single_predicts(started.model_url, texts, {})
+        assert [line["output.label"] for line in lines] == [e["label"] for e in expected]
+        assert (tmp_path / "queue.sqlite").stat().st_size > 0  # the queue was SQLite, not Redis
+
+
+def test_stack_env_picks_redis_when_it_answers_and_the_embedded_queue_otherwise() -> None:
+    def choose(url: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["uv", "run", "--frozen", "--no-sync", "python", "scripts/stack_env.py"],
+            cwd=ROOT,
+            env={**os.environ, "REDIS_URL": url},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    live = choose("redis://127.0.0.1:6379/0")
+    assert live.stdout.strip() == "export REDIS_URL=redis://127.0.0.1:6379/0"
+    assert "Redis at redis://127.0.0.1:6379/0" in live.stderr
+    dead = choose(f"redis://127.0.0.1:{free_port()}/0")
+    assert dead.stdout.strip() == f"export REDIS_URL=sqla+sqlite:///{ROOT / 'data' / 'queue.sqlite'}"
+    assert "embedded: no Redis" in dead.stderr and "rate limits in the gateway's process" in dead.stderr

@@ -28,7 +28,16 @@ def gateway_url() -> Any:
 
 def redis_url() -> Any:
     """REDIS_URL: the Celery broker and rate-limit counters."""
-    return _peer("REDIS_URL", "redis://127.0.0.1:6379/0", "Redis: job queue and rate-limit counters")
+    return _peer(
+        "REDIS_URL",
+        "redis://127.0.0.1:6379/0",
+        "Job queue and rate-limit counters: redis://..., or sqla+sqlite:///file for the embedded mode",
+    )
+
+
+def uses_redis(url: str) -> bool:
+    """Whether a broker URL is Redis (else: the embedded SQLite queue, and counters in the process)."""
+    return url.startswith(("redis://", "rediss://"))
 
 
 def storage_url() -> Any:

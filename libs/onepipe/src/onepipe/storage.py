@@ -23,6 +23,7 @@ import fsspec
 from onepipe.jobs import JobMeta, RowResult
 
 CHUNKS = "chunks"
+CANCELLED = "cancelled"
 
 
 class JobStore:
@@ -61,9 +62,27 @@ class JobStore:
         """A job's metadata, or None when there is no such job."""
         try:
             with self.fs.open(self.path(job_id, "job.json"), "rb") as handle:
-                return JobMeta.model_validate_json(handle.read())
+                meta = JobMeta.model_validate_json(handle.read())
         except (FileNotFoundError, ValueError):
             return None
+        if meta.state != "cancelled" and self.exists(job_id, CANCELLED):
+            # a worker may have saved its copy after the cancel: the marker wins
+            meta.state, meta.error = "cancelled", self._read_text(job_id, CANCELLED)
+        return meta
+
+    def _read_text(self, job_id: str, name: str) -> str:
+        with self.open(job_id, name) as handle:
+            return handle.read().decode()
+
+    def mark_cancelled(self, job_id: str, reason: str) -> None:
+        """Cancel a job for good: a marker no worker overwrites (until the job is resumed)."""
+        with self.open(job_id, CANCELLED, "wb") as handle:
+            handle.write(reason.encode())
+
+    def clear_cancelled(self, job_id: str) -> None:
+        """Remove the cancel marker (the job is resumed)."""
+        if self.exists(job_id, CANCELLED):
+            self.fs.rm(self.path(job_id, CANCELLED))
 
     def list_jobs(
         self, owner: str | None = None, limit: int = 20, offset: int = 0

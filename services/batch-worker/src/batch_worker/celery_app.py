@@ -16,6 +16,7 @@ from batch_worker.settings import Settings
 from onepipe.client import ModelServiceClient, RetryPolicy
 from onepipe.jobs import JOBS_QUEUE, RUN_JOB_TASK
 from onepipe.logs import configure_logging
+from onepipe.settings import uses_redis
 from onepipe.storage import JobStore
 
 settings = Settings()
@@ -29,13 +30,14 @@ app.conf.update(
     worker_concurrency=settings.concurrency,
     worker_hijack_root_logger=False,
     broker_connection_retry_on_startup=True,
-    broker_transport_options={
+)
+if uses_redis(settings.redis_url):
+    app.conf.broker_transport_options = {
         "visibility_timeout": settings.visibility_timeout,
         # look for tasks of dead workers every few seconds, not every ~100 s
         "unacked_restore_interval": max(1, settings.visibility_timeout // 10),
         "unacked_restore_throttle": 1,
-    },
-)
+    }
 
 
 @signals.setup_logging.connect

@@ -26,6 +26,7 @@ from onepipe.envelopes import VERSION_HEADER, PredictResponse, ProblemDetail
 from onepipe.jobs import JOBS_QUEUE, RUN_JOB_TASK
 from onepipe.logs import configure_logging
 from onepipe.server import install_common, metrics_response, predict_response
+from onepipe.settings import uses_redis
 from onepipe.storage import JobStore
 
 API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="Your API key.")
@@ -40,7 +41,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The gateway; refuses unsafe key configuration (ConfigurationError) before it starts."""
     settings = settings or Settings()
     keys = KeyRing(settings.api_keys, settings.environment)
-    limiter = RateLimiter(settings.redis_url, settings.rate_limit)
+    # without Redis (the embedded mode) the counters live in this process
+    counters = settings.redis_url if uses_redis(settings.redis_url) else "memory://"
+    limiter = RateLimiter(counters, settings.rate_limit)
     gateway = Gateway(settings)
     broker = Celery("gateway", broker=settings.redis_url)
     broker.conf.broker_connection_retry_on_startup = True

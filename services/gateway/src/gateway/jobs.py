@@ -214,6 +214,7 @@ class JobService:
                 409, "Job finished", f"job {job_id} has already {meta.state}; nothing to cancel"
             )
         meta.state, meta.finished_at, meta.error = "cancelled", utc_now(), f"cancelled by {caller.name}"
+        self.store.mark_cancelled(meta.id, meta.error)
         self.store.save(meta)
         return meta
 
@@ -227,6 +228,7 @@ class JobService:
                 f"job {job_id} is {meta.state}; only failed, cancelled or queued jobs can be resumed",
             )
         meta.state, meta.error, meta.finished_at = "queued", None, None
+        self.store.clear_cancelled(meta.id)
         self.store.save(meta)
         self.enqueue(meta.id)
         return meta
