@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.auth import DEVELOPMENT_KEY
 from onepipe import LoadedPipeline
+from onepipe.settings import DEVELOPMENT_KEY
 from tests.processes import OUTPUT, ROOT, free_port
 
 KEY = {"X-API-Key": DEVELOPMENT_KEY}

@@ -17,9 +17,10 @@ import pyarrow.parquet as pq
 import pytest
 from markupsafe import escape
 
-from batch_worker.reports import flatten, output_columns, roles, write_reports
+from batch_worker.reports import flatten, output_columns, write_reports
 from onepipe import PipelineInfo
 from onepipe.jobs import JobMeta, JobSpec, RowResult
+from onepipe.schemas import output_roles as roles
 from review_triage.pipeline import KnownSnippet, Triage
 from tests.tiny_pipeline import Summary
 

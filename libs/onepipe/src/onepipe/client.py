@@ -271,23 +271,12 @@ class AsyncModelServiceClient:
 
 
 class GatewayClient(ServiceClient):
-    """Blocking client for the public gateway, with an API key: predicts and batch jobs."""
+    """Blocking client for the public gateway, with an API key: batch jobs (`just batch`, the UI)."""
 
     service = "gateway"
 
     def __init__(self, base_url: str, api_key: str, **kwargs: Any) -> None:
         super().__init__(base_url, headers={"X-API-Key": api_key}, **kwargs)
-
-    def pipeline(self) -> PipelineInfo:
-        """The pipeline's description."""
-        return PipelineInfo.model_validate(self._request("GET", "/v1/pipeline").json())
-
-    def predict(
-        self, inputs: Sequence[Mapping[str, Any]], flags: Mapping[str, Any] | None = None
-    ) -> PredictResponse:
-        """Run inputs through the pipeline."""
-        body = {"inputs": [dict(i) for i in inputs], "flags": dict(flags or {})}
-        return PredictResponse.model_validate(self._request("POST", "/v1/predict", json=body).json())
 
     def submit_job(
         self,
@@ -314,10 +303,6 @@ class GatewayClient(ServiceClient):
     def jobs(self, offset: int = 0, limit: int = 20) -> dict[str, Any]:
         """Recent jobs, newest first."""
         return dict(self._request("GET", "/v1/jobs", params={"offset": offset, "limit": limit}).json())
-
-    def cancel_job(self, job_id: str) -> dict[str, Any]:
-        """Cancel a job."""
-        return dict(self._request("DELETE", f"/v1/jobs/{job_id}").json())
 
     def report(self, job_id: str, file_format: str) -> bytes:
         """A finished job's report, as bytes."""

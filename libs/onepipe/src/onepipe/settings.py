@@ -11,6 +11,10 @@ from typing import Any
 
 from pydantic import AliasChoices, Field
 
+# The gateway's built-in key: it works only with GATEWAY_ENVIRONMENT=development (`just up`),
+# and the UI and `just batch` use it by default there.
+DEVELOPMENT_KEY = "onepipe-local-development-key"
+
 
 def _peer(env: str, default: str, description: str) -> Any:
     return Field(default, validation_alias=AliasChoices(env), description=f"{description} (env {env}).")

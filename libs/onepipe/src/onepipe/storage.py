@@ -11,7 +11,6 @@ first and are then moved into place, so a reader never sees half a file.
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -162,8 +161,3 @@ class JobStore:
         """Every row result written, chunk by chunk, in row order."""
         for number in self.chunk_numbers(job_id):
             yield from self.read_chunk(job_id, number)
-
-    def copy_out(self, job_id: str, name: str, target: IO[bytes]) -> None:
-        """Stream a job file into `target`."""
-        with self.open(job_id, name) as source:
-            shutil.copyfileobj(source, target)

@@ -30,11 +30,9 @@ from markupsafe import Markup
 
 from onepipe import PipelineInfo
 from onepipe.jobs import REPORT_FORMATS, JobMeta, RowResult, utc_now
+from onepipe.schemas import ROLE_CONFIDENCE, ROLE_LABEL, ROLE_REVIEW, output_roles, resolve
 
 # The contract's role names (docs/pipeline-contract.md, "Output roles"), not field names.
-ROLE_LABEL: Final = "label"
-ROLE_CONFIDENCE: Final = "confidence"
-ROLE_REVIEW: Final = "review"
 
 BATCH_ROWS: Final = 1000
 REVIEW_ROWS: Final = 50
@@ -59,25 +57,9 @@ MISSING: Final = "\u2013"  # an en dash: nothing to show
 # -- the output schema -----------------------------------------------------------------
 
 
-def _resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Follow local `$ref`s (and pydantic's one-item `allOf` wrappers) to the schema they name."""
-    for _ in range(32):  # a cycle of refs must not hang the worker
-        if "$ref" in schema and isinstance(schema["$ref"], str) and schema["$ref"].startswith("#/"):
-            target: Any = root
-            for part in schema["$ref"][2:].split("/"):
-                key = part.replace("~1", "/").replace("~0", "~")
-                target = target.get(key, {}) if isinstance(target, Mapping) else {}
-            schema = target if isinstance(target, Mapping) else {}
-        elif isinstance(schema.get("allOf"), list) and len(schema["allOf"]) == 1:
-            schema = schema["allOf"][0]
-        else:
-            break
-    return schema
-
-
 def _alternatives(schema: Mapping[str, Any], root: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     """The non-null shapes a value of this schema can take."""
-    schema = _resolve(schema, root)
+    schema = resolve(schema, root)
     for key in ("anyOf", "oneOf"):
         if isinstance(schema.get(key), list):
             return [option for member in schema[key] for option in _alternatives(member, root)]
@@ -145,16 +127,6 @@ def output_columns(output_schema: dict[str, Any]) -> list[tuple[str, str]]:
     """The output fields in schema order, each with its kind: string, number, integer, boolean or json."""
     properties = output_schema.get("properties", {})
     return [(name, _field_kind(prop, output_schema)) for name, prop in properties.items()]
-
-
-def roles(output_schema: dict[str, Any]) -> dict[str, str]:
-    """Role -> field name, from the output fields' `x-role` marks (the first field wins a role)."""
-    found: dict[str, str] = {}
-    for name, prop in output_schema.get("properties", {}).items():
-        role = prop.get("x-role") if isinstance(prop, Mapping) else None
-        if isinstance(role, str):
-            found.setdefault(role, name)
-    return found
 
 
 # -- flat records ----------------------------------------------------------------------
@@ -308,7 +280,7 @@ class _Summary:
     changed: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.roles = roles(self.schema)
+        self.roles = output_roles(self.schema)
         properties = self.schema.get("properties", {})
         self.label_field = self.roles.get(ROLE_LABEL)
         self.confidence_field = self.roles.get(ROLE_CONFIDENCE)

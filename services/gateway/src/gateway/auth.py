@@ -9,9 +9,8 @@ from dataclasses import dataclass
 
 from gateway.settings import SCOPES, ApiKeyEntry
 from onepipe.server import ProblemError
+from onepipe.settings import DEVELOPMENT_KEY
 
-# Only honoured with GATEWAY_ENVIRONMENT=development, so `just up` works out of the box.
-DEVELOPMENT_KEY = "onepipe-local-development-key"
 WWW_AUTHENTICATE = {"WWW-Authenticate": 'Bearer realm="onepipe", charset="UTF-8"'}
 
 

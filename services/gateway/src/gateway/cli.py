@@ -11,9 +11,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from gateway.auth import DEVELOPMENT_KEY, ConfigurationError, hash_key, new_key
+from gateway.auth import ConfigurationError, hash_key, new_key
 from gateway.settings import SCOPES, Settings
 from onepipe.client import GatewayClient, ServiceError
+from onepipe.settings import DEVELOPMENT_KEY
 
 app = typer.Typer(help="The public API gateway.", no_args_is_help=True, add_completion=False)
 

@@ -18,6 +18,7 @@ import streamlit.components.v1 as components
 from onepipe import PipelineInfo
 from onepipe.client import GatewayClient, ModelServiceClient, RetryPolicy, ServiceError
 from onepipe.datasets import DatasetError, detect_format, read_header
+from onepipe.schemas import ROLES, output_roles
 from ui_service import forms, views
 from ui_service.settings import Settings
 
@@ -142,9 +143,9 @@ def show_value(value: Any, where: Any = st) -> None:
 
 def show_output(output: dict[str, Any], info: PipelineInfo, changed: list[str] | None = None) -> None:
     """The output: its roles as metrics, then every field."""
-    role = views.roles(info.output_schema)
+    role = output_roles(info.output_schema)
     columns = st.columns(3)
-    for column, name in zip(columns, ("label", "confidence", "review"), strict=True):
+    for column, name in zip(columns, ROLES, strict=True):
         if name in role:
             value = output.get(role[name])
             text = f"{value:.3f}" if isinstance(value, float) else str(value)

@@ -9,6 +9,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from onepipe.schemas import resolve
+
 WidgetKind = Literal["text", "long_text", "choice", "checkbox", "integer", "number", "json"]
 LONG_TEXT_CHARS = 200
 
@@ -29,14 +31,16 @@ class FieldSpec:
 
 
 def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
-    """Follow a local $ref and drop `null` from an Optional's anyOf."""
-    if "$ref" in schema:
-        name = schema["$ref"].rsplit("/", 1)[-1]
-        return {**root.get("$defs", {}).get(name, {}), **{k: v for k, v in schema.items() if k != "$ref"}}
-    options = [s for s in schema.get("anyOf", []) if s.get("type") != "null"]
+    """Follow $refs, and see an Optional (anyOf with null) as its one non-null shape.
+
+    The field's own keys (title, description, default) win over the ones it refers to.
+    """
+    own = {k: v for k, v in schema.items() if k not in ("$ref", "allOf", "anyOf")}
+    shape = dict(resolve(schema, root))
+    options = [s for s in shape.get("anyOf", []) if s.get("type") != "null"]
     if len(options) == 1:
-        return {**_resolve(options[0], root), **{k: v for k, v in schema.items() if k != "anyOf"}}
-    return schema
+        shape = {**{k: v for k, v in shape.items() if k != "anyOf"}, **_resolve(options[0], root)}
+    return {**shape, **own}
 
 
 def fields(schema: dict[str, Any]) -> list[FieldSpec]:

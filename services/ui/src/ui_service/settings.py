@@ -6,8 +6,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from onepipe import settings as peers
-
-DEVELOPMENT_KEY = "onepipe-local-development-key"  # the gateway's local key, honoured only in development
+from onepipe.settings import DEVELOPMENT_KEY
 
 
 class Settings(BaseSettings):

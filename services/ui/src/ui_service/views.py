@@ -27,13 +27,6 @@ def scores_in(value: Any) -> dict[str, float] | None:
     return None
 
 
-def roles(output_schema: dict[str, Any]) -> dict[str, str]:
-    """Output fields marked with x-role (label, confidence, review) by role."""
-    return {
-        prop["x-role"]: name for name, prop in output_schema.get("properties", {}).items() if "x-role" in prop
-    }
-
-
 def step_times(trace: dict[str, Any]) -> list[dict[str, Any]]:
     """Each step that ran with its time, for a bar chart."""
     return [

@@ -1,0 +1,41 @@
+"""Reading the pipeline's JSON Schemas, for the faces that build from them (reports, UI).
+
+No pydantic models here: the faces get the schemas as JSON from /v1/pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+# The output roles a pipeline marks with json_schema_extra={"x-role": ...}
+ROLE_LABEL: Final = "label"
+ROLE_CONFIDENCE: Final = "confidence"
+ROLE_REVIEW: Final = "review"
+ROLES: Final = (ROLE_LABEL, ROLE_CONFIDENCE, ROLE_REVIEW)
+
+
+def resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Follow local `$ref`s (and pydantic's one-item `allOf` wrappers) to the schema they name."""
+    for _ in range(32):  # a cycle of refs must not hang the caller
+        if "$ref" in schema and isinstance(schema["$ref"], str) and schema["$ref"].startswith("#/"):
+            target: Any = root
+            for part in schema["$ref"][2:].split("/"):
+                key = part.replace("~1", "/").replace("~0", "~")
+                target = target.get(key, {}) if isinstance(target, Mapping) else {}
+            schema = target if isinstance(target, Mapping) else {}
+        elif isinstance(schema.get("allOf"), list) and len(schema["allOf"]) == 1:
+            schema = schema["allOf"][0]
+        else:
+            break
+    return schema
+
+
+def output_roles(output_schema: Mapping[str, Any]) -> dict[str, str]:
+    """Role -> field name, from the output fields' `x-role` marks (the first field wins a role)."""
+    found: dict[str, str] = {}
+    for name, prop in output_schema.get("properties", {}).items():
+        role = prop.get("x-role") if isinstance(prop, Mapping) else None
+        if isinstance(role, str):
+            found.setdefault(role, name)
+    return found
