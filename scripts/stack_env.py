@@ -1,6 +1,9 @@
-"""For `just up`: use the Redis at REDIS_URL when one answers, else the embedded default.
+"""For `just up`: check the settings; use the Redis at REDIS_URL when one answers, else the embedded default.
 
 Prints `export NAME=value` lines for the shell, and says which mode it chose on stderr.
+A malformed setting stops here with one line naming it, before any process starts.
+The settings are read as the services read them (the environment, then `.env`, then
+the defaults), so the Redis URL tried is the one the gateway and the workers would use.
 The embedded default needs nothing installed beyond the project: Celery on kombu's
 SQLAlchemy transport (a SQLite file under data/), and rate-limit counters kept in
 the gateway's process.
@@ -8,19 +11,27 @@ the gateway's process.
 
 from __future__ import annotations
 
-import os
 import shlex
 import sys
 from pathlib import Path
 
 import redis
 
+from batch_worker.settings import Settings as WorkerSettings
+from gateway.settings import Settings as GatewaySettings
+from model_service.settings import Settings as ModelSettings
+from onepipe.settings import load_settings
+from ui_service.settings import Settings as UiSettings
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:
-    """Choose the queue and print the exports."""
-    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    """Check the settings, choose the queue and print the exports."""
+    load_settings(ModelSettings)
+    load_settings(WorkerSettings)
+    load_settings(UiSettings)
+    url = load_settings(GatewaySettings).redis_url
     try:
         redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping()
     except (redis.RedisError, ValueError) as error:

@@ -207,6 +207,12 @@ def test_failed_training_keeps_the_previous_artifacts(tiny_artifacts: Path, tmp_
     assert list(tmp_path.glob(".kept-*")) == []
 
 
+def test_trained_artifacts_are_readable_by_other_users(tiny_artifacts: Path) -> None:
+    # a container trains as root and serves as an unprivileged user (the model image)
+    assert tiny_artifacts.stat().st_mode & 0o777 == 0o755
+    assert all(path.stat().st_mode & 0o044 == 0o044 for path in tiny_artifacts.iterdir())
+
+
 def test_version_changes_with_the_artifacts(tiny_artifacts: Path, tmp_path: Path) -> None:
     def other_offset(out: Path) -> str:
         (out / "offset.json").write_text(json.dumps({"offset": 1.5}))

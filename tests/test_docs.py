@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 import subprocess
 
-from scripts.settings_docs import env_example, readme_with_table
+import pytest
+from pydantic_settings import BaseSettings
+
+from scripts.settings_docs import SECRETS, SETTINGS, env_example, readme_with_table
 from tests.processes import ROOT
 
 
@@ -18,6 +21,19 @@ def test_env_example_lists_every_variable_with_its_default() -> None:
     assert (ROOT / ".env.example").read_text() == env_example(), (
         "run `uv run python scripts/settings_docs.py`"
     )
+
+
+@pytest.mark.parametrize("settings", list(SETTINGS.values()), ids=list(SETTINGS))
+def test_copying_env_example_to_env_changes_no_setting(settings: type[BaseSettings]) -> None:
+    example = settings(_env_file=ROOT / ".env.example")
+    assert example.model_dump() == settings(_env_file=None).model_dump()
+
+
+def test_env_example_sets_only_the_secrets_and_leaves_them_empty() -> None:
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    assigned = [line for line in lines if line and not line.startswith("#")]
+    assert assigned == [f"{name}=" for name in SECRETS]  # compose refuses both while they are empty
+    assert "#   uv run gateway new-key --name app --scope predict --scope jobs" in lines
 
 
 def test_every_just_recipe_the_readme_mentions_exists() -> None:

@@ -367,6 +367,23 @@ def test_a_worker_killed_mid_job_loses_nothing(
         assert rows == list(range(1, 401))  # every row exactly once
 
 
+def test_two_workers_hand_a_job_over_and_both_write_chunks(
+    example_service: ServiceProcess, tmp_path: Path, snippets: list[str]
+) -> None:
+    # a hand-over releases the lease: the continuation may land on the other worker at once
+    budget = {"WORKER_CHUNK_SIZE": "10", "WORKER_TASK_BUDGET": "0.3"}  # many hand-overs
+    with stack(example_service.url, tmp_path, redis_db=12, **budget) as started:
+        with worker(**started.worker.env) as second:
+            job = started.submit("two.csv", _csv([{"text": t} for t in snippets[:400]])).json()
+            finished = started.wait(job["id"])
+            logs = {"first": started.worker.log(), "second": second.log()}
+        assert finished["state"] == "succeeded" and finished["rows_done"] == 400, (finished, logs)
+        rows = [json.loads(line)["row"] for line in started.report(finished, "jsonl").splitlines()]
+        assert rows == list(range(1, 401))
+    chunks = {name: log.count(f"job {job['id']}: chunk") for name, log in logs.items()}
+    assert chunks["first"] > 0 and chunks["second"] > 0 and sum(chunks.values()) == 40, chunks
+
+
 def test_the_model_service_stopped_mid_job_then_back_completes(
     example_pipeline: LoadedPipeline[Any, Any, Any], tmp_path: Path, snippets: list[str]
 ) -> None:

@@ -1,14 +1,18 @@
 """`just up`: the whole local stack from the Procfile, on Redis or on the embedded default.
 
 Each run prints its URLs and mode, serves a predict and a batch job end to end, and
-stops entirely on Ctrl-C.
+stops entirely on Ctrl-C. Settings come from the shell's environment, then the dotenv
+file, then the defaults, and what `just up` prints is where things listen.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +22,7 @@ import pytest
 
 from onepipe import LoadedPipeline
 from onepipe.settings import DEVELOPMENT_KEY
-from tests.processes import OUTPUT, ROOT, free_port
+from tests.processes import OUTPUT, ROOT, free_port, listening_addresses
 
 KEY = {"X-API-Key": DEVELOPMENT_KEY}
 
@@ -49,19 +53,26 @@ def test_just_up_serves_the_stack_and_ctrl_c_stops_everything(
     redis_url: str,
     printed_mode: str,
 ) -> None:
-    port, gateway_port, ui_port = free_port(), free_port(), free_port()
+    port, gateway_port, ui_port, dotenv_gateway_port = free_port(), free_port(), free_port(), free_port()
     OUTPUT.mkdir(exist_ok=True)
     log_path = OUTPUT / f"just-up-{mode}.log"
     gateway = f"http://127.0.0.1:{gateway_port}"
+    # a .env made by `cp .env.example .env` (empty secrets), plus a port the shell overrides
+    # and one only the file sets
+    dotenv = tmp_path / "dotenv"
+    dotenv.write_text(
+        (ROOT / ".env.example").read_text()
+        + f"GATEWAY_PORT={dotenv_gateway_port}\nSTREAMLIT_SERVER_PORT={ui_port}\n"
+    )
+    shell = {k: v for k, v in os.environ.items() if not k.startswith(("STREAMLIT_", "GATEWAY_", "UI_"))}
     with log_path.open("wb") as log:
         up = subprocess.Popen(
-            ["just", "up"],
+            ["just", "--dotenv-path", str(dotenv), "up"],
             cwd=ROOT,
             env={
-                **os.environ,
+                **shell,
                 "MODEL_PORT": str(port),
                 "GATEWAY_PORT": str(gateway_port),
-                "STREAMLIT_SERVER_PORT": str(ui_port),
                 "REDIS_URL": redis_url.format(dead=free_port()),
                 "STORAGE_URL": str(tmp_path / "storage"),
             },
@@ -79,6 +90,10 @@ def test_just_up_serves_the_stack_and_ctrl_c_stops_everything(
             assert answer.status_code == 200 and answer.json()["outputs"][0]["label"] == "fresh"
             health = _wait_for(f"http://127.0.0.1:{ui_port}/_stcore/health", deadline)
             assert health is not None and health.text == "ok"
+            for each in (port, gateway_port, ui_port):  # this machine only, the UI included
+                assert listening_addresses(each) == {"127.0.0.1"}, each
+            with pytest.raises(httpx.TransportError):  # the shell's GATEWAY_PORT won over the dotenv file's
+                httpx.get(f"http://127.0.0.1:{dotenv_gateway_port}/healthz", timeout=2)
 
             upload = {"file": ("up.csv", b"text\nA delight from start to finish.\nA dreary, joyless slog.\n")}
             job = httpx.post(f"{gateway}/v1/jobs", files=upload, headers=KEY).json()
@@ -92,11 +107,36 @@ def test_just_up_serves_the_stack_and_ctrl_c_stops_everything(
     printed = log_path.read_text()
     first_lines = printed.splitlines()[:6]
     assert any(line.startswith(printed_mode) for line in first_lines), first_lines
-    assert f"model service  http://127.0.0.1:{port}" in printed
-    assert f"gateway        http://127.0.0.1:{gateway_port}" in printed
-    assert f"ui             http://127.0.0.1:{ui_port}" in printed
+    assert "environment    development  (GATEWAY_ENVIRONMENT)" in printed
+    assert f"model service  http://127.0.0.1:{port}  (listening on 127.0.0.1;" in printed
+    gateway_lines = [line for line in printed.splitlines() if line.startswith("gateway        http")]
+    assert gateway_lines == [
+        f"gateway        http://127.0.0.1:{gateway_port}  (listening on 127.0.0.1; docs at /docs)"
+    ]
+    assert f"ui             http://127.0.0.1:{ui_port}  (listening on 127.0.0.1)" in printed
     assert f"local API key  {DEVELOPMENT_KEY}" in printed
     assert "worker.1" in printed and " ready." in printed
     for each in (port, gateway_port, ui_port):
         with pytest.raises(httpx.TransportError):
             httpx.get(f"http://127.0.0.1:{each}/healthz", timeout=2)
+
+
+def test_just_up_runs_honcho_so_the_environment_wins_over_a_dotenv_file(tmp_path: Path) -> None:
+    """honcho reads .env by default and lets it override the environment; `just up` must not let it."""
+    recipe = subprocess.run(
+        ["just", "--show", "up"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    found = re.search(r"honcho start (.*)$", recipe, re.MULTILINE)
+    assert found is not None, recipe
+    (tmp_path / ".env").write_text("ONEPIPE_PROBE=from-dotenv\n")
+    (tmp_path / "Procfile").write_text('probe: printf "probe says %s\\n" "$ONEPIPE_PROBE"\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "honcho", "start", *shlex.split(found.group(1))],
+        cwd=tmp_path,  # the same relative Procfile and .env as in the repository's root
+        env={**os.environ, "ONEPIPE_PROBE": "from-shell"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.findall(r"probe says (.*)", done.stdout) == ["from-shell"]

@@ -57,9 +57,12 @@ def ui(example_service: ServiceProcess) -> Iterator[ServiceProcess]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[webdriver.Chrome]:
-    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(path)]
+    if missing:  # fail, not skip: a machine without a browser must not look like one that passed
         pytest.fail(
-            "Debian's chromium and chromium-driver are needed: apt-get install chromium chromium-driver"
+            f"The UI's browser test needs Chromium and its chromedriver ({' and '.join(missing)} missing): "
+            "install them (Debian: apt-get install chromium chromium-driver) and run it again.",
+            pytrace=False,
         )
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
@@ -70,8 +73,9 @@ def browser() -> Iterator[webdriver.Chrome]:
     driver.quit()
 
 
+# the browser is asked for first: a missing Chromium fails before the UI and model service start
 def test_explore_in_a_browser_shows_the_output_and_every_step(
-    ui: ServiceProcess, browser: webdriver.Chrome
+    browser: webdriver.Chrome, ui: ServiceProcess
 ) -> None:
     browser.get(ui.url)
     wait = WebDriverWait(browser, 90)

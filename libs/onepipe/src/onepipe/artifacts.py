@@ -45,6 +45,8 @@ def write_artifacts(
     artifacts_dir = artifacts_dir.resolve()
     artifacts_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{artifacts_dir.name}-", dir=artifacts_dir.parent))
+    # mkdtemp makes it private (0700); the folder it becomes is read by the service's own user
+    staging.chmod(0o755)
     try:
         card = build(staging)
         files = {
@@ -75,6 +77,16 @@ def write_artifacts(
 
 def check_manifest(artifacts_dir: Path, *, pipeline: str, trainer: str) -> str:
     """Check the artifacts are there, fresh and intact; returns a hash of the manifest's files."""
+    try:
+        return _check_manifest(artifacts_dir, pipeline=pipeline, trainer=trainer)
+    except PermissionError as error:
+        raise ArtifactsError(
+            f"the artifacts in {artifacts_dir} cannot be read by this user: {error.filename}: "
+            "give the service's user read access (e.g. chmod -R a+rX)"
+        ) from None
+
+
+def _check_manifest(artifacts_dir: Path, *, pipeline: str, trainer: str) -> str:
     manifest_path = artifacts_dir / MANIFEST
     if not manifest_path.is_file():
         raise ArtifactsError(f"no artifacts for pipeline {pipeline!r} in {artifacts_dir}: {TRAIN_HINT}")

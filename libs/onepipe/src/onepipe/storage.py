@@ -31,7 +31,9 @@ class JobStore:
     def __init__(self, root_url: str) -> None:
         self.url = root_url
         self.fs: Any
-        self.fs, root = fsspec.core.url_to_fs(root_url)
+        # no cached listings: other processes (the gateway, every worker) change these folders,
+        # and a stale listing of object storage makes a file that is there look missing
+        self.fs, root = fsspec.core.url_to_fs(root_url, use_listings_cache=False)
         self.jobs = f"{root.rstrip('/')}/jobs"
         self.fs.makedirs(self.jobs, exist_ok=True)
 

@@ -16,10 +16,10 @@ from batch_worker.settings import Settings
 from onepipe.client import ModelServiceClient, RetryPolicy
 from onepipe.jobs import JOBS_QUEUE, RUN_JOB_TASK
 from onepipe.logs import configure_logging
-from onepipe.settings import uses_redis
+from onepipe.settings import load_settings, uses_redis
 from onepipe.storage import JobStore
 
-settings = Settings()
+settings = load_settings(Settings)  # a malformed value: one line on stderr, exit 1
 app = Celery("batch_worker", broker=settings.redis_url)
 app.conf.update(
     task_default_queue=JOBS_QUEUE,
@@ -56,8 +56,13 @@ def _runner() -> JobRunner:
 @app.task(name=RUN_JOB_TASK)
 def run_job(job_id: str) -> str:
     """Work on a job for one time budget; queue a continuation when there is more to do."""
-    outcome = _runner().run(job_id)
+    runner = _runner()
+    outcome = runner.run(job_id)
     if outcome == "continue":
         run_job.delay(job_id)
+    elif outcome == "held":
+        # never acknowledged away while the job is unfinished: asked again once the other
+        # worker's lease could have lapsed (it renews it while alive; a dead one's expires)
+        run_job.apply_async((job_id,), countdown=runner.settings.lease_seconds + 1)
     logging.getLogger("batch_worker").info("job %s: %s", job_id, outcome)
     return outcome

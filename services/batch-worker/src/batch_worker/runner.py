@@ -32,7 +32,8 @@ from onepipe.jobs import JobMeta, RowResult, utc_now
 from onepipe.storage import JobStore
 
 log = logging.getLogger("batch_worker")
-Outcome = Literal["done", "continue", "skipped"]
+# "held": another worker holds the job's lease; ask again once it could have lapsed
+Outcome = Literal["done", "continue", "skipped", "held"]
 _INPUT_INDEX = re.compile(r"^inputs\[(\d+)\]\.?(.*)$")
 
 
@@ -75,13 +76,15 @@ class JobRunner:
     # -- the run ---------------------------------------------------------------------------
 
     def run(self, job_id: str) -> Outcome:
-        """Work on a job for one time budget: "done", "continue" (enqueue again) or "skipped"."""
+        """Work on a job for one time budget: "done", "continue" (enqueue again), "held" or "skipped"."""
         meta = self.store.load(job_id)
         if meta is None:
             log.warning("no job %s in storage; nothing to do", job_id)
             return "skipped"
-        if meta.finished or not self._take_lease(meta):
+        if meta.finished:
             return "skipped"
+        if not self._take_lease(meta):
+            return "held"
         try:
             return self._work(meta)
         except JobFailedError as failure:
@@ -97,6 +100,11 @@ class JobRunner:
         meta.started_at = meta.started_at or now
         self._renew(meta)
         return True
+
+    def _release(self, meta: JobMeta) -> None:
+        """Let the job go at a hand-over, so the continuation may run on any worker at once."""
+        meta.lease_until = None
+        self.store.save(meta)
 
     def _renew(self, meta: JobMeta) -> None:
         meta.lease_until = utc_now() + timedelta(seconds=self.settings.lease_seconds)
@@ -125,7 +133,7 @@ class JobRunner:
                 if self.store.chunk_done(meta.id, number):
                     continue  # written before: never redone
                 if time.monotonic() > deadline:
-                    self._renew(meta)
+                    self._release(meta)
                     return "continue"
                 current = self.store.load(meta.id)
                 if current is None or current.state == "cancelled":
@@ -133,6 +141,8 @@ class JobRunner:
                     return "skipped"
                 results = self._chunk_results(meta, info, mapping, rows)
                 self.store.write_chunk(meta.id, number, results)
+                # one line per chunk: which worker did which part of a job shows in the logs
+                log.info("job %s: chunk %d written, %d rows", meta.id, number, len(results))
                 meta.rows_done += len(results)
                 meta.rows_failed += sum(1 for r in results if r.error)
                 self._renew(meta)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from onepipe import settings as peers
+from onepipe.settings import ServiceSettings
 
 
-class Settings(BaseSettings):
+class Settings(ServiceSettings):
     """Every setting of the batch worker; each is the env variable WORKER_<NAME> unless noted."""
 
-    model_config = SettingsConfigDict(env_prefix="WORKER_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="WORKER_")
 
     model_url: str = peers.model_url()
     redis_url: str = peers.redis_url()

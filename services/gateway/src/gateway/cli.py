@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from gateway.auth import ConfigurationError, hash_key, new_key
 from gateway.settings import SCOPES, Settings
 from onepipe.client import GatewayClient, ServiceError
-from onepipe.settings import DEVELOPMENT_KEY
+from onepipe.settings import DEVELOPMENT_KEY, load_settings
 
 app = typer.Typer(help="The public API gateway.", no_args_is_help=True, add_completion=False)
 
@@ -26,7 +26,7 @@ def serve() -> None:
 
     from gateway.app import create_app
 
-    settings = Settings()
+    settings = load_settings(Settings)
     try:
         application = create_app(settings)
     except (ConfigurationError, ValueError) as error:
@@ -40,16 +40,20 @@ def new_key_command(
     name: Annotated[str, typer.Option(help="Who the key is for.")],
     scope: Annotated[list[str] | None, typer.Option(help=f"Repeat for several: {', '.join(SCOPES)}.")] = None,
 ) -> None:
-    """Make an API key: prints the key (give it to the caller) and its entry for GATEWAY_API_KEYS."""
+    """Make an API key: prints the key (give it to the caller) and a GATEWAY_API_KEYS line for .env."""
     scopes = scope or ["predict"]
     unknown = [s for s in scopes if s not in SCOPES]
     if unknown:
         typer.echo(f"error: unknown scope {unknown}; scopes: {', '.join(SCOPES)}", err=True)
         raise typer.Exit(2)
     key = new_key()
+    entry = json.dumps({"name": name, "sha256": hash_key(key), "scopes": scopes})
+    # single-quoted for .env and shells; a quote in the name is escaped in the JSON so it cannot end the line
+    entry = entry.replace("'", "\\u0027")
     typer.echo(f"key (shown once): {key}")
+    typer.echo(f"GATEWAY_API_KEYS='[{entry}]'")
     typer.echo(
-        "entry for GATEWAY_API_KEYS: " + json.dumps({"name": name, "sha256": hash_key(key), "scopes": scopes})
+        "# several keys: one list, their entries separated by commas: GATEWAY_API_KEYS='[{...}, {...}]'"
     )
 
 

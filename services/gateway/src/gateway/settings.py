@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from onepipe import settings as peers
+from onepipe.settings import ServiceSettings
 
 SCOPES = ("predict", "debug", "jobs", "admin")
 
@@ -23,10 +24,10 @@ class ApiKeyEntry(BaseModel):
     )
 
 
-class Settings(BaseSettings):
+class Settings(ServiceSettings):
     """Every setting of the gateway; each is the env variable GATEWAY_<NAME> unless noted."""
 
-    model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_")
 
     environment: Literal["development", "production"] = Field(
         "production",
@@ -42,7 +43,10 @@ class Settings(BaseSettings):
     )
     api_keys: list[ApiKeyEntry] = Field(
         default_factory=list,
-        description="JSON list of keys: name, sha256 of the key, scopes (`gateway new-key`).",
+        description=(
+            "JSON list of key entries, each {name, sha256, scopes}; "
+            "`uv run gateway new-key` prints a GATEWAY_API_KEYS line to paste."
+        ),
     )
     rate_limit: str = Field("120/minute", description="Requests per key, e.g. '120/minute' or '10/second'.")
     max_inputs: int = Field(64, ge=1, description="Most inputs in one predict request (413 above).")

@@ -15,6 +15,7 @@ from rich.table import Table
 from model_service.settings import Settings
 from onepipe import ArtifactsError, PipelineDefinitionError, PipelineInputError, Trace
 from onepipe.loading import import_pipeline
+from onepipe.settings import load_settings
 
 app = typer.Typer(help="The pipeline from the command line.", no_args_is_help=True, add_completion=False)
 console = Console()
@@ -28,7 +29,7 @@ def train(
     ] = False,
 ) -> None:
     """Build the pipeline's artifacts and model card (fixed seed, held-out split)."""
-    settings = Settings()
+    settings = load_settings(Settings)
     pipeline = _pipeline(settings)
     target = settings.artifacts_for(pipeline.name)
     if if_needed:
@@ -52,7 +53,7 @@ def serve() -> None:
 
     from model_service.app import create_app
 
-    settings = Settings()
+    settings = load_settings(Settings)
     pipeline = _pipeline(settings)
     try:
         pipeline.check_artifacts(settings.artifacts_for(pipeline.name))
@@ -72,7 +73,7 @@ def predict(
     as_json: Annotated[bool, typer.Option("--json", help="Print the raw JSON result.")] = False,
 ) -> None:
     """Run the pipeline in this process and print its output (and trace with --debug)."""
-    settings = Settings()
+    settings = load_settings(Settings)
     pipeline = _pipeline(settings)
     inputs = _inputs(pipeline.examples, payload, example)
     flags = _flags(flag or [])

@@ -1,17 +1,19 @@
-"""The model service's configuration: env variables prefixed MODEL_ (and a .env file)."""
+"""The model service's configuration: env variables prefixed MODEL_ (then .env, then the defaults)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from onepipe.settings import ServiceSettings
 
 
-class Settings(BaseSettings):
+class Settings(ServiceSettings):
     """Every setting of the model service; each is the env variable MODEL_<NAME>."""
 
-    model_config = SettingsConfigDict(env_prefix="MODEL_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="MODEL_")
 
     pipeline: str = Field(
         "review_triage.pipeline:pipeline",

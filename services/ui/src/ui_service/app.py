@@ -8,6 +8,7 @@ predictions from its /v1/predict with debug on; batch jobs go through the gatewa
 from __future__ import annotations
 
 import io
+import sys
 from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
@@ -19,6 +20,7 @@ from onepipe import PipelineInfo
 from onepipe.client import GatewayClient, ModelServiceClient, RetryPolicy, ServiceError
 from onepipe.datasets import DatasetError, detect_format, read_header
 from onepipe.schemas import ROLES, output_roles
+from onepipe.settings import InvalidSettingsError, read_settings
 from ui_service import forms, views
 from ui_service.settings import Settings
 
@@ -27,8 +29,14 @@ PAGES = ("Explore", "Compare", "Batch jobs")
 OWN_INPUT = "(your own input)"
 QUICK = RetryPolicy(attempts=2, backoff_min=0.2, backoff_max=0.5)
 
-settings = Settings()
 st.set_page_config(page_title="onepipe", layout="wide")
+try:
+    settings = read_settings(Settings)
+except InvalidSettingsError as error:
+    # Streamlit runs this script per page view, so the one line goes to the page and the log, not an exit
+    print(f"error: {error}", file=sys.stderr)
+    st.error(f"error: {error}")
+    st.stop()
 
 
 @st.cache_resource

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from onepipe import settings as peers
-from onepipe.settings import DEVELOPMENT_KEY
+from onepipe.settings import DEVELOPMENT_KEY, ServiceSettings
 
 
-class Settings(BaseSettings):
+class Settings(ServiceSettings):
     """Every setting of the UI; each is the env variable UI_<NAME> unless noted."""
 
-    model_config = SettingsConfigDict(env_prefix="UI_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="UI_")
 
     model_url: str = peers.model_url()
     gateway_url: str = peers.gateway_url()

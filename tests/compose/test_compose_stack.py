@@ -1,0 +1,412 @@
+"""`docker compose up`, for real: every image built, the stack started, used, broken and healed.
+
+Run by `just test-compose` (not by `just test`): it needs a Docker Engine and takes about
+15 minutes on 2 cores. The tests run in file order on one stack; figures (image sizes, time
+to healthy, job times under each fault) go to test-output/compose-figures.json.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import ipaddress
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+
+from review_triage.data import load_snippets
+from tests.compose.stack import ComposeStack, Gateway, base_images, record
+from tests.processes import OUTPUT, ROOT, free_port
+from tests.test_deploy_static import ML_LIBRARIES
+from tests.test_ui_browser import CHROMEDRIVER, CHROMIUM, FLAGS
+
+# the first test also builds every image (about 8 minutes on 2 cores from a cold cache)
+pytestmark = pytest.mark.timeout(1800)
+
+PROJECT = "onepipe-compose-test"
+SERVICES = ["model", "gateway", "worker", "ui", "redis"]
+BUILT = ["model", "gateway", "worker", "ui"]
+ROWS = 2000
+COMPARE = {"classifier": "minilm"}
+# short task runs and leases, so faults and hand-overs happen within a 2,000-row job
+WORKER_ENV = {
+    "WORKER_CHUNK_SIZE": "100",
+    "WORKER_TASK_BUDGET": "5",
+    "WORKER_LEASE_SECONDS": "8",
+    "WORKER_VISIBILITY_TIMEOUT": "12",
+}
+
+# what `pip list` shows, read without pip (uv's venvs have none)
+LIST_DISTRIBUTIONS = "import importlib.metadata as m; print(*(d.metadata['Name'] for d in m.distributions()))"
+
+
+@dataclass
+class Deployed:
+    compose: ComposeStack
+    gateway: Gateway
+    ui_url: str
+
+
+def _new_key() -> tuple[str, str]:
+    """A key made as a user makes one: the key, and the GATEWAY_API_KEYS value for .env."""
+    made = subprocess.run(
+        [
+            "uv",
+            "run",
+            "--frozen",
+            "--no-sync",
+            "gateway",
+            "new-key",
+            "--name",
+            "compose-test",
+            "--scope",
+            "predict",
+            "--scope",
+            "jobs",
+            "--scope",
+            "debug",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    key = re.search(r"^key \(shown once\): (\S+)$", made, re.MULTILINE)
+    entry = re.search(r"^GATEWAY_API_KEYS='(.+)'$", made, re.MULTILINE)
+    assert key and entry, made
+    return key.group(1), entry.group(1)
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+    key, keys = _new_key()
+    gateway_port, ui_port = free_port(), free_port()
+    env_file = tmp_path_factory.mktemp("compose") / "compose.env"
+    variables = {
+        **base_images(),
+        "GATEWAY_API_KEYS": f"'{keys}'",
+        "UI_API_KEY": key,
+        "GATEWAY_PORT": str(gateway_port),
+        "STREAMLIT_SERVER_PORT": str(ui_port),
+        "GATEWAY_RATE_LIMIT": "100000/minute",  # the test polls jobs often
+        **WORKER_ENV,
+    }
+    env_file.write_text("".join(f"{name}={value}\n" for name, value in variables.items()))
+    compose = ComposeStack(PROJECT, env_file)
+    compose.run("down", "-v", "--remove-orphans", check=False)  # a crashed earlier run's leftovers
+
+    started = time.monotonic()
+    compose.run("build", timeout=2400)
+    record("build seconds", round(time.monotonic() - started))
+    try:
+        record("up --wait to healthy seconds", round(compose.up_wait(), 1))
+        yield Deployed(
+            compose, Gateway(f"http://127.0.0.1:{gateway_port}", key), f"http://127.0.0.1:{ui_port}"
+        )
+    finally:
+        compose.down()  # again, when a test stopped before the last one
+
+
+@pytest.fixture(scope="module")
+def texts() -> list[str]:
+    # distinct, and within the input's limits: every row must come back with outputs
+    found = list(dict.fromkeys(s.text for s in load_snippets() if s.text.strip() and len(s.text) <= 4000))
+    assert len(found) >= ROWS
+    return found
+
+
+def _dataset(texts: list[str], start: int) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["id", "text"])
+    writer.writerows([f"r{start + i}", text] for i, text in enumerate(texts[start : start + ROWS]))
+    return out.getvalue().encode()
+
+
+def _submit(deployed: Deployed, texts: list[str], name: str, start: int = 0) -> dict[str, Any]:
+    return deployed.gateway.submit(f"{name}.csv", _dataset(texts, start), flags={}, compare_flags=COMPARE)
+
+
+def _check_job(deployed: Deployed, job: dict[str, Any], texts: list[str], name: str, start: int = 0) -> None:
+    """The job succeeded with every row exactly once, in order, both variants filled in."""
+    done = deployed.gateway.wait(job)
+    assert done["state"] == "succeeded", (done, deployed.compose.logs("worker")[-5000:])
+    assert (done["rows_total"], done["rows_done"], done["rows_failed"]) == (ROWS, ROWS, 0)
+    lines = deployed.gateway.report_rows(done)
+    assert [line["row"] for line in lines] == list(range(1, ROWS + 1))
+    assert [line["id"] for line in lines] == [f"r{start + i}" for i in range(ROWS)]
+    assert [line["text"] for line in lines] == texts[start : start + ROWS]
+    assert all(line["output.label"] and line["compare.label"] for line in lines)
+    html = httpx.get(done["reports"]["html"], headers=deployed.gateway.headers, timeout=60).text
+    assert f"{name}.csv" in html and done["pipeline_version"] in html and "<svg" in html
+    seconds = datetime.fromisoformat(done["finished_at"]) - datetime.fromisoformat(done["created_at"])
+    record(f"job seconds: {name}", round(seconds.total_seconds(), 1))
+
+
+def test_images_are_built_and_only_the_model_carries_ml_libraries(deployed: Deployed) -> None:
+    sizes = {}
+    for service in BUILT:
+        image = f"{PROJECT}-{service}"
+        inspected = subprocess.run(
+            ["docker", "image", "inspect", "-f", "{{.Size}}", image],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        sizes[service] = round(int(inspected.stdout) / 1e6)
+        listed = subprocess.run(
+            [
+                "docker",
+                "run",
+                "--rm",
+                "--entrypoint",
+                "python",
+                image,
+                "-c",
+                LIST_DISTRIBUTIONS,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        installed = {name.strip().lower().replace("_", "-") for name in listed.split()}
+        assert service in {"model"} or not installed & ML_LIBRARIES, (service, installed & ML_LIBRARIES)
+        if service == "model":
+            assert {"scikit-learn", "onnxruntime", "review-triage"} <= installed
+    record("image sizes MB", sizes)
+    assert sizes["model"] > max(sizes[s] for s in ("gateway", "worker", "ui"))
+
+
+def test_the_example_env_is_refused_until_the_secrets_are_set(deployed: Deployed) -> None:
+    refused = ComposeStack(PROJECT, ROOT / ".env.example").run("config", "-q", check=False)
+    assert refused.returncode != 0
+    assert "required variable GATEWAY_API_KEYS is missing a value" in refused.stderr, refused.stderr
+    assert "gateway new-key" in refused.stderr
+
+
+def test_a_malformed_key_list_stops_the_gateway_with_one_line(deployed: Deployed) -> None:
+    _, keys = _new_key()
+    pasted_without_brackets = keys.removeprefix("[").removesuffix("]")
+    stopped = subprocess.run(
+        [
+            "docker",
+            "run",
+            "--rm",
+            "-e",
+            f"GATEWAY_API_KEYS={pasted_without_brackets}",
+            f"{PROJECT}-gateway",
+            "gateway",
+            "serve",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert stopped.returncode == 1
+    lines = stopped.stderr.strip().splitlines()
+    assert len(lines) == 1 and "GATEWAY_API_KEYS" in lines[0], stopped.stderr
+
+
+def test_predict_through_the_published_gateway_port(deployed: Deployed) -> None:
+    info = deployed.gateway.get("/v1/pipeline").json()
+    example = next(iter(info["examples"].values()))
+    answer = deployed.gateway.post("/v1/predict", json={"inputs": example})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["version"] == info["version"] and len(body["outputs"]) == 1
+    debugged = deployed.gateway.post("/v1/predict", json={"inputs": example, "debug": True}).json()
+    assert [step["name"] for step in debugged["traces"][0]["steps"]][: len(info["steps"])]
+    unauthorised = httpx.post(deployed.gateway.url + "/v1/predict", json={"inputs": example}, timeout=30)
+    assert unauthorised.status_code == 401
+    assert unauthorised.headers["content-type"].startswith("application/problem+json")
+
+
+def test_the_ui_runs_an_example_in_chromium(deployed: Deployed) -> None:
+    info = deployed.gateway.get("/v1/pipeline").json()
+    example = next(iter(info["examples"].values()))
+    text = next(value for value in example.values() if isinstance(value, str))
+    last_step = f"{len(info['steps'])}. {info['steps'][-1]['name']}"
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS:
+        options.add_argument(flag)
+    browser = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    try:
+        browser.get(deployed.ui_url)
+        wait = WebDriverWait(browser, 90)
+        box = wait.until(expected_conditions.element_to_be_clickable((By.CSS_SELECTOR, "textarea")))
+        box.send_keys(text)
+        box.send_keys(Keys.CONTROL, Keys.ENTER)  # commit the value, as leaving the field would
+        run = (By.XPATH, "//button[.//p[text()='Run']]")
+        wait.until(expected_conditions.element_to_be_clickable(run)).click()
+        # the UI asked the model service in its container for every step
+        wait.until(expected_conditions.text_to_be_present_in_element((By.TAG_NAME, "body"), last_step))
+        OUTPUT.mkdir(exist_ok=True)
+        browser.save_screenshot(str(OUTPUT / "compose-ui.png"))
+        body = browser.find_element(By.TAG_NAME, "body").text
+    finally:
+        browser.quit()
+    assert info["name"] in body and "Traceback" not in body
+    assert (OUTPUT / "compose-ui.png").stat().st_size > 10_000
+
+
+def _address_on(container: str, network: str) -> str:
+    template = f'{{{{(index .NetworkSettings.Networks "{network}").IPAddress}}}}'
+    inspected = subprocess.run(
+        ["docker", "inspect", "-f", template, container], capture_output=True, text=True, check=True
+    )
+    return inspected.stdout.strip()
+
+
+def _host_routes() -> list[tuple[ipaddress.IPv4Network, str]]:
+    """The host's IPv4 routes as (network, interface), from /proc/net/route."""
+    routes = []
+    for line in Path("/proc/net/route").read_text().splitlines()[1:]:
+        interface, destination, _, _, _, _, _, mask = line.split()[:8]
+        to_address = ipaddress.IPv4Address(bytes.fromhex(destination)[::-1])
+        netmask = ipaddress.IPv4Address(bytes.fromhex(mask)[::-1])
+        routes.append((ipaddress.IPv4Network(f"{to_address}/{netmask}"), interface))
+    return routes
+
+
+# Run in a container on the public network: which targets it can open. Names only: an
+# address it has no route to would send the packet off this machine.
+PROBE = """
+import socket, sys
+for target in sys.argv[1:]:
+    host, port = target.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=3).close()
+        print(target, "open")
+    except OSError as error:
+        print(target, "closed", type(error).__name__)
+"""
+
+
+def test_model_and_redis_are_unreachable_from_the_host_and_the_public_network(deployed: Deployed) -> None:
+    compose = deployed.compose
+    inside = {"model": 8001, "redis": 6379}
+    routes = _host_routes()
+    for service, port in inside.items():
+        assert compose.run("port", service, str(port), check=False).stdout.strip() in ("", ":0"), service
+        address = ipaddress.IPv4Address(_address_on(compose.containers(service)[0], f"{PROJECT}_internal"))
+        # no route of the host's own leads there: only the default one, which leaves the machine
+        own = [(network, device) for network, device in routes if network.prefixlen and address in network]
+        assert own == [], (service, address, own)
+    # a container on the public network only: it reaches the gateway (the control) and nothing inside
+    targets = [f"{service}:{port}" for service, port in inside.items()]
+    probe = subprocess.run(
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--network",
+            f"{PROJECT}_public",
+            base_images()["PYTHON_IMAGE"],
+            "python3",
+            "-c",
+            PROBE,
+            "gateway:8000",
+            *targets,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert probe[0] == "gateway:8000 open", probe
+    assert all(" closed " in line for line in probe[1:]) and len(probe) == len(targets) + 1, probe
+
+
+def test_every_service_runs_as_a_non_root_user(deployed: Deployed) -> None:
+    for service in SERVICES:
+        uid = deployed.compose.run("exec", "-T", service, "id", "-u").stdout.strip()
+        assert uid.isdigit() and uid != "0", (service, uid)
+
+
+def test_a_2000_row_job_with_a_compared_variant(deployed: Deployed, texts: list[str]) -> None:
+    _check_job(deployed, _submit(deployed, texts, "plain"), texts, "plain")
+
+
+def test_a_worker_killed_mid_job_then_started_loses_nothing(deployed: Deployed, texts: list[str]) -> None:
+    job = _submit(deployed, texts, "worker-killed", start=1)
+    deployed.gateway.wait_rows(job, 300)
+    deployed.compose.run("kill", "-s", "SIGKILL", "worker")
+    deployed.compose.run("start", "worker")
+    _check_job(deployed, job, texts, "worker-killed", start=1)
+
+
+def test_redis_restarted_mid_job_loses_nothing(deployed: Deployed, texts: list[str]) -> None:
+    job = _submit(deployed, texts, "redis-restarted", start=2)
+    deployed.gateway.wait_rows(job, 300)
+    deployed.compose.run("restart", "redis")
+    _check_job(deployed, job, texts, "redis-restarted", start=2)
+
+
+def test_three_workers_share_a_job(deployed: Deployed, texts: list[str]) -> None:
+    deployed.compose.up_wait("--scale", "worker=3")
+    assert len(deployed.compose.containers("worker")) == 3
+    job = _submit(deployed, texts, "three-workers", start=3)
+    _check_job(deployed, job, texts, "three-workers", start=3)
+    logs = deployed.compose.logs("worker")
+    writers = {
+        line.split("|", 1)[0].strip() for line in logs.splitlines() if f"job {job['id']}: chunk" in line
+    }
+    assert len(writers) > 1, writers
+
+
+def test_the_model_stopped_gives_503_and_the_gateway_recovers(deployed: Deployed) -> None:
+    info = deployed.gateway.get("/v1/pipeline").json()
+    example = next(iter(info["examples"].values()))
+    deployed.compose.run("stop", "model")
+    answer = deployed.gateway.post("/v1/predict", json={"inputs": example})
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert int(answer.headers["retry-after"]) > 0
+    assert "model service" in answer.json()["detail"]
+    began = time.monotonic()
+    deployed.compose.run("start", "model")
+    while time.monotonic() - began < 180:
+        if deployed.gateway.post("/v1/predict", json={"inputs": example}).status_code == 200:
+            break
+        time.sleep(1)
+    else:
+        raise AssertionError("the gateway did not recover within 3 minutes of the model's start")
+    record("model start to gateway answering seconds", round(time.monotonic() - began, 1))
+
+
+def test_scale_out_with_storage_on_s3(deployed: Deployed, texts: list[str]) -> None:
+    deployed.compose.overrides.append(Path(__file__).parent / "compose.s3.yaml")
+    deployed.compose.run("build", "s3", timeout=900)
+    deployed.compose.up_wait("--scale", "worker=3")
+    env = deployed.compose.run("exec", "-T", "worker", "printenv", "STORAGE_URL").stdout.strip()
+    assert env == "s3://onepipe-jobs/jobs"
+    job = _submit(deployed, texts, "s3-three-workers", start=4)
+    _check_job(deployed, job, texts, "s3-three-workers", start=4)
+    listed = deployed.compose.run(
+        "exec",
+        "-T",
+        "s3",
+        "python",
+        "-c",
+        "import urllib.request as r; print(r.urlopen('http://127.0.0.1:5000/onepipe-jobs?prefix=jobs/').read().decode())",
+    ).stdout
+    assert f"jobs/jobs/{job['id']}/report.jsonl" in listed, listed[:2000]
+
+
+def test_down_v_leaves_no_container_network_or_volume(deployed: Deployed) -> None:
+    deployed.compose.down()
+    assert deployed.compose.leftovers() == {"container": [], "network": [], "volume": []}
