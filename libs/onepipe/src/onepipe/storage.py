@@ -62,8 +62,9 @@ class JobStore:
     def load(self, job_id: str) -> JobMeta | None:
         """A job's metadata, or None when there is no such job."""
         try:
-            with self.fs.open(self.path(job_id, "job.json"), "rb") as handle:
-                meta = JobMeta.model_validate_json(handle.read())
+            # one whole read: on object storage an open file that another process replaces
+            # between its first and next request is "expired" (s3fs), a whole read never is
+            meta = JobMeta.model_validate_json(self.fs.cat_file(self.path(job_id, "job.json")))
         except (FileNotFoundError, ValueError):
             return None
         if meta.state != "cancelled" and self.exists(job_id, CANCELLED):
@@ -72,8 +73,7 @@ class JobStore:
         return meta
 
     def _read_text(self, job_id: str, name: str) -> str:
-        with self.open(job_id, name) as handle:
-            return handle.read().decode()
+        return bytes(self.fs.cat_file(self.path(job_id, name))).decode()
 
     def mark_cancelled(self, job_id: str, reason: str) -> None:
         """Cancel a job for good: a marker no worker overwrites (until the job is resumed)."""
