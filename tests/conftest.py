@@ -11,9 +11,17 @@ import pytest
 from onepipe import ArtifactsError, LoadedPipeline
 from review_triage.pipeline import pipeline as example
 from tests import tiny_pipeline
-from tests.processes import ROOT, ServiceProcess, free_port, model_service
+from tests.processes import ROOT, RedisServer, ServiceProcess, free_port, model_service
 
 EXAMPLE_ARTIFACTS = ROOT / "artifacts" / example.name
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """The run's own Redis (broker and rate-limit counters), never one it did not start."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ from onepipe import LoadedPipeline
 from onepipe.settings import DEVELOPMENT_KEY
 from review_triage.pipeline import pipeline as example
 from tests.conftest import EXAMPLE_ARTIFACTS
-from tests.processes import ROOT, ServiceProcess, free_port, gateway, model_service
+from tests.processes import ROOT, RedisServer, ServiceProcess, free_port, gateway, model_service
 
 PROBLEM = "application/problem+json"
 RUN = uuid.uuid4().hex[:8]  # fresh keys each run: rate-limit counters in Redis start at zero
@@ -27,6 +27,7 @@ KEYS = {
     "app": f"app-key-{RUN}",
     "debugger": f"debug-key-{RUN}",
     "throttled": f"slow-key-{RUN}",
+    "reviewer": f"jobs-key-{RUN}",
 }
 ORIGIN = "https://app.example.com"
 
@@ -36,6 +37,7 @@ def _keys_env() -> str:
         [
             {"name": "app", "sha256": hash_key(KEYS["app"]), "scopes": ["predict"]},
             {"name": "debugger", "sha256": hash_key(KEYS["debugger"]), "scopes": ["predict", "debug"]},
+            {"name": "reviewer", "sha256": hash_key(KEYS["reviewer"]), "scopes": ["jobs"]},
             {
                 "name": "throttled",
                 "sha256": hash_key(KEYS["throttled"]),
@@ -46,21 +48,21 @@ def _keys_env() -> str:
     )
 
 
-def _gateway_env(**extra: str) -> dict[str, str]:
+def _gateway_env(redis: RedisServer, **extra: str) -> dict[str, str]:
     return {
         "GATEWAY_API_KEYS": _keys_env(),
         "GATEWAY_MAX_INPUTS": "4",
         "GATEWAY_MAX_BODY_BYTES": "16384",
         "GATEWAY_CORS_ORIGINS": json.dumps([ORIGIN]),
         "GATEWAY_MODEL_ATTEMPTS": "2",
-        "REDIS_URL": "redis://127.0.0.1:6379/15",
+        "REDIS_URL": redis.url(15),
         **extra,
     }
 
 
 @pytest.fixture(scope="module")
-def front(example_service: ServiceProcess) -> Iterator[ServiceProcess]:
-    with gateway(free_port(), example_service.url, **_gateway_env()) as process:
+def front(example_service: ServiceProcess, redis_server: RedisServer) -> Iterator[ServiceProcess]:
+    with gateway(free_port(), example_service.url, **_gateway_env(redis_server)) as process:
         yield process
 
 
@@ -117,6 +119,14 @@ def test_no_key_or_a_wrong_key_is_401(front: ServiceProcess, headers: dict[str, 
         answer = httpx.request(method, front.url + path, json={"inputs": {"text": "x"}}, headers=headers)
         assert answer.status_code == 401 and answer.headers["content-type"] == PROBLEM
         assert answer.json()["title"] == title and "WWW-Authenticate" in answer.headers
+
+
+def test_predict_needs_the_predict_scope(front: ServiceProcess) -> None:
+    body = {"inputs": {"text": "A lovely film."}}
+    refused = httpx.post(front.url + "/v1/predict", json=body, headers=_as("reviewer"))
+    assert refused.status_code == 403 and refused.headers["content-type"] == PROBLEM
+    assert "lacks the 'predict' scope" in refused.json()["detail"]
+    assert httpx.post(front.url + "/v1/predict", json=body, headers=_as("app")).status_code == 200
 
 
 def test_debug_needs_the_debug_scope(front: ServiceProcess) -> None:
@@ -220,11 +230,13 @@ def test_metrics_count_gateway_routes(front: ServiceProcess) -> None:
     assert 'http_requests_total{method="POST",route="/v1/predict",status="401"}' in text
 
 
-def test_model_service_down_is_503_and_recovers(example_pipeline: LoadedPipeline[Any, Any, Any]) -> None:
+def test_model_service_down_is_503_and_recovers(
+    example_pipeline: LoadedPipeline[Any, Any, Any], redis_server: RedisServer
+) -> None:
     model_port = free_port()
     env = {"MODEL_ARTIFACTS_DIR": str(EXAMPLE_ARTIFACTS.parent)}
     model = model_service(model_port, **env)
-    with model, gateway(free_port(), model.url, **_gateway_env()) as front:
+    with model, gateway(free_port(), model.url, **_gateway_env(redis_server)) as front:
         body = {"inputs": {"text": "Still here?"}}
         assert httpx.post(front.url + "/v1/predict", json=body, headers=_as("app")).status_code == 200
         model.stop()
@@ -242,14 +254,16 @@ def test_model_service_down_is_503_and_recovers(example_pipeline: LoadedPipeline
         assert httpx.get(front.url + "/readyz").status_code == 200
 
 
-def test_another_pipeline_changes_the_openapi_with_no_gateway_change(tiny_artifacts: Path) -> None:
+def test_another_pipeline_changes_the_openapi_with_no_gateway_change(
+    tiny_artifacts: Path, redis_server: RedisServer
+) -> None:
     env = {
         "MODEL_PIPELINE": "tests.tiny_pipeline:pipeline",
         "MODEL_ARTIFACTS_DIR": str(tiny_artifacts.parent),
     }
     with (
         model_service(free_port(), **env) as model,
-        gateway(free_port(), model.url, **_gateway_env()) as front,
+        gateway(free_port(), model.url, **_gateway_env(redis_server)) as front,
     ):
         document = httpx.get(front.url + "/openapi.json").json()
         validate(document)

@@ -18,13 +18,13 @@ from typing import Any
 import httpx
 import pyarrow.parquet as pq
 import pytest
-import redis
+from redis import Redis
 
 from gateway.auth import hash_key
 from onepipe import LoadedPipeline
 from review_triage.data import load_snippets
 from tests.conftest import EXAMPLE_ARTIFACTS
-from tests.processes import ROOT, ServiceProcess, free_port, gateway, model_service, worker
+from tests.processes import ROOT, RedisServer, ServiceProcess, free_port, gateway, model_service, worker
 
 RUN = uuid.uuid4().hex[:8]
 KEYS = {"reviewer": f"reviewer-{RUN}", "other": f"other-{RUN}", "admin": f"admin-{RUN}", "app": f"app-{RUN}"}
@@ -81,13 +81,13 @@ class Stack:
 
 
 @contextmanager
-def stack(model_url: str, tmp: Path, redis_db: int | None, **worker_env: str) -> Iterator[Stack]:
-    """Start a gateway and a worker on a fresh Redis database (None: the embedded SQLite queue)."""
-    if redis_db is None:
+def stack(model_url: str, tmp: Path, redis: str | None, **worker_env: str) -> Iterator[Stack]:
+    """A gateway and a worker on a fresh database of the run's Redis (None: the embedded SQLite queue)."""
+    if redis is None:
         broker = f"sqla+sqlite:///{tmp / 'queue.sqlite'}"
     else:
-        redis.Redis(db=redis_db).flushdb()
-        broker = f"redis://127.0.0.1:6379/{redis_db}"
+        Redis.from_url(redis).flushdb()  # the run's own server: nobody else's data
+        broker = redis
     shared = {"STORAGE_URL": str(tmp / "storage"), "REDIS_URL": broker}
     with ExitStack() as started:
         front = started.enter_context(
@@ -113,8 +113,10 @@ def stack(model_url: str, tmp: Path, redis_db: int | None, **worker_env: str) ->
 
 
 @pytest.fixture(scope="module")
-def jobs_stack(example_service: ServiceProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with stack(example_service.url, tmp_path_factory.mktemp("jobs"), redis_db=11) as started:
+def jobs_stack(
+    redis_server: RedisServer, example_service: ServiceProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    with stack(example_service.url, tmp_path_factory.mktemp("jobs"), redis=redis_server.url(11)) as started:
         yield started
 
 
@@ -230,6 +232,8 @@ def test_bad_rows_are_reported_by_row_number_and_the_rest_finishes(
         ("r.csv", b"id,body\n1,great\n", {}, 422, "required input field(s) text"),
         ("r.csv", b"id,body\n1,great\n", {"mapping": {"text": "comment"}}, 422, "text (column 'comment')"),
         ("r.csv", b"", {}, 422, "the file is empty"),
+        ("r.csv", b"id,text\n", {}, 422, "file: the file has a header but no data rows"),
+        ("r.jsonl", b"\n\n", {}, 422, "file:"),
         ("r.csv", "text\ncaf\u00e9 cr\u00e8me\n".encode("latin-1"), {}, 422, "not UTF-8"),
         ("r.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", {}, 422, "not"),
         ("r.jsonl", b"[1, 2, 3]\n", {}, 422, "not a JSON object"),
@@ -344,10 +348,28 @@ def test_just_batch_shows_progress_and_saves_the_reports(
     assert "classifier" in html and "minilm" in html
 
 
+def test_just_batch_with_the_gateway_down_says_so_in_one_sentence(tmp_path: Path) -> None:
+    data = tmp_path / "reviews.csv"
+    data.write_bytes(b"text\nA fine film.\n")
+    down = f"http://127.0.0.1:{free_port()}"
+    done = subprocess.run(
+        ["uv", "run", "--frozen", "--no-sync", "gateway", "batch", str(data), "--url", down],
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stdout + done.stderr
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    assert lines == [f"error: gateway: unavailable at {down}: ConnectError: [Errno 111] Connection refused"]
+
+
 def test_a_worker_killed_mid_job_loses_nothing(
-    example_service: ServiceProcess, tmp_path: Path, snippets: list[str]
+    redis_server: RedisServer, example_service: ServiceProcess, tmp_path: Path, snippets: list[str]
 ) -> None:
-    with stack(example_service.url, tmp_path, redis_db=12, WORKER_CHUNK_SIZE="10") as started:
+    with stack(example_service.url, tmp_path, redis=redis_server.url(12), WORKER_CHUNK_SIZE="10") as started:
         texts = snippets[:400]
         job = started.submit("kill.csv", _csv([{"text": t} for t in texts])).json()
         deadline = time.monotonic() + 120
@@ -368,11 +390,11 @@ def test_a_worker_killed_mid_job_loses_nothing(
 
 
 def test_two_workers_hand_a_job_over_and_both_write_chunks(
-    example_service: ServiceProcess, tmp_path: Path, snippets: list[str]
+    redis_server: RedisServer, example_service: ServiceProcess, tmp_path: Path, snippets: list[str]
 ) -> None:
     # a hand-over releases the lease: the continuation may land on the other worker at once
     budget = {"WORKER_CHUNK_SIZE": "10", "WORKER_TASK_BUDGET": "0.3"}  # many hand-overs
-    with stack(example_service.url, tmp_path, redis_db=12, **budget) as started:
+    with stack(example_service.url, tmp_path, redis=redis_server.url(12), **budget) as started:
         with worker(**started.worker.env) as second:
             job = started.submit("two.csv", _csv([{"text": t} for t in snippets[:400]])).json()
             finished = started.wait(job["id"])
@@ -385,10 +407,13 @@ def test_two_workers_hand_a_job_over_and_both_write_chunks(
 
 
 def test_the_model_service_stopped_mid_job_then_back_completes(
-    example_pipeline: LoadedPipeline[Any, Any, Any], tmp_path: Path, snippets: list[str]
+    redis_server: RedisServer,
+    example_pipeline: LoadedPipeline[Any, Any, Any],
+    tmp_path: Path,
+    snippets: list[str],
 ) -> None:
     model = model_service(free_port(), MODEL_ARTIFACTS_DIR=str(EXAMPLE_ARTIFACTS.parent))
-    with model, stack(model.url, tmp_path, redis_db=13, WORKER_CHUNK_SIZE="10") as started:
+    with model, stack(model.url, tmp_path, redis=redis_server.url(13), WORKER_CHUNK_SIZE="10") as started:
         job = started.submit("outage.csv", _csv([{"text": t} for t in snippets[:300]])).json()
         while httpx.get(job["url"], headers=_as("reviewer")).json()["rows_done"] < 30:
             time.sleep(0.05)
@@ -407,12 +432,17 @@ def test_the_model_service_stopped_mid_job_then_back_completes(
 
 
 def test_an_outage_past_the_patience_fails_the_job_which_can_be_resumed(
-    example_pipeline: LoadedPipeline[Any, Any, Any], tmp_path: Path, snippets: list[str]
+    redis_server: RedisServer,
+    example_pipeline: LoadedPipeline[Any, Any, Any],
+    tmp_path: Path,
+    snippets: list[str],
 ) -> None:
     model = model_service(free_port(), MODEL_ARTIFACTS_DIR=str(EXAMPLE_ARTIFACTS.parent))
     with (
         model,
-        stack(model.url, tmp_path, redis_db=13, WORKER_CHUNK_SIZE="10", WORKER_MODEL_PATIENCE="3") as started,
+        stack(
+            model.url, tmp_path, redis=redis_server.url(13), WORKER_CHUNK_SIZE="10", WORKER_MODEL_PATIENCE="3"
+        ) as started,
     ):
         job = started.submit("patience.csv", _csv([{"text": t} for t in snippets[:200]])).json()
         while httpx.get(job["url"], headers=_as("reviewer")).json()["rows_done"] < 20:
@@ -437,7 +467,7 @@ def test_a_job_end_to_end_on_the_embedded_queue(
     example_service: ServiceProcess, tmp_path: Path, snippets: list[str]
 ) -> None:
     """Without Redis: Celery on its SQLite transport, rate limits in the gateway's process."""
-    with stack(example_service.url, tmp_path, redis_db=None) as started:
+    with stack(example_service.url, tmp_path, redis=None) as started:
         texts = snippets[:120]
         job = started.submit("embedded.csv", _csv([{"text": t} for t in texts])).json()
         finished = started.wait(job["id"])
@@ -448,7 +478,9 @@ def test_a_job_end_to_end_on_the_embedded_queue(
         assert (tmp_path / "queue.sqlite").stat().st_size > 0  # the queue was SQLite, not Redis
 
 
-def test_stack_env_picks_redis_when_it_answers_and_the_embedded_queue_otherwise() -> None:
+def test_stack_env_picks_redis_when_it_answers_and_the_embedded_queue_otherwise(
+    redis_server: RedisServer,
+) -> None:
     def choose(url: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             ["uv", "run", "--frozen", "--no-sync", "python", "scripts/stack_env.py"],
@@ -459,9 +491,9 @@ def test_stack_env_picks_redis_when_it_answers_and_the_embedded_queue_otherwise(
             timeout=60,
         )
 
-    live = choose("redis://127.0.0.1:6379/0")
-    assert live.stdout.strip() == "export REDIS_URL=redis://127.0.0.1:6379/0"
-    assert "Redis at redis://127.0.0.1:6379/0" in live.stderr
+    live = choose(redis_server.url())
+    assert live.stdout.strip() == f"export REDIS_URL={redis_server.url()}"
+    assert f"Redis at {redis_server.url()}" in live.stderr
     dead = choose(f"redis://127.0.0.1:{free_port()}/0")
     assert dead.stdout.strip() == f"export REDIS_URL=sqla+sqlite:///{ROOT / 'data' / 'queue.sqlite'}"
     assert "embedded: no Redis" in dead.stderr and "rate limits in the gateway's process" in dead.stderr

@@ -22,7 +22,7 @@ import pytest
 
 from onepipe import LoadedPipeline
 from onepipe.settings import DEVELOPMENT_KEY
-from tests.processes import OUTPUT, ROOT, free_port, listening_addresses
+from tests.processes import OUTPUT, ROOT, RedisServer, free_port, listening_addresses
 
 KEY = {"X-API-Key": DEVELOPMENT_KEY}
 
@@ -42,12 +42,13 @@ def _wait_for(url: str, deadline: float) -> httpx.Response | None:
 @pytest.mark.parametrize(
     ("mode", "redis_url", "printed_mode"),
     [
-        ("redis", "redis://127.0.0.1:6379/9", "queue          Redis at redis://127.0.0.1:6379/9"),
+        ("redis", "{redis}", "queue          Redis at {redis}"),
         ("embedded", "redis://127.0.0.1:{dead}/0", "queue          embedded: no Redis at"),
     ],
 )
 def test_just_up_serves_the_stack_and_ctrl_c_stops_everything(
     example_pipeline: LoadedPipeline[Any, Any, Any],
+    redis_server: RedisServer,
     tmp_path: Path,
     mode: str,
     redis_url: str,
@@ -73,7 +74,7 @@ def test_just_up_serves_the_stack_and_ctrl_c_stops_everything(
                 **shell,
                 "MODEL_PORT": str(port),
                 "GATEWAY_PORT": str(gateway_port),
-                "REDIS_URL": redis_url.format(dead=free_port()),
+                "REDIS_URL": redis_url.format(dead=free_port(), redis=redis_server.url(9)),
                 "STORAGE_URL": str(tmp_path / "storage"),
             },
             stdout=log,
@@ -106,7 +107,8 @@ def test_just_up_serves_the_stack_and_ctrl_c_stops_everything(
             up.wait(timeout=30)
     printed = log_path.read_text()
     first_lines = printed.splitlines()[:6]
-    assert any(line.startswith(printed_mode) for line in first_lines), first_lines
+    expected = printed_mode.format(redis=redis_server.url(9))
+    assert any(line.startswith(expected) for line in first_lines), first_lines
     assert "environment    development  (GATEWAY_ENVIRONMENT)" in printed
     assert f"model service  http://127.0.0.1:{port}  (listening on 127.0.0.1;" in printed
     gateway_lines = [line for line in printed.splitlines() if line.startswith("gateway        http")]

@@ -361,6 +361,40 @@ def test_a_failed_row_has_empty_outputs_and_its_error(compared: tuple[Path, list
     assert csv_rows[35]["error"] == "" and lines[35]["error"] is None and table[35]["error"] is None
 
 
+HOSTILE = [
+    "first line\rsecond line",
+    "a\r\nb",
+    '=HYPERLINK("http://example.com","click")',
+    "+1+2",
+    "-2+3",
+    "@SUM(A1:A2)",
+    "\t=1",
+    "plain text",
+]
+
+
+def test_csv_cells_are_quoted_and_formulas_neutralised(tmp_path: Path) -> None:
+    rows = [
+        RowResult(row=i, input={"id": i, "text": text, "tags": []}, output=_triage(i))
+        for i, text in enumerate(HOSTILE, start=1)
+    ]
+    _write(
+        tmp_path, rows, _info("review-triage", Triage.model_json_schema()), _meta(rows, None), TRIAGE_INPUTS
+    )
+    _, csv_rows = _csv(tmp_path)
+    # a carriage return inside a cell stays inside it: one CSV record per row
+    assert [int(r["row"]) for r in csv_rows] == list(range(1, len(HOSTILE) + 1))
+    texts = [r["text"] for r in csv_rows]
+    assert texts[0] == "first line\rsecond line" and texts[1] == "a\r\nb"
+    # what a spreadsheet would run starts with a quote: shown as text, not evaluated
+    assert texts[2:7] == ["'" + text for text in HOSTILE[2:7]]
+    assert texts[7] == "plain text"
+    # numbers keep their sign; the other reports keep the original text
+    assert all(float(r["output.confidence"]) >= 0 for r in csv_rows)
+    assert [line["text"] for line in _jsonl(tmp_path)] == HOSTILE
+    assert pq.read_table(tmp_path / "report.parquet").column("text").to_pylist() == HOSTILE
+
+
 def test_json_columns_hold_valid_json(compared: tuple[Path, list[RowResult]]) -> None:
     folder, rows = compared
     _, csv_rows = _csv(folder)

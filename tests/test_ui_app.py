@@ -16,7 +16,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from review_triage.pipeline import pipeline as example
-from tests.processes import ROOT, ServiceProcess, free_port, model_service
+from tests.processes import ROOT, RedisServer, ServiceProcess, free_port, model_service
 from tests.test_jobs import KEYS, Stack, stack
 
 APP = str(ROOT / "services" / "ui" / "src" / "ui_service" / "app.py")
@@ -24,8 +24,10 @@ STEPS = [s.name for s in example.describe("").steps]
 
 
 @pytest.fixture(scope="module")
-def ui_stack(example_service: ServiceProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with stack(example_service.url, tmp_path_factory.mktemp("ui"), redis_db=10) as started:
+def ui_stack(
+    example_service: ServiceProcess, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    with stack(example_service.url, tmp_path_factory.mktemp("ui"), redis=redis_server.url(10)) as started:
         yield started
 
 

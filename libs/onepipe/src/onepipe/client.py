@@ -291,10 +291,15 @@ class GatewayClient(ServiceClient):
         if compare_flags is not None:
             form["compare_flags"] = json.dumps(dict(compare_flags))
         # an upload is not retried: the stream would have to be rewound
-        response = _check(
-            self.service, self._http.post("/v1/jobs", data=form, files={"file": (file_name, content)})
-        )
-        return dict(response.json())
+        try:
+            sent = self._http.post("/v1/jobs", data=form, files={"file": (file_name, content)})
+        except httpx.TransportError as error:
+            failure = _transport_error(self.service, "POST", "/v1/jobs", error)
+            if isinstance(failure, _RetryableError):  # not retried here: the gateway is unreachable
+                reason = f"unavailable at {self.base_url}: {failure}"
+                failure = ServiceUnavailableError(self.service, reason, 503)
+            raise failure from None
+        return dict(_check(self.service, sent).json())
 
     def job(self, job_id: str) -> dict[str, Any]:
         """A job's state and progress."""

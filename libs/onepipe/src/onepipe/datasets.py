@@ -182,6 +182,13 @@ def _parquet_rows(handle: IO[bytes]) -> Iterator[Row]:
             yield Row(number, record)
 
 
+def has_rows(file_format: FileFormat, handle: IO[bytes]) -> bool:
+    """Whether the file has at least one data row (reads no further than the first)."""
+    if file_format == "parquet":
+        return count_rows(file_format, handle) > 0
+    return next(iter_rows(file_format, handle), None) is not None
+
+
 def count_rows(file_format: FileFormat, handle: IO[bytes]) -> int:
     """How many data rows the file has (Parquet: from its footer, without reading the data)."""
     if file_format == "parquet":

@@ -178,11 +178,17 @@ def _arrow_schema(columns: list[tuple[str, str]], input_columns: list[str], comp
     return pa.schema(fields)
 
 
+# A cell starting with one of these runs as a formula when the CSV is opened in a spreadsheet.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_cell(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value  # shown as text (OWASP's advice); JSONL and Parquet keep the original
     return value
 
 
@@ -793,7 +799,7 @@ class _MachineWriters:
         self.parquet = pq.ParquetWriter(handles["parquet"], schema)
         self.batch: list[dict[str, Any]] = []
         header = io.StringIO()
-        csv.writer(header, lineterminator="\n").writerow(self.names)
+        csv.writer(header).writerow(self.names)
         handles["csv"].write(header.getvalue().encode())
 
     def add(self, record: dict[str, Any]) -> None:
@@ -805,7 +811,8 @@ class _MachineWriters:
         if not self.batch:
             return
         text = io.StringIO()
-        writer = csv.writer(text, lineterminator="\n")
+        # RFC 4180 line ends: a cell holding \r or \n is then quoted, so it cannot split a record
+        writer = csv.writer(text)
         for record in self.batch:
             writer.writerow([_csv_cell(record[name]) for name in self.names])
         self.handles["csv"].write(text.getvalue().encode())

@@ -122,7 +122,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses=_problems(401, 403, 413, 422, 429, 502, 503, 504),
     )
     async def predict(body: PublicPredictRequest, who: Caller = authenticated) -> Response:
-        """Run the pipeline on one input or a list; traces need the `debug` scope."""
+        """Run the pipeline on one input or a list (`predict` scope); traces need the `debug` scope."""
+        KeyRing.require(who, "predict")
         result = await gateway.predict(body, who)
         return predict_response(result)
 
