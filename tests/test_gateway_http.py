@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -127,6 +128,17 @@ def test_predict_needs_the_predict_scope(front: ServiceProcess) -> None:
     assert refused.status_code == 403 and refused.headers["content-type"] == PROBLEM
     assert "lacks the 'predict' scope" in refused.json()["detail"]
     assert httpx.post(front.url + "/v1/predict", json=body, headers=_as("app")).status_code == 200
+
+
+def test_logs_are_plain_json_and_a_callers_422_is_no_warning(front: ServiceProcess) -> None:
+    refused = httpx.post(front.url + "/v1/predict", json={"inputs": {"text": ""}}, headers=_as("app"))
+    assert refused.status_code == 422
+    time.sleep(0.5)  # the log line is written after the response
+    records = [json.loads(line) for line in front.log().splitlines() if line.startswith("{")]
+    assert records and all("color_message" not in r and "\x1b" not in r["message"] for r in records)
+    mine = [r for r in records if r["request_id"] == refused.headers["X-Request-ID"]]
+    assert any(r["message"].startswith("model service refused the request") for r in mine), mine
+    assert {r["level"] for r in mine} == {"INFO"}, mine
 
 
 def test_debug_needs_the_debug_scope(front: ServiceProcess) -> None:

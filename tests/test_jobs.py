@@ -406,6 +406,29 @@ def test_two_workers_hand_a_job_over_and_both_write_chunks(
     assert chunks["first"] > 0 and chunks["second"] > 0 and sum(chunks.values()) == 40, chunks
 
 
+def test_a_running_job_whose_worker_died_can_be_resumed_once_its_lease_lapses(
+    redis_server: RedisServer, example_service: ServiceProcess, tmp_path: Path, snippets: list[str]
+) -> None:
+    # one long task run (no hand-over), and no redelivery of the dead worker's task to help
+    slow = {"WORKER_CHUNK_SIZE": "10", "WORKER_TASK_BUDGET": "120", "WORKER_VISIBILITY_TIMEOUT": "600"}
+    with stack(example_service.url, tmp_path, redis=redis_server.url(12), **slow) as started:
+        job = started.submit("abandoned.csv", _csv([{"text": t} for t in snippets[:300]])).json()
+        while httpx.get(job["url"], headers=_as("reviewer")).json()["rows_done"] < 30:
+            time.sleep(0.05)
+        refused = httpx.post(job["url"] + "/resume", headers=_as("reviewer"))
+        assert refused.status_code == 409 and "a worker holds it until" in refused.json()["detail"]
+        started.worker.kill()  # SIGKILL: its lease is never released
+        time.sleep(float(started.worker.env["WORKER_LEASE_SECONDS"]) + 1)
+        resumed = httpx.post(job["url"] + "/resume", headers=_as("reviewer"))
+        assert resumed.status_code == 202 and resumed.json()["state"] == "queued", resumed.text
+        started.worker.start()
+        started.worker.wait_ready()
+        finished = started.wait(job["id"])
+        assert finished["state"] == "succeeded" and finished["rows_done"] == 300
+        rows = [json.loads(line)["row"] for line in started.report(finished, "jsonl").splitlines()]
+        assert rows == list(range(1, 301))
+
+
 def test_the_model_service_stopped_mid_job_then_back_completes(
     redis_server: RedisServer,
     example_pipeline: LoadedPipeline[Any, Any, Any],

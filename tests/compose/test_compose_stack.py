@@ -46,8 +46,9 @@ COMPARE = {"classifier": "minilm"}
 WORKER_ENV = {
     "WORKER_CHUNK_SIZE": "100",
     "WORKER_TASK_BUDGET": "5",
-    "WORKER_LEASE_SECONDS": "8",
-    "WORKER_VISIBILITY_TIMEOUT": "12",
+    "WORKER_LEASE_SECONDS": "10",
+    # well above a task run: on S3 a run's start (reading back the chunks written) takes seconds
+    "WORKER_VISIBILITY_TIMEOUT": "40",
 }
 
 # what `pip list` shows, read without pip (uv's venvs have none)

@@ -9,6 +9,7 @@ import contextvars
 import logging
 import sys
 
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
 # the id of the request being served, set by the HTTP services' middleware
@@ -31,6 +32,8 @@ def configure_logging(service: str, level: str = "INFO") -> None:
             style="{",
             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
             static_fields={"service": service},
+            # uvicorn adds a copy of each message with ANSI colour codes: not for JSON lines
+            reserved_attrs=[*RESERVED_ATTRS, "color_message"],
         )
     )
     root = logging.getLogger()

@@ -222,13 +222,17 @@ class JobService:
         return meta
 
     def resume(self, caller: Caller, job_id: str) -> JobMeta:
-        """Queue a failed, cancelled or stuck queued job again; its written chunks are kept."""
+        """Queue a failed, cancelled, stuck queued or abandoned running job again; written chunks are kept."""
         meta = self.get(caller, job_id)
-        if meta.state in ("succeeded", "running"):
+        # a running job whose worker's lease has lapsed is abandoned (its worker died)
+        held = meta.state == "running" and meta.lease_until is not None and meta.lease_until > utc_now()
+        if meta.state == "succeeded" or held:
+            until = f" (a worker holds it until {meta.lease_until:%H:%M:%S} UTC)" if held else ""
             raise ProblemError(
                 409,
                 "Job not resumable",
-                f"job {job_id} is {meta.state}; only failed, cancelled or queued jobs can be resumed",
+                f"job {job_id} is {meta.state}{until}; only failed, cancelled, queued or abandoned jobs "
+                "can be resumed",
             )
         meta.state, meta.error, meta.finished_at = "queued", None, None
         self.store.clear_cancelled(meta.id)

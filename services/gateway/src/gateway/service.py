@@ -105,8 +105,9 @@ class Gateway:
 
 def _problem(error: ServiceError, timeout: float) -> ProblemError:
     """A model-service failure as the problem the public caller sees (no internal addresses)."""
-    log.warning("model service call failed: %s", error)
     if isinstance(error, ServiceRejectedError):
+        # the caller's input was refused: their mistake, already in the request log line
+        log.info("model service refused the request: %s", error)
         problem = error.problem
         errors = [Problem(loc=e["loc"], message=e["message"]) for e in problem.get("errors") or []]
         return ProblemError(
@@ -115,6 +116,7 @@ def _problem(error: ServiceError, timeout: float) -> ProblemError:
             str(problem.get("detail", "")),
             errors,
         )
+    log.warning("model service call failed: %s", error)
     if isinstance(error, ServiceTimeoutError):
         return ProblemError(
             504,
