@@ -199,10 +199,15 @@ class RedisServer:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("the tests need Redis: apt-get install redis-server (Debian)")
-        self.port = free_port()
+        self.binary, self.folder, self.port = binary, folder, free_port()
+        self.start()
+
+    def start(self) -> None:
+        """Start the server (again, after `stop`: on the same port, empty, as nothing is saved)."""
+        folder = self.folder
         self.process = subprocess.Popen(
             [
-                binary,
+                self.binary,
                 "--port",
                 str(self.port),
                 "--bind",
@@ -234,3 +239,20 @@ class RedisServer:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=10)
+
+
+def descendants(pid: int) -> list[int]:
+    """The process ids below `pid`, children first (Linux: read from /proc)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # the command may hold spaces and parentheses: the parent's id follows the last ")"
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process ended meanwhile
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, level = [], [pid]
+    while level:
+        level = [child for parent in level for child in parents.get(parent, [])]
+        found.extend(level)
+    return found

@@ -366,29 +366,6 @@ def test_just_batch_with_the_gateway_down_says_so_in_one_sentence(tmp_path: Path
     assert lines == [f"error: gateway: unavailable at {down}: ConnectError: [Errno 111] Connection refused"]
 
 
-def test_a_worker_killed_mid_job_loses_nothing(
-    redis_server: RedisServer, example_service: ServiceProcess, tmp_path: Path, snippets: list[str]
-) -> None:
-    with stack(example_service.url, tmp_path, redis=redis_server.url(12), WORKER_CHUNK_SIZE="10") as started:
-        texts = snippets[:400]
-        job = started.submit("kill.csv", _csv([{"text": t} for t in texts])).json()
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            progress = httpx.get(job["url"], headers=_as("reviewer")).json()
-            if progress["rows_done"] >= 50:
-                break
-            time.sleep(0.05)
-        started.worker.kill()  # SIGKILL, mid-job
-        killed_at = httpx.get(job["url"], headers=_as("reviewer")).json()
-        assert killed_at["state"] == "running" and 0 < killed_at["rows_done"] < 400
-        started.worker.start()
-        started.worker.wait_ready()
-        finished = started.wait(job["id"])
-        assert finished["state"] == "succeeded" and finished["rows_done"] == 400
-        rows = [json.loads(line)["row"] for line in started.report(finished, "jsonl").splitlines()]
-        assert rows == list(range(1, 401))  # every row exactly once
-
-
 def test_two_workers_hand_a_job_over_and_both_write_chunks(
     redis_server: RedisServer, example_service: ServiceProcess, tmp_path: Path, snippets: list[str]
 ) -> None:
@@ -427,31 +404,6 @@ def test_a_running_job_whose_worker_died_can_be_resumed_once_its_lease_lapses(
         assert finished["state"] == "succeeded" and finished["rows_done"] == 300
         rows = [json.loads(line)["row"] for line in started.report(finished, "jsonl").splitlines()]
         assert rows == list(range(1, 301))
-
-
-def test_the_model_service_stopped_mid_job_then_back_completes(
-    redis_server: RedisServer,
-    example_pipeline: LoadedPipeline[Any, Any, Any],
-    tmp_path: Path,
-    snippets: list[str],
-) -> None:
-    model = model_service(free_port(), MODEL_ARTIFACTS_DIR=str(EXAMPLE_ARTIFACTS.parent))
-    with model, stack(model.url, tmp_path, redis=redis_server.url(13), WORKER_CHUNK_SIZE="10") as started:
-        job = started.submit("outage.csv", _csv([{"text": t} for t in snippets[:300]])).json()
-        while httpx.get(job["url"], headers=_as("reviewer")).json()["rows_done"] < 30:
-            time.sleep(0.05)
-        model.stop()
-        time.sleep(3)
-        paused = httpx.get(job["url"], headers=_as("reviewer")).json()
-        assert paused["state"] == "running" and paused["rows_done"] < 300
-        model.start()
-        model.wait_ready()
-        finished = started.wait(job["id"])
-        assert finished["state"] == "succeeded" and (finished["rows_done"], finished["rows_failed"]) == (
-            300,
-            0,
-        )
-        assert "model service unavailable" in started.worker.log()
 
 
 def test_an_outage_past_the_patience_fails_the_job_which_can_be_resumed(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -48,12 +49,24 @@ class JobMeta(BaseModel):
     error: str | None = Field(None, description="Why the job failed or was stopped.")
     reports: list[ReportFormat] = Field(default_factory=list, description="Report formats ready to download.")
     runner: str | None = Field(None, description="The worker currently holding the job's lease.")
-    lease_until: datetime | None = None
+    lease_until: datetime | None = Field(
+        None, description="Until when a worker (or, after a hand-over, the next task) is answerable for it."
+    )
+    worked_at: datetime | None = Field(None, description="When a worker last worked on the job.")
+    queued_at: datetime | None = Field(None, description="When a task to run the job was last sent.")
+    ticket: str | None = Field(
+        None, description="The ticket of the task sent last: a task carrying another one is stale."
+    )
 
     @property
     def finished(self) -> bool:
         """Whether the job will not change any more (unless resumed)."""
         return self.state in FINISHED
+
+    def issue_ticket(self) -> str:
+        """A fresh ticket for the task about to be sent; every task sent before becomes stale."""
+        self.ticket, self.queued_at = uuid.uuid4().hex, utc_now()
+        return self.ticket
 
 
 class RowResult(BaseModel):

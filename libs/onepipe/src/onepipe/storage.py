@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -50,9 +50,15 @@ class JobStore:
 
     def _atomic_write(self, path: str, data: bytes) -> None:
         temporary = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-        with self.fs.open(temporary, "wb") as handle:
-            handle.write(data)
-        self.fs.mv(temporary, path)
+        try:
+            with self.fs.open(temporary, "wb") as handle:
+                handle.write(data)
+            self.fs.mv(temporary, path)
+        except OSError:
+            # a full disk: the half-written file would hold the space the job's failure needs
+            with suppress(OSError):
+                self.fs.rm(temporary)
+            raise
 
     def save(self, meta: JobMeta) -> None:
         """Write a job's metadata."""
@@ -89,14 +95,18 @@ class JobStore:
         self, owner: str | None = None, limit: int = 20, offset: int = 0
     ) -> tuple[list[JobMeta], int]:
         """Jobs newest first (only `owner`'s when given), one page, and how many there are in all."""
+        jobs = [meta for meta in self.iter_jobs() if owner is None or meta.owner == owner]
+        return jobs[offset : offset + limit], len(jobs)
+
+    def iter_jobs(self) -> Iterator[JobMeta]:
+        """Every job's metadata, newest first."""
         try:
             ids = sorted((p.rsplit("/", 1)[-1] for p in self.fs.ls(self.jobs, detail=False)), reverse=True)
         except FileNotFoundError:
             ids = []
-        jobs = [
-            meta for meta in (self.load(i) for i in ids) if meta and (owner is None or meta.owner == owner)
-        ]
-        return jobs[offset : offset + limit], len(jobs)
+        for job_id in ids:
+            if (meta := self.load(job_id)) is not None:
+                yield meta
 
     def input_name(self, meta: JobMeta) -> str:
         """The stored input file's name."""

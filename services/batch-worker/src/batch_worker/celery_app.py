@@ -7,6 +7,7 @@ Start a worker with
 from __future__ import annotations
 
 import logging
+import threading
 from functools import cache
 
 from celery import Celery, signals
@@ -50,19 +51,48 @@ def _runner() -> JobRunner:
     client = ModelServiceClient(
         settings.model_url, timeout=settings.model_timeout, retry=RetryPolicy(attempts=3, backoff_min=0.5)
     )
-    return JobRunner(JobStore(settings.storage_url), client, settings)
+    return JobRunner(JobStore(settings.storage_url), client, settings, send=_send)
+
+
+def _send(job_id: str, ticket: str, countdown: float) -> None:
+    run_job.apply_async((job_id,), {"ticket": ticket}, countdown=countdown or None)
 
 
 @app.task(name=RUN_JOB_TASK)
-def run_job(job_id: str) -> str:
-    """Work on a job for one time budget; queue a continuation when there is more to do."""
-    runner = _runner()
-    outcome = runner.run(job_id)
-    if outcome == "continue":
-        run_job.delay(job_id)
-    elif outcome == "held":
-        # never acknowledged away while the job is unfinished: asked again once the other
-        # worker's lease could have lapsed (it renews it while alive; a dead one's expires)
-        run_job.apply_async((job_id,), countdown=runner.settings.lease_seconds + 1)
+def run_job(job_id: str, ticket: str | None = None) -> str:
+    """Work on a job for one time budget (the runner queues what comes next)."""
+    outcome = _runner().run(job_id, ticket)
     logging.getLogger("batch_worker").info("job %s: %s", job_id, outcome)
     return outcome
+
+
+_sweeping = threading.Event()
+
+
+def _sweep_forever() -> None:
+    """Sweep at start, then every sweep_interval seconds, until the worker stops."""
+    log = logging.getLogger("batch_worker.sweep")
+    while True:
+        try:
+            _runner().sweep()
+        except OSError as error:  # the storage is down or read-only: try again at the next sweep
+            log.warning(
+                "the sweep could not use the job storage (%s); again in %g s", error, settings.sweep_interval
+            )
+        except Exception:
+            log.exception(
+                "the sweep for abandoned jobs failed; trying again in %g s", settings.sweep_interval
+            )
+        if _sweeping.wait(settings.sweep_interval):
+            return
+
+
+@signals.worker_ready.connect
+def _start_sweeping(**_: object) -> None:
+    # in the worker's main process: it outlives any pool child the kernel kills
+    threading.Thread(target=_sweep_forever, name="sweep", daemon=True).start()
+
+
+@signals.worker_shutdown.connect
+def _stop_sweeping(**_: object) -> None:
+    _sweeping.set()

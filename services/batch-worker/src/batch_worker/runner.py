@@ -1,9 +1,15 @@
 """Running a job: stream the input in chunks, call the model service, write each chunk once, then the reports.
 
 The Celery task only calls `JobRunner.run`. A run works for a time budget, then
-asks for a fresh task to continue, so no task outlives the broker's visibility
-timeout; a worker killed at any moment loses at most the chunk in flight, and the
-redelivered task resumes after the chunks already written.
+queues a fresh task to continue, so no task outlives the broker's visibility
+timeout; a worker killed at any moment loses at most the chunk in flight.
+
+No job is left behind by any crash, whatever the queue: each task carries the
+job's current ticket (a task with an older one is stale and does nothing), and
+every worker sweeps the store at start and periodically, queueing again each job
+nobody is answerable for: a running job whose lease lapsed (its worker died, or
+its continuation was lost with the broker), or a queued job left waiting while no
+worker is busy (its task was lost).
 """
 
 from __future__ import annotations
@@ -32,8 +38,11 @@ from onepipe.jobs import JobMeta, RowResult, utc_now
 from onepipe.storage import JobStore
 
 log = logging.getLogger("batch_worker")
-# "held": another worker holds the job's lease; ask again once it could have lapsed
-Outcome = Literal["done", "continue", "skipped", "held"]
+# "held": another worker holds the job's lease (asked again once it could have lapsed);
+# "stale": the job was queued again since this task was sent, so the newer task runs it
+Outcome = Literal["done", "continue", "skipped", "held", "stale"]
+# sends the task that runs a job: (job id, ticket, countdown in seconds)
+Send = Callable[[str, str, float], None]
 _INPUT_INDEX = re.compile(r"^inputs\[(\d+)\]\.?(.*)$")
 
 
@@ -64,32 +73,88 @@ class JobRunner:
         store: JobStore,
         client: ModelServiceClient,
         settings: Settings,
+        send: Send,
         worker_id: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.store = store
         self.client = client
         self.settings = settings
+        self.send = send
         self.worker_id = worker_id or f"worker-{uuid.uuid4().hex[:8]}"
         self.sleep = sleep
 
     # -- the run ---------------------------------------------------------------------------
 
-    def run(self, job_id: str) -> Outcome:
-        """Work on a job for one time budget: "done", "continue" (enqueue again), "held" or "skipped"."""
+    def run(self, job_id: str, ticket: str | None = None) -> Outcome:
+        """Work on a job for one time budget; the outcome says what became of it."""
         meta = self.store.load(job_id)
         if meta is None:
             log.warning("no job %s in storage; nothing to do", job_id)
             return "skipped"
         if meta.finished:
             return "skipped"
+        if ticket is not None and meta.ticket not in (None, ticket):
+            log.info("job %s was queued again since this task was sent; the newer task runs it", job_id)
+            return "stale"
         if not self._take_lease(meta):
+            # never acknowledged away: asked again once the holder's lease could have lapsed
+            self._send(meta, ticket or meta.ticket or "", self.settings.lease_seconds + 1)
             return "held"
         try:
             return self._work(meta)
         except JobFailedError as failure:
             self._finish(meta, "failed", str(failure))
-            return "done"
+        except OSError as error:
+            # the storage refused a read or write (full, read-only, gone): written chunks stay, and
+            # the job fails saying so, to be resumed once the storage is fixed
+            self._finish(meta, "failed", f"the job storage failed: {error}; fix it, then resume the job")
+        return "done"
+
+    def _send(self, meta: JobMeta, ticket: str, countdown: float) -> None:
+        try:
+            self.send(meta.id, ticket, countdown)
+        except Exception as error:  # the broker is down: the sweep queues the job once its lease lapses
+            log.warning(
+                "job %s: could not queue its next task (%s); a worker's sweep queues it again once its "
+                "lease lapses at %s",
+                meta.id,
+                error,
+                meta.lease_until,
+            )
+
+    # -- the sweep -------------------------------------------------------------------------
+
+    def sweep(self) -> list[str]:
+        """Queue again every unfinished job that no worker is answerable for; returns their ids."""
+        now = utc_now()
+        jobs = [meta for meta in self.store.iter_jobs() if not meta.finished]
+        # a queued job's task may wait behind others; only while no worker is busy is a long wait a lost task
+        busy = any(meta.lease_until is not None and meta.lease_until > now for meta in jobs)
+        requeued = []
+        for meta in jobs:
+            if not self._orphaned(meta, busy):
+                continue
+            current = self.store.load(meta.id)  # again, just before acting: a worker may have just taken it
+            if current is None or not self._orphaned(current, busy):
+                continue
+            since = current.worked_at or current.queued_at or current.created_at
+            current.state, current.runner, current.lease_until = "queued", None, None
+            ticket = current.issue_ticket()
+            self.store.save(current)
+            log.warning("job %s: nothing had worked on it since %s; queued again", current.id, since)
+            self._send(current, ticket, 0)
+            requeued.append(current.id)
+        return requeued
+
+    def _orphaned(self, meta: JobMeta, busy: bool) -> bool:
+        now = utc_now()
+        if meta.finished:
+            return False
+        if meta.state == "running":
+            return meta.lease_until is None or meta.lease_until <= now
+        waiting = now - (meta.queued_at or meta.created_at)
+        return not busy and waiting > timedelta(seconds=self.settings.lease_seconds)
 
     def _take_lease(self, meta: JobMeta) -> bool:
         now = utc_now()
@@ -101,13 +166,17 @@ class JobRunner:
         self._renew(meta)
         return True
 
-    def _release(self, meta: JobMeta) -> None:
-        """Let the job go at a hand-over, so the continuation may run on any worker at once."""
-        meta.lease_until = None
+    def _hand_over(self, meta: JobMeta) -> None:
+        """Let the job go to a fresh task (on any worker, at once), answerable for it meanwhile."""
+        meta.runner = None
+        meta.lease_until = utc_now() + timedelta(seconds=self.settings.lease_seconds)
+        ticket = meta.issue_ticket()
         self.store.save(meta)
+        self._send(meta, ticket, 0)
 
     def _renew(self, meta: JobMeta) -> None:
-        meta.lease_until = utc_now() + timedelta(seconds=self.settings.lease_seconds)
+        meta.worked_at = utc_now()
+        meta.lease_until = meta.worked_at + timedelta(seconds=self.settings.lease_seconds)
         self.store.save(meta)
 
     def _work(self, meta: JobMeta) -> Outcome:
@@ -133,12 +202,15 @@ class JobRunner:
                 if self.store.chunk_done(meta.id, number):
                     continue  # written before: never redone
                 if time.monotonic() > deadline:
-                    self._release(meta)
+                    self._hand_over(meta)
                     return "continue"
                 current = self.store.load(meta.id)
                 if current is None or current.state == "cancelled":
                     log.info("job %s was cancelled; stopping", meta.id)
                     return "skipped"
+                if current.ticket != meta.ticket:
+                    log.warning("job %s was queued again while this worker held it; stopping", meta.id)
+                    return "stale"
                 results = self._chunk_results(meta, info, mapping, rows)
                 self.store.write_chunk(meta.id, number, results)
                 # one line per chunk: which worker did which part of a job shows in the logs
@@ -175,12 +247,16 @@ class JobRunner:
         error: str | None,
         finished_at: datetime | None = None,
     ) -> None:
-        current = self.store.load(meta.id)
-        if current is not None and current.state == "cancelled":
-            return
         meta.state, meta.error, meta.finished_at = state, error, finished_at or utc_now()
         meta.runner, meta.lease_until = None, None
-        self.store.save(meta)
+        try:
+            current = self.store.load(meta.id)
+            if current is not None and current.state == "cancelled":
+                return
+            self.store.save(meta)
+        except OSError as failure:  # read-only storage: the sweep takes the job up again once it is fixed
+            log.error("job %s %s (%s), but its state could not be saved: %s", meta.id, state, error, failure)
+            return
         log.info("job %s %s: %d rows, %d failed", meta.id, state, meta.rows_done, meta.rows_failed)
 
     # -- one chunk -----------------------------------------------------------------------------

@@ -33,5 +33,10 @@ class Settings(ServiceSettings):
     visibility_timeout: int = Field(
         120, ge=1, description="Seconds before a task of a dead worker is given to another (Redis broker)."
     )
+    sweep_interval: float = Field(
+        15.0,
+        gt=0,
+        description="Seconds between the worker's sweeps for jobs nobody is answerable for (queued again).",
+    )
     concurrency: int = Field(1, ge=1, description="Jobs one worker process runs at once.")
     log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING or ERROR.")

@@ -50,9 +50,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     broker.conf.broker_transport_options = {"max_retries": 2}
     jobs = JobService(
         JobStore(settings.storage_url),
-        lambda job_id: broker.send_task(
+        lambda job_id, ticket: broker.send_task(
             RUN_JOB_TASK,
             args=[job_id],
+            kwargs={"ticket": ticket},
             queue=JOBS_QUEUE,
             retry=True,
             retry_policy={"max_retries": 2, "interval_start": 0.2},

@@ -40,6 +40,10 @@ class JobView(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    last_worked_at: datetime | None = Field(
+        description="When a worker last worked on the job (it renews this at least every chunk). A job "
+        "left by a dead worker is queued again by the workers' sweep once its lease lapses."
+    )
     pipeline_version: str | None
     flags: dict[str, Any]
     compare_flags: dict[str, Any] | None
@@ -71,6 +75,7 @@ def view(meta: JobMeta, base_url: str) -> JobView:
         created_at=meta.created_at,
         started_at=meta.started_at,
         finished_at=meta.finished_at,
+        last_worked_at=meta.worked_at,
         pipeline_version=meta.pipeline_version,
         flags=meta.spec.flags,
         compare_flags=meta.spec.compare_flags,
@@ -118,9 +123,11 @@ def check_flags(name: str, flags: Mapping[str, Any], schema: dict[str, Any]) -> 
 
 
 class JobService:
-    """The gateway's side of batch jobs; `enqueue(job_id)` hands a job to the workers."""
+    """The gateway's side of batch jobs; `enqueue(job_id, ticket)` hands a job to the workers."""
 
-    def __init__(self, store: JobStore, enqueue: Callable[[str], None], max_upload_bytes: int) -> None:
+    def __init__(
+        self, store: JobStore, enqueue: Callable[[str, str], None], max_upload_bytes: int
+    ) -> None:
         self.store = store
         self.enqueue = enqueue
         self.max_upload_bytes = max_upload_bytes
@@ -178,20 +185,28 @@ class JobService:
                 f"file: {error}",
                 errors=[Problem(loc="file", message=str(error))],
             ) from None
-        self.store.save(meta)
         try:
-            self.enqueue(meta.id)
+            self._send(meta)
+        except ProblemError:
+            self.store.delete(meta.id)
+            raise
+        log.info("job %s queued by %s", meta.id, caller.name)
+        return meta
+
+    def _send(self, meta: JobMeta) -> None:
+        """Save the job with a fresh ticket, then queue the task carrying it (503: the queue is down)."""
+        ticket = meta.issue_ticket()
+        self.store.save(meta)  # before the task: a worker that takes it at once must see its ticket
+        try:
+            self.enqueue(meta.id, ticket)
         except Exception as error:
             log.exception("could not queue job %s", meta.id)
-            self.store.delete(meta.id)
             raise ProblemError(
                 503,
                 "Job queue unavailable",
                 "the job queue is unavailable; nothing was queued, retry later",
                 headers={"Retry-After": "10"},
             ) from error
-        log.info("job %s queued by %s", meta.id, caller.name)
-        return meta
 
     def get(self, caller: Caller, job_id: str) -> JobMeta:
         """A job the caller may see, or 404 (other keys' jobs are invisible, not forbidden)."""
@@ -234,10 +249,17 @@ class JobService:
                 f"job {job_id} is {meta.state}{until}; only failed, cancelled, queued or abandoned jobs "
                 "can be resumed",
             )
+        before = meta.model_copy()
         meta.state, meta.error, meta.finished_at = "queued", None, None
+        meta.runner, meta.lease_until = None, None
         self.store.clear_cancelled(meta.id)
-        self.store.save(meta)
-        self.enqueue(meta.id)
+        try:
+            self._send(meta)
+        except ProblemError:
+            self.store.save(before)  # nothing changed: the job stays as it was
+            if before.state == "cancelled":
+                self.store.mark_cancelled(before.id, before.error or "cancelled")
+            raise
         return meta
 
     def report(self, caller: Caller, job_id: str, file_format: str) -> tuple[JobMeta, str]:
