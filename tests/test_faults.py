@@ -1,8 +1,9 @@
-"""Faults during batch jobs, with real processes, in both queue modes (Redis, and the embedded SQLite queue).
+"""Faults with real processes: under predict load, and during batch jobs in both queue modes.
 
-After each fault the job finishes with every row exactly once, with no person
-involved (or, when the storage was full, after one resume), and the gateway never
-answered 500. The workers' sweep is what takes up a job nobody is answerable for.
+The queue modes are Redis and the embedded SQLite queue. After each fault a job
+finishes with every row exactly once, with no person involved (or, when the
+storage was full, after one resume), and the gateway never answered 500. The
+workers' sweep is what takes up a job nobody is answerable for.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,8 +24,8 @@ import httpx
 import pytest
 
 from tests.conftest import EXAMPLE_ARTIFACTS
-from tests.processes import RedisServer, ServiceProcess, descendants, free_port, model_service
-from tests.test_jobs import Stack, _as, _csv, stack
+from tests.processes import RedisServer, ServiceProcess, descendants, free_port, gateway, model_service
+from tests.test_jobs import KEYS, Stack, _as, _csv, _keys_env, stack
 
 ROWS = 600
 # short leases and frequent sweeps, so that each recovery takes seconds
@@ -209,6 +212,61 @@ def test_redis_restarted_empty_across_a_hand_over_the_job_finishes_by_itself(
             redis.start()
             _every_row_once(started, job)
             assert "could not queue its next task" in started.worker.log()
+            # the gateway's rate-limit counters are on the restarted Redis too: it reconnected
+            predicted = httpx.post(
+                started.gateway.url + "/v1/predict",
+                json={"inputs": {"text": texts[0]}},
+                headers=_as("reviewer"),
+            )
+            assert predicted.status_code == 200, predicted.text
             _no_500(started)
     finally:
         redis.stop()
+
+
+def test_the_model_service_killed_under_predict_load_then_restarted_serves_again(
+    redis_server: RedisServer, tmp_path: Path, texts: list[str]
+) -> None:
+    model = model_service(free_port(), MODEL_ARTIFACTS_DIR=str(EXAMPLE_ARTIFACTS.parent))
+    front = gateway(
+        free_port(),
+        model.url,
+        GATEWAY_API_KEYS=_keys_env(),
+        GATEWAY_RATE_LIMIT="100000/minute",
+        REDIS_URL=redis_server.url(15),
+        STORAGE_URL=str(tmp_path / "storage"),
+    )
+    answers: list[tuple[float, int, str]] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        with httpx.Client(headers={"X-API-Key": KEYS["app"]}, timeout=30) as client:
+            for n in range(10**9):
+                if stop.is_set():
+                    return
+                answer = client.post(front.url + "/v1/predict", json={"inputs": {"text": texts[n % ROWS]}})
+                answers.append((time.monotonic(), answer.status_code, answer.headers.get("content-type", "")))
+
+    with model, front:
+        senders = [threading.Thread(target=load) for _ in range(4)]
+        for sender in senders:
+            sender.start()
+        try:
+            time.sleep(2)
+            model.kill()
+            time.sleep(3)
+            model.start()
+            model.wait_ready()
+            back = time.monotonic()
+            time.sleep(3)
+        finally:
+            stop.set()
+            for sender in senders:
+                sender.join(timeout=30)
+    statuses = Counter(status for _, status, _ in answers)
+    assert statuses[200] > 0 and set(statuses) <= {200, 502, 503, 504}, statuses
+    assert statuses[503] + statuses[502] > 0, statuses  # the outage was seen, as problems
+    refused = [kind for _, status, kind in answers if status != 200]
+    assert all(kind.startswith("application/problem+json") for kind in refused)
+    after = [status for at, status, _ in answers if at > back + 1]
+    assert after and set(after) == {200}, Counter(after)
