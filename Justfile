@@ -48,7 +48,7 @@ predict *args: sync
 # measure throughput: in-process pipeline vs the model service over HTTP (ratios in one run)
 bench: sync
     uv run --frozen --no-sync model-service train --if-needed
-    uv run --frozen --no-sync python benchmarks/model_service.py
+    uv run --frozen --no-sync python benchmarks/throughput.py
 
 # submit a batch job through the gateway and save its reports: just batch FILE [--flag n=v] [--compare n=v] [--map field=column]
 batch file *args: sync

@@ -1,9 +1,10 @@
 """`just bench`: model-service throughput as ratios to the in-process pipeline, measured in one run.
 
-Rows are real snippets from the corpus. Figures: rows per second for the pipeline
-in-process (one row per call, and 32 per call), and over HTTP to a real model
-service process (sequential single requests; 64 concurrent single requests with
-micro-batching on and off).
+For whatever pipeline the model service is configured with (MODEL_PIPELINE, its
+artifacts under MODEL_ARTIFACTS_DIR): the rows are its named examples, repeated.
+Figures: rows per second for the pipeline in-process (one row per call, and 32
+per call), and over HTTP to a real model service process (sequential single
+requests; 64 concurrent single requests with micro-batching on and off).
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from model_service.settings import Settings  # noqa: E402
 from onepipe.client import AsyncModelServiceClient, ModelServiceClient  # noqa: E402
-from review_triage.data import load_snippets  # noqa: E402
-from review_triage.pipeline import pipeline  # noqa: E402
+from onepipe.loading import import_pipeline  # noqa: E402
+from onepipe.settings import load_settings  # noqa: E402
 from tests.processes import OUTPUT, free_port, model_service  # noqa: E402
 
 ROWS = int(os.environ.get("BENCH_ROWS", "512"))
@@ -39,15 +41,15 @@ def _rate(rows: int, work: Callable[[], Any]) -> float:
     return rows / (time.perf_counter() - start)
 
 
-def _sequential(client: ModelServiceClient, inputs: list[dict[str, str]]) -> float:
+def _sequential(client: ModelServiceClient, inputs: list[dict[str, Any]]) -> float:
     return _rate(len(inputs), lambda: [client.predict([item]) for item in inputs])
 
 
-async def _concurrent(url: str, inputs: list[dict[str, str]]) -> None:
+async def _concurrent(url: str, inputs: list[dict[str, Any]]) -> None:
     gate = asyncio.Semaphore(CONCURRENCY)
     async with AsyncModelServiceClient(url, timeout=120) as client:
 
-        async def one(item: dict[str, str]) -> None:
+        async def one(item: dict[str, Any]) -> None:
             async with gate:
                 await client.predict([item])
 
@@ -57,10 +59,13 @@ async def _concurrent(url: str, inputs: list[dict[str, str]]) -> None:
 def main() -> None:
     """Measure and print the table; also saved to test-output/bench.json."""
     console = Console()
-    snippets = load_snippets()
-    usable = [s for s in snippets if s.text.strip()]
-    inputs = [{"text": s.text[:2000]} for s in usable[:: max(1, len(usable) // ROWS)][:ROWS]]
-    artifacts = ROOT / "artifacts"
+    settings = load_settings(Settings)
+    pipeline = import_pipeline(settings.pipeline)
+    examples = [example.model_dump(mode="json") for example in pipeline.examples.values()]
+    if not examples:
+        raise SystemExit(f"error: pipeline {pipeline.name} has no named examples to measure with")
+    inputs: list[dict[str, Any]] = [examples[n % len(examples)] for n in range(ROWS)]
+    artifacts = settings.artifacts_dir.resolve()
     loaded = pipeline.load(artifacts / pipeline.name)
     loaded.run(inputs[:8])  # warm-up
 
@@ -83,7 +88,10 @@ def main() -> None:
             )
 
     base = figures["in-process, 1 row per call"]
-    table = Table(title=f"model service throughput, {len(inputs)} rows, {os.cpu_count()} cores")
+    table = Table(
+        title=f"{pipeline.name}: model service throughput, {len(inputs)} rows "
+        f"({len(examples)} examples), {os.cpu_count()} cores"
+    )
     table.add_column("how")
     table.add_column("rows/s", justify="right")
     table.add_column("ratio to in-process, 1 row per call", justify="right")
@@ -92,7 +100,7 @@ def main() -> None:
     console.print(table)
     OUTPUT.mkdir(exist_ok=True)
     (OUTPUT / "bench.json").write_text(
-        json.dumps({"rows": len(inputs), "rows_per_second": figures}, indent=2)
+        json.dumps({"pipeline": pipeline.name, "rows": len(inputs), "rows_per_second": figures}, indent=2)
     )
 
 
