@@ -301,3 +301,9 @@ def test_a_step_returning_the_wrong_count_is_a_definition_error() -> None:
     loaded = _define([out]).load()
     with pytest.raises(PipelineDefinitionError, match="returned 1 values for 2 inputs"):
         loaded.run([{"x": 1}, {"x": 2}])
+
+
+def test_an_unknown_flag_does_not_hide_the_other_flags_problems(tiny: Tiny) -> None:
+    with pytest.raises(PipelineInputError) as caught:
+        tiny.run([{"values": [1], "unit": "kg"}], {"method": "median", "zzz": 1, "scale": "big"})
+    assert sorted(p.loc for p in caught.value.problems) == ["flags.method", "flags.scale", "flags.zzz"]

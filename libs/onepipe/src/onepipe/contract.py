@@ -264,21 +264,19 @@ class Pipeline(Generic[InputT, OutputT, FlagsT]):
         if not isinstance(flags, Mapping):
             raise PipelineInputError([Problem(loc="flags", message="flags must be an object")])
         fields = self.flags_model.model_fields
-        unknown = [key for key in flags if key not in fields]
-        if unknown:
-            raise PipelineInputError(
-                [
-                    Problem(
-                        loc=f"flags.{key}",
-                        message=f"unknown flag; known flags: {', '.join(fields)}",
-                    )
-                    for key in unknown
-                ]
-            )
+        # every problem at once: unknown flags, and the known ones' invalid values
+        problems = [
+            Problem(loc=f"flags.{key}", message=f"unknown flag; known flags: {', '.join(fields)}")
+            for key in flags
+            if key not in fields
+        ]
         try:
-            return self.flags_model.model_validate(dict(flags))
+            valid = self.flags_model.model_validate({k: v for k, v in flags.items() if k in fields})
         except ValidationError as error:
-            raise PipelineInputError(_problems(error, prefix="flags")) from None
+            problems.extend(_problems(error, prefix="flags"))
+        if problems:
+            raise PipelineInputError(problems)
+        return valid
 
     def validate_request(
         self, inputs: Sequence[InputT | Mapping[str, Any]], flags: FlagsT | Mapping[str, Any] | None
