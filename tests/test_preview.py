@@ -186,3 +186,51 @@ def test_a_value_whose_own_methods_fail_still_previews() -> None:
             raise RuntimeError("no")
 
     assert preview(Broken()) == "<Broken: no preview (RuntimeError)>"
+
+
+class Text(BaseModel):
+    """One text."""
+
+    text: str
+
+
+class Verdict(BaseModel):
+    """A count."""
+
+    words: int
+
+
+class NoFlags(BaseModel):
+    """No flags."""
+
+
+def counts(inputs: list[Text], recorder: Any) -> list[Any]:
+    """Word counts as sparse rows."""
+    rows = [scipy.sparse.csr_matrix(np.array([[len(item.text.split()), 0.0, math.nan]])) for item in inputs]
+    for index, row in enumerate(rows):
+        recorder.add(index, row=row, total=np.float32("inf"), kinds={"a", "b"})
+    return rows
+
+
+def verdict(counts: list[Any]) -> list[Verdict]:
+    """The count, as the output."""
+    return [Verdict(words=int(row[0, 0])) for row in counts]
+
+
+def test_a_step_returning_and_recording_odd_values_traces_as_strict_json() -> None:
+    from onepipe import Pipeline
+
+    odd = Pipeline(
+        name="odd",
+        input_model=Text,
+        output_model=Verdict,
+        flags_model=NoFlags,
+        steps=[counts, verdict],
+        examples={"one": Text(text="a b c")},
+    )
+    traced = odd.load(None).run([{"text": "a b c"}], debug=True)
+    assert traced.traces is not None
+    step = traced.traces[0].step("counts")
+    assert step.output.startswith("sparse csr (shape=(1, 3)")
+    assert step.debug["total"] == "Infinity" and step.debug["kinds"] == ["a", "b"]
+    json.dumps(traced.traces[0].model_dump(mode="json"), allow_nan=False)

@@ -414,7 +414,7 @@ class LoadedPipeline(Generic[InputT, OutputT, FlagsT]):
                             time_ms=round(seconds * 1000, 3),
                             batch_size=size,
                             output=preview(produced[index]),
-                            debug=recorder.details[index],
+                            debug=preview(recorder.details[index]),
                         )
                     )
         outputs = [
