@@ -16,6 +16,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from starlette.concurrency import run_in_threadpool
 
 from gateway.auth import Caller, KeyRing
+from gateway.body import JsonBodyRoute
 from gateway.jobs import REPORT_MEDIA_TYPES, JobPage, JobService, JobView, parse_json_field, view
 from gateway.openapi import with_pipeline
 from gateway.ratelimit import RateLimiter
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.gateway = gateway
+    app.router.route_class = JsonBodyRoute  # a JSON body that is not JSON: 415 or 422 naming it
     install_common(app, settings.max_body_bytes, path_limits={"/v1/jobs": settings.max_upload_bytes})
     if settings.cors_origins:
         app.add_middleware(
@@ -120,7 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tags=["pipeline"],
         response_model=PredictResponse,
         response_model_exclude_none=True,
-        responses=_problems(401, 403, 413, 422, 429, 502, 503, 504),
+        responses=_problems(401, 403, 413, 415, 422, 429, 502, 503, 504),
     )
     async def predict(body: PublicPredictRequest, who: Caller = authenticated) -> Response:
         """Run the pipeline on one input or a list (`predict` scope); traces need the `debug` scope."""

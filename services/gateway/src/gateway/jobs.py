@@ -13,7 +13,14 @@ from pydantic import BaseModel, Field
 
 from gateway.auth import Caller
 from onepipe import PipelineInfo, Problem
-from onepipe.datasets import DatasetError, detect_format, has_rows, read_header, resolve_mapping
+from onepipe.datasets import (
+    DatasetError,
+    check_parquet_types,
+    detect_format,
+    has_rows,
+    read_header,
+    resolve_mapping,
+)
 from onepipe.jobs import REPORT_FORMATS, JobMeta, JobSpec, JobState, ReportFormat, utc_now
 from onepipe.server import ProblemError
 from onepipe.storage import JobStore
@@ -172,10 +179,12 @@ class JobService:
                 raise DatasetError("the file is empty")
             with self.store.open(meta.id, self.store.input_name(meta)) as handle:
                 header = read_header(file_format, handle)
-            resolve_mapping(info.input_schema, header, mapping)
+            columns = resolve_mapping(info.input_schema, header, mapping)
             with self.store.open(meta.id, self.store.input_name(meta)) as handle:
                 if not has_rows(file_format, handle):
                     raise DatasetError("the file has a header but no data rows")
+                if file_format == "parquet":  # a column of the wrong type: refused before any row runs
+                    check_parquet_types(handle, info.input_schema, columns)
         except ValueError as error:  # DatasetError, or the upload over its limit
             self.store.delete(meta.id)
             status = 413 if "upload limit" in str(error) else 422

@@ -6,7 +6,8 @@ import logging
 import time
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from gateway.auth import Caller, KeyRing
 from gateway.settings import Settings
@@ -32,9 +33,36 @@ INFO_TTL_SECONDS = 30.0
 class PublicPredictRequest(BaseModel):
     """Inputs for the pipeline (one, or a list), with optional flags and the debug switch."""
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt `flags` is refused, not silently ignored
+
     inputs: dict[str, Any] | list[dict[str, Any]] = Field(description="One input, or a list of inputs.")
     flags: dict[str, Any] = Field(default_factory=dict, description="Flags; unset flags take their default.")
     debug: bool = Field(False, description="Also return a trace of every step (needs the `debug` scope).")
+
+    @field_validator("inputs", mode="before")
+    @classmethod
+    def _one_or_a_list(cls, value: Any) -> Any:
+        """One message for inputs of the wrong shape (the union would give one per alternative)."""
+        if isinstance(value, list):
+            for index, item in enumerate(value):
+                if not isinstance(item, dict):
+                    raise PydanticCustomError(
+                        "input_type",
+                        "item {index} is {kind}, not an input (an object)",
+                        {"index": index, "kind": _json_kind(item)},
+                    )
+        elif not isinstance(value, dict):
+            raise PydanticCustomError(
+                "inputs_type",
+                "must be one input (an object) or a list of inputs, not {kind}",
+                {"kind": _json_kind(value)},
+            )
+        return value
+
+
+def _json_kind(value: Any) -> str:
+    kinds = {str: "a string", bool: "a boolean", int: "a number", float: "a number", type(None): "null"}
+    return kinds.get(type(value), "an array" if isinstance(value, list) else "a value of another kind")
 
 
 class Gateway:
