@@ -132,9 +132,7 @@ def check_flags(name: str, flags: Mapping[str, Any], schema: dict[str, Any]) -> 
 class JobService:
     """The gateway's side of batch jobs; `enqueue(job_id, ticket)` hands a job to the workers."""
 
-    def __init__(
-        self, store: JobStore, enqueue: Callable[[str, str], None], max_upload_bytes: int
-    ) -> None:
+    def __init__(self, store: JobStore, enqueue: Callable[[str, str], None], max_upload_bytes: int) -> None:
         self.store = store
         self.enqueue = enqueue
         self.max_upload_bytes = max_upload_bytes
