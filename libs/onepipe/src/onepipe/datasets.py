@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import IO, Any
 
 from onepipe.jobs import FileFormat
+from onepipe.schemas import json_types
 
 PARQUET_BATCH_ROWS = 1000
 SAMPLE_CHARS = 64 * 1024  # what the header check reads of a text file
@@ -426,17 +427,49 @@ def resolve_mapping(
 def to_input(
     values: Mapping[str, Any], mapping: Mapping[str, str], input_schema: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """A row as the pipeline's input: mapped columns, and JSON text parsed for non-text fields (CSV cells)."""
+    """A row as the pipeline's input: mapped columns, with CSV cells read as their fields' types.
+
+    A blank cell of a field the input does not require is left out, so the field takes its
+    default (or None); a required field left blank goes to the pipeline, which refuses the row.
+    """
     fields = input_schema.get("properties", {})
+    required = set(input_schema.get("required", []))
     built = {}
     for field, column in mapping.items():
         if column not in values:
             continue  # the pipeline's validation says the field is required
         value = values[column]
-        if isinstance(value, str) and fields.get(field, {}).get("type") not in (None, "string"):
-            value = _json_cell(value)
+        if isinstance(value, str):
+            if not value.strip() and field not in required:
+                continue
+            value = _cell(value, json_types(fields.get(field, {}), input_schema))
         built[field] = value
     return built
+
+
+def _cell(text: str, types: set[str]) -> Any:
+    """A CSV cell as the JSON value its field takes: text stays text unless the field takes other types."""
+    if not types or types <= {"string", "null"}:
+        return text
+    parsed = _json_cell(text)
+    kind = _json_type(parsed)
+    if "string" in types and kind not in types and not (kind == "integer" and "number" in types):
+        return text  # a field of text or numbers: a cell that is no number stays text
+    return parsed
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
 
 
 def _json_cell(text: str) -> Any:

@@ -39,3 +39,28 @@ def output_roles(output_schema: Mapping[str, Any]) -> dict[str, str]:
         if isinstance(role, str):
             found.setdefault(role, name)
     return found
+
+
+_JSON_TYPES: Final = {bool: "boolean", int: "integer", float: "number", str: "string", type(None): "null"}
+
+
+def json_types(schema: Mapping[str, Any], root: Mapping[str, Any]) -> set[str]:
+    """The JSON types a schema allows, through `$ref`s, `anyOf` / `oneOf` / `allOf`, `enum` and `const`.
+
+    An empty set: the schema does not say (any value).
+    """
+    schema = resolve(schema, root)
+    found: set[str] = set()
+    declared = schema.get("type")
+    if isinstance(declared, str):
+        found.add(declared)
+    elif isinstance(declared, list):
+        found.update(t for t in declared if isinstance(t, str))
+    for key in ("anyOf", "oneOf", "allOf"):
+        for alternative in schema.get(key) or []:
+            if isinstance(alternative, Mapping):
+                found |= json_types(alternative, root)
+    values = list(schema.get("enum") or []) + ([schema["const"]] if "const" in schema else [])
+    if not declared:
+        found.update(_JSON_TYPES.get(type(value), "object") for value in values)
+    return found
