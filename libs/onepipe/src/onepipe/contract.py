@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from onepipe.trace import StepTrace, Trace
 InputT = TypeVar("InputT", bound=BaseModel)
 OutputT = TypeVar("OutputT", bound=BaseModel)
 FlagsT = TypeVar("FlagsT", bound=BaseModel)
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 RESERVED_PARAMS = ("inputs", "flags", "recorder")
 _WHEN_ATTR = "__onepipe_when__"
@@ -238,8 +240,14 @@ class Pipeline(Generic[InputT, OutputT, FlagsT]):
 
     # -- validation ---------------------------------------------------------------
 
-    def validate_inputs(self, inputs: Sequence[InputT | Mapping[str, Any]]) -> list[InputT]:
-        """The inputs as the input model, or an error naming each bad field by index."""
+    def validate_inputs(
+        self, inputs: Sequence[InputT | Mapping[str, Any]], strict: bool = False
+    ) -> list[InputT]:
+        """The inputs as the input model, or an error naming each bad field by index.
+
+        `strict`: as JSON values, exactly as the JSON Schema says (no `"3"` for a number, no `1` for a
+        boolean): what an HTTP face asks. Otherwise pydantic converts what it can (the command line).
+        """
         if not inputs:
             raise PipelineInputError([Problem(loc="inputs", message="at least one input is required")])
         valid: list[InputT] = []
@@ -247,7 +255,7 @@ class Pipeline(Generic[InputT, OutputT, FlagsT]):
         for index, item in enumerate(inputs):
             try:
                 valid.append(
-                    item if isinstance(item, self.input_model) else self.input_model.model_validate(item)
+                    item if isinstance(item, self.input_model) else _validate(self.input_model, item, strict)
                 )
             except ValidationError as error:
                 problems.extend(_problems(error, prefix=f"inputs[{index}]"))
@@ -255,8 +263,8 @@ class Pipeline(Generic[InputT, OutputT, FlagsT]):
             raise PipelineInputError(problems)
         return valid
 
-    def validate_flags(self, flags: FlagsT | Mapping[str, Any] | None) -> FlagsT:
-        """The flags as the flags model, or an error naming the unknown or invalid flag."""
+    def validate_flags(self, flags: FlagsT | Mapping[str, Any] | None, strict: bool = False) -> FlagsT:
+        """The flags as the flags model, or an error naming an unknown or invalid flag (`strict`: as JSON)."""
         if flags is None:
             return self.flags_model()
         if isinstance(flags, self.flags_model):
@@ -271,7 +279,7 @@ class Pipeline(Generic[InputT, OutputT, FlagsT]):
             if key not in fields
         ]
         try:
-            valid = self.flags_model.model_validate({k: v for k, v in flags.items() if k in fields})
+            valid = _validate(self.flags_model, {k: v for k, v in flags.items() if k in fields}, strict)
         except ValidationError as error:
             problems.extend(_problems(error, prefix="flags"))
         if problems:
@@ -279,18 +287,21 @@ class Pipeline(Generic[InputT, OutputT, FlagsT]):
         return valid
 
     def validate_request(
-        self, inputs: Sequence[InputT | Mapping[str, Any]], flags: FlagsT | Mapping[str, Any] | None
+        self,
+        inputs: Sequence[InputT | Mapping[str, Any]],
+        flags: FlagsT | Mapping[str, Any] | None,
+        strict: bool = False,
     ) -> tuple[list[InputT], FlagsT]:
         """Inputs and flags validated together: one error lists every problem of both."""
         problems: list[Problem] = []
         valid_inputs: list[InputT] = []
         valid_flags = self.flags_model()
         try:
-            valid_inputs = self.validate_inputs(inputs)
+            valid_inputs = self.validate_inputs(inputs, strict)
         except PipelineInputError as error:
             problems.extend(error.problems)
         try:
-            valid_flags = self.validate_flags(flags)
+            valid_flags = self.validate_flags(flags, strict)
         except PipelineInputError as error:
             problems.extend(error.problems)
         if problems:
@@ -432,6 +443,24 @@ class LoadedPipeline(Generic[InputT, OutputT, FlagsT]):
 
 def _doc(definition: Pipeline[Any, Any, Any], name: str) -> str:
     return next(s.doc for s in definition._steps if s.name == name)
+
+
+def _validate(model: type[ModelT], value: Any, strict: bool) -> ModelT:
+    """`value` as `model`; strict: as the JSON it came as (the JSON Schema's types, nothing converted)."""
+    if strict:
+        return model.model_validate_json(json.dumps(_integral(value)), strict=True)
+    return model.model_validate(value)
+
+
+def _integral(value: Any) -> Any:
+    """JSON Schema's numbers: 9.0 is the integer 9 (pydantic's strict mode alone would refuse it)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    return value
 
 
 def _problems(error: ValidationError, prefix: str) -> list[Problem]:

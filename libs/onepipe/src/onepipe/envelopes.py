@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
+from onepipe.errors import Problem
 from onepipe.trace import Trace
 
 VERSION_HEADER = "X-Pipeline-Version"
@@ -19,7 +20,8 @@ class PredictRequest(BaseModel):
         description="The inputs, each an object of the pipeline's input model."
     )
     flags: dict[str, Any] = Field(default_factory=dict, description="Flags; unset flags take their default.")
-    debug: bool = Field(False, description="Also return a trace of every step per input.")
+    # strict: "yes" or 1 is refused like any value that is not a JSON boolean
+    debug: StrictBool = Field(False, description="Also return a trace of every step per input.")
 
 
 class PredictResponse(BaseModel):
@@ -38,6 +40,6 @@ class ProblemDetail(BaseModel):
     status: int
     detail: str
     instance: str | None = None
-    errors: list[dict[str, str]] | None = Field(
+    errors: list[Problem] | None = Field(
         None, description="Each invalid field: `loc` (where) and `message` (what)."
     )

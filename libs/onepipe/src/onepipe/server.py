@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from onepipe.envelopes import REQUEST_ID_HEADER, VERSION_HEADER, PredictResponse, ProblemDetail
@@ -66,7 +67,7 @@ def problem_response(
         status=status,
         detail=detail,
         instance=instance,
-        errors=[{"loc": p.loc, "message": p.message} for p in errors] if errors else None,
+        errors=list(errors) if errors else None,
     )
     return JSONResponse(
         body.model_dump(exclude_none=True),
@@ -121,6 +122,17 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 400:
+            # FastAPI's answer to a body it cannot parse (not UTF-8, broken multipart): like malformed
+            # JSON, an invalid request naming the body
+            problem = Problem(loc="body", message=str(error.detail))
+            return problem_response(
+                422, "Invalid request", str(problem), errors=[problem], instance=request.url.path
+            )
+        headers = dict(error.headers or {})
+        if error.status_code == 405:
+            # Starlette names the methods of the first route matching the path; the path may have more
+            headers["Allow"] = allowed_methods(request)
         title = (
             "Request body too large" if isinstance(error, BodyTooLargeError) else _title(error.status_code)
         )
@@ -128,9 +140,19 @@ def install_problem_handlers(app: FastAPI) -> None:
             error.status_code,
             title,
             str(error.detail),
-            headers=error.headers,
+            headers=headers,
             instance=request.url.path,
         )
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route of the app answers at the request's path, for `Allow`."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if route.matches(request.scope)[0] != Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    return ", ".join(sorted(methods, key=lambda m: order.index(m) if m in order else len(order)))
 
 
 def _title(status: int) -> str:

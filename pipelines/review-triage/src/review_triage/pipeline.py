@@ -23,6 +23,8 @@ from review_triage.resources import SnippetStore, load_resources
 from review_triage.training import BM25_STOPWORDS, build_artifacts
 
 MAX_TEXT_CHARS = 5000
+# what the schema says of a text that is not blank: a character str.strip() keeps (any regex engine)
+NOT_BLANK = r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 TOP_TERMS = 5
 
 # -- the models every face reads -----------------------------------------------------
@@ -35,6 +37,7 @@ class SnippetInput(BaseModel):
         min_length=1,
         max_length=MAX_TEXT_CHARS,
         description="A review snippet or a plot summary, in English.",
+        json_schema_extra={"pattern": NOT_BLANK},  # the check is _not_blank's, with its message
     )
 
     @field_validator("text")

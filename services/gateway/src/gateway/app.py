@@ -9,22 +9,22 @@ from typing import Annotated, Any
 from celery import Celery
 from fastapi import Depends, FastAPI, File, Form, Query, Request, Response, Security, UploadFile
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from gateway.auth import Caller, KeyRing
 from gateway.body import JsonBodyRoute
 from gateway.jobs import REPORT_MEDIA_TYPES, JobPage, JobService, JobView, parse_json_field, view
-from gateway.openapi import with_pipeline
+from gateway.openapi import with_json_fields, with_pipeline
 from gateway.ratelimit import RateLimiter
 from gateway.service import Gateway, PublicPredictRequest
 from gateway.settings import Settings
 from onepipe import PipelineInfo
-from onepipe.envelopes import VERSION_HEADER, PredictResponse, ProblemDetail
-from onepipe.jobs import JOBS_QUEUE, RUN_JOB_TASK
+from onepipe.apidocs import exact, install_docs, problems
+from onepipe.envelopes import VERSION_HEADER, PredictResponse
+from onepipe.jobs import JOBS_QUEUE, REPORT_FORMATS, RUN_JOB_TASK, ReportFormat
 from onepipe.logs import configure_logging
 from onepipe.server import install_common, metrics_response, predict_response
 from onepipe.settings import uses_redis
@@ -34,8 +34,34 @@ API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="Y
 BEARER = HTTPBearer(auto_error=False, description="Your API key as a bearer token.")
 
 
+AUTHENTICATED = (401, 429)  # every route with a key: no key or a wrong one, over the rate limit
+MODEL_SERVICE = (502, 503, 504)  # every route that asks the model service
+VERSIONED = {
+    "headers": {VERSION_HEADER: {"description": "The pipeline's version.", "schema": {"type": "string"}}}
+}
+REPORTS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The report, in the format the path names: "
+        + ", ".join(f"{fmt} as {REPORT_MEDIA_TYPES[fmt].split(';')[0]}" for fmt in REPORT_FORMATS)
+        + ".",
+        "content": {
+            media_type.split(";")[0]: {"schema": {"type": "string"}}
+            if media_type.startswith("text/")
+            else {"schema": {"type": "string", "contentMediaType": media_type}}
+            for media_type in REPORT_MEDIA_TYPES.values()
+        },
+        "headers": {
+            "Content-Disposition": {
+                "description": "inline for html, attachment for the others, with the file's name.",
+                "schema": {"type": "string"},
+            }
+        },
+    }
+}
+
+
 def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": ProblemDetail, "content": {"application/problem+json": {}}} for code in codes}
+    return problems(*sorted(set(codes)))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -105,12 +131,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Alive."""
         return {"status": "alive"}
 
-    @app.get("/readyz", tags=["health"], responses=_problems(503, 504))
+    @app.get("/readyz", tags=["health"], responses=_problems(*MODEL_SERVICE))
     async def readyz() -> dict[str, str]:
         """Ready: the model service is ready."""
         return await gateway.ready()
 
-    @app.get("/v1/pipeline", tags=["pipeline"], responses=_problems(401, 429, 503))
+    @app.get(
+        "/v1/pipeline",
+        tags=["pipeline"],
+        responses={200: VERSIONED, **_problems(*AUTHENTICATED, *MODEL_SERVICE)},
+    )
     async def pipeline(response: Response, who: Caller = authenticated) -> PipelineInfo:
         """What the pipeline is and does: steps, flags with defaults and descriptions, schemas, examples."""
         info = await gateway.pipeline()
@@ -122,7 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tags=["pipeline"],
         response_model=PredictResponse,
         response_model_exclude_none=True,
-        responses=_problems(401, 403, 413, 415, 422, 429, 502, 503, 504),
+        responses={200: VERSIONED, **_problems(*AUTHENTICATED, 403, 413, 415, 422, *MODEL_SERVICE)},
     )
     async def predict(body: PublicPredictRequest, who: Caller = authenticated) -> Response:
         """Run the pipeline on one input or a list (`predict` scope); traces need the `debug` scope."""
@@ -136,7 +166,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         KeyRing.require(who, "jobs")
         return who
 
-    @app.post("/v1/jobs", tags=["jobs"], status_code=202, responses=_problems(401, 403, 413, 422, 429, 503))
+    @app.post(
+        "/v1/jobs",
+        tags=["jobs"],
+        status_code=202,
+        response_model=JobView,
+        responses={
+            202: {"headers": {"Location": {"description": "The job's URL.", "schema": {"type": "string"}}}},
+            **_problems(*AUTHENTICATED, 403, 413, 422, *MODEL_SERVICE),
+        },
+    )
     async def submit_job(
         request: Request,
         file: Annotated[UploadFile, File(description="The dataset: .csv, .jsonl or .parquet.")],
@@ -168,7 +207,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         shown = view(meta, str(request.base_url))
         return JSONResponse(shown.model_dump(mode="json"), status_code=202, headers={"Location": shown.url})
 
-    @app.get("/v1/jobs", tags=["jobs"], responses=_problems(401, 403, 429))
+    @app.get("/v1/jobs", tags=["jobs"], responses=_problems(*AUTHENTICATED, 403, 422))
     async def list_jobs(
         request: Request,
         offset: Annotated[int, Query(ge=0)] = 0,
@@ -181,12 +220,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             jobs=[view(m, str(request.base_url)) for m in found], total=total, offset=offset, limit=limit
         )
 
-    @app.get("/v1/jobs/{job_id}", tags=["jobs"], responses=_problems(401, 403, 404, 429))
+    @app.get("/v1/jobs/{job_id}", tags=["jobs"], responses=_problems(*AUTHENTICATED, 403, 404))
     async def get_job(job_id: str, request: Request, who: Caller = authenticated) -> JobView:
         """A job: state, rows done of total, rows failed, times, version, flags, report links."""
         return view(await run_in_threadpool(jobs.get, jobs_caller(who), job_id), str(request.base_url))
 
-    @app.delete("/v1/jobs/{job_id}", tags=["jobs"], responses=_problems(401, 403, 404, 409, 429))
+    @app.delete("/v1/jobs/{job_id}", tags=["jobs"], responses=_problems(*AUTHENTICATED, 403, 404, 409))
     async def cancel_job(job_id: str, request: Request, who: Caller = authenticated) -> JobView:
         """Cancel a queued or running job."""
         return view(await run_in_threadpool(jobs.cancel, jobs_caller(who), job_id), str(request.base_url))
@@ -195,14 +234,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "/v1/jobs/{job_id}/resume",
         tags=["jobs"],
         status_code=202,
-        responses=_problems(401, 403, 404, 409, 429),
+        responses=_problems(*AUTHENTICATED, 403, 404, 409),
     )
     async def resume_job(job_id: str, request: Request, who: Caller = authenticated) -> JobView:
         """Queue a failed or cancelled job again; the rows already done are kept."""
         return view(await run_in_threadpool(jobs.resume, jobs_caller(who), job_id), str(request.base_url))
 
-    @app.get("/v1/jobs/{job_id}/report.{file_format}", tags=["jobs"], responses=_problems(401, 403, 404, 429))
-    async def job_report(job_id: str, file_format: str, who: Caller = authenticated) -> StreamingResponse:
+    @app.get(
+        "/v1/jobs/{job_id}/report.{file_format}",
+        tags=["jobs"],
+        response_class=StreamingResponse,
+        responses={**REPORTS, **_problems(*AUTHENTICATED, 403, 404, 422)},
+    )
+    async def job_report(
+        job_id: str, file_format: ReportFormat, who: Caller = authenticated
+    ) -> StreamingResponse:
         """A finished job's report: html, csv, jsonl or parquet."""
         meta, name = await run_in_threadpool(jobs.report, jobs_caller(who), job_id, file_format)
 
@@ -224,17 +270,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def openapi() -> JSONResponse:
         """The OpenAPI document, typed with the pipeline's schemas."""
         if not base_document:
-            base_document.update(
-                get_openapi(
-                    title=app.title, version=app.version, description=app.description, routes=app.routes
-                )
+            fastapi_document = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
             )
+            base_document.update(with_json_fields(exact(fastapi_document)))
         document = with_pipeline(base_document, await gateway.pipeline_or_none(), settings.max_inputs)
         return JSONResponse(document)
 
-    @app.get("/docs", include_in_schema=False)
-    async def docs() -> HTMLResponse:
-        """Swagger UI over /openapi.json."""
-        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title}: API docs")
+    install_docs(app)  # Swagger UI over /openapi.json, served from the installed package (no CDN)
 
     return app

@@ -10,47 +10,43 @@ import copy
 from typing import Any
 
 from onepipe import PipelineInfo
+from onepipe.apidocs import COMPONENTS, examples, finish_refs, typed_by
 
-INPUT, OUTPUT, FLAGS = "PipelineInput", "PipelineOutput", "PipelineFlags"
 REQUEST, RESPONSE = "PublicPredictRequest", "PredictResponse"
+JOBS = "/v1/jobs"
+JSON_FIELDS = ("mapping", "flags", "compare_flags")
 
 
-def _hoist(schema: dict[str, Any], name: str, components: dict[str, Any]) -> dict[str, str]:
-    """Put a pydantic JSON Schema (and its $defs) under components; returns a $ref to it."""
-    schema = copy.deepcopy(schema)
-    for def_name, definition in schema.pop("$defs", {}).items():
-        components.setdefault(def_name, definition)
-    components[name] = schema
-    return {"$ref": f"#/components/schemas/{name}"}
+def with_json_fields(document: dict[str, Any]) -> dict[str, Any]:
+    """The job upload's form fields as what they are: JSON objects, each part sent as application/json.
 
-
-def _rewrite_refs(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {
-            k: (
-                v.replace("#/$defs/", "#/components/schemas/")
-                if k == "$ref" and isinstance(v, str)
-                else _rewrite_refs(v)
-            )
-            for k, v in node.items()
+    FastAPI sees strings that may be null; the gateway refuses anything but a JSON object (422), and a
+    multipart part is never null: an absent field takes its default.
+    """
+    document = copy.deepcopy(document)
+    content = document["paths"][JOBS]["post"]["requestBody"]["content"]["multipart/form-data"]
+    body = document["components"]["schemas"][content["schema"]["$ref"].removeprefix(COMPONENTS)]
+    for name in JSON_FIELDS:
+        body["properties"][name] = {
+            "type": "object",
+            "title": body["properties"][name].get("title", name),
+            "description": body["properties"][name].get("description", ""),
         }
-    if isinstance(node, list):
-        return [_rewrite_refs(v) for v in node]
-    return node
+    body["properties"]["mapping"]["additionalProperties"] = {"type": "string"}
+    content["encoding"] = {name: {"contentType": "application/json"} for name in JSON_FIELDS}
+    return document
 
 
 def with_pipeline(document: dict[str, Any], info: PipelineInfo | None, max_inputs: int) -> dict[str, Any]:
-    """The document with predict typed by the pipeline's models and its named examples."""
-    document = copy.deepcopy(document)
+    """The document with predict and job flags typed by the pipeline's models, and its named examples."""
     if info is None:
+        document = copy.deepcopy(document)
         document["info"]["description"] += (
             "\n\nThe pipeline's schemas are missing from this copy: the model service did not answer."
         )
         return document
-    components = document.setdefault("components", {}).setdefault("schemas", {})
-    input_ref = _hoist(info.input_schema, INPUT, components)
-    output_ref = _hoist(info.output_schema, OUTPUT, components)
-    flags_ref = _hoist(info.flags_schema, FLAGS, components)
+    document, input_ref, output_ref, flags_ref = typed_by(document, info)
+    components = document["components"]["schemas"]
     request = components[REQUEST]["properties"]
     request["inputs"] = {
         "description": f"One input, or a list of 1 to {max_inputs} inputs.",
@@ -58,12 +54,18 @@ def with_pipeline(document: dict[str, Any], info: PipelineInfo | None, max_input
     }
     request["flags"] = {"allOf": [flags_ref], "description": "Flags; unset flags take their default."}
     components[RESPONSE]["properties"]["outputs"] = {"type": "array", "items": output_ref}
-    document["components"]["schemas"] = _rewrite_refs(components)
+
+    upload = document["paths"][JOBS]["post"]["requestBody"]["content"]["multipart/form-data"]
+    form = components[upload["schema"]["$ref"].removeprefix(COMPONENTS)]["properties"]
+    form["mapping"]["propertyNames"] = {"enum": list(info.input_schema.get("properties", {}))}
+    for name in ("flags", "compare_flags"):
+        form[name] = {"allOf": [flags_ref], "description": form[name].get("description", "")}
+    finish_refs(document)
 
     predict = document["paths"]["/v1/predict"]["post"]
-    predict["requestBody"]["content"]["application/json"]["examples"] = {
-        name: {"summary": name, "value": {"inputs": example}} for name, example in info.examples.items()
-    }
+    predict["requestBody"]["content"]["application/json"]["examples"] = examples(
+        info, lambda example: {"inputs": example}
+    )
     steps = "\n".join(f"{n}. `{s.name}`: {s.doc}" for n, s in enumerate(info.steps, start=1))
     document["info"]["description"] += (
         f"\n\nPipeline **{info.name}**, version `{info.version}`. Steps:\n\n{steps}"

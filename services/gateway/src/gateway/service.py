@@ -6,7 +6,7 @@ import logging
 import time
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 from pydantic_core import PydanticCustomError
 
 from gateway.auth import Caller, KeyRing
@@ -37,7 +37,9 @@ class PublicPredictRequest(BaseModel):
 
     inputs: dict[str, Any] | list[dict[str, Any]] = Field(description="One input, or a list of inputs.")
     flags: dict[str, Any] = Field(default_factory=dict, description="Flags; unset flags take their default.")
-    debug: bool = Field(False, description="Also return a trace of every step (needs the `debug` scope).")
+    debug: StrictBool = Field(
+        False, description="Also return a trace of every step (needs the `debug` scope)."
+    )
 
     @field_validator("inputs", mode="before")
     @classmethod

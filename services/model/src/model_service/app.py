@@ -8,18 +8,22 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Response
+from fastapi.openapi.utils import get_openapi
 
+from model_service.openapi import typed_document
 from model_service.service import ModelService
 from model_service.settings import Settings
 from onepipe import PipelineInfo
-from onepipe.envelopes import VERSION_HEADER, PredictRequest, PredictResponse, ProblemDetail
+from onepipe.apidocs import install_docs, problems
+from onepipe.envelopes import VERSION_HEADER, PredictRequest, PredictResponse
 from onepipe.loading import import_pipeline
 from onepipe.logs import configure_logging
 from onepipe.server import install_common, metrics_response, predict_response
 
-PROBLEMS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ProblemDetail, "content": {"application/problem+json": {}}} for code in (413, 422, 503)
+VERSIONED = {
+    "headers": {VERSION_HEADER: {"description": "The pipeline's version.", "schema": {"type": "string"}}}
 }
+LOADING: dict[int | str, dict[str, Any]] = {200: VERSIONED, **problems(503)}  # 503 until loaded
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -40,6 +44,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title=f"Model service: {service.definition.name}",
         description="Internal API over the pipeline. The only process that loads models.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.service = service
     install_common(app, settings.max_body_bytes)
@@ -49,26 +55,44 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Alive."""
         return {"status": "alive"}
 
-    @app.get("/readyz", responses=PROBLEMS)
+    @app.get("/readyz", responses=LOADING)
     async def readyz(response: Response) -> dict[str, str]:
         """Ready: the pipeline's artifacts are loaded."""
         loaded = service.ready()
         response.headers[VERSION_HEADER] = loaded.version
         return {"status": "ready", "pipeline": loaded.name, "version": loaded.version}
 
-    @app.get("/v1/pipeline", responses=PROBLEMS)
+    @app.get("/v1/pipeline", responses=LOADING)
     async def pipeline(response: Response) -> PipelineInfo:
         """The pipeline: steps, schemas of its input, output and flags, and named examples."""
         info = service.describe()
         response.headers[VERSION_HEADER] = info.version
         return info
 
-    @app.post("/v1/predict", responses=PROBLEMS, response_model=PredictResponse)
+    @app.post(
+        "/v1/predict",
+        responses={**LOADING, **problems(413, 422)},
+        response_model=PredictResponse,
+        response_model_exclude_none=True,
+    )
     async def predict(request: PredictRequest) -> Response:
         """Run a batch of inputs; with debug on, also a trace of every step per input."""
         result = await service.predict(request)
         return predict_response(result)
 
     app.add_api_route("/metrics", metrics_response, include_in_schema=False)
+
+    def openapi() -> dict[str, Any]:
+        """FastAPI's document made exact and typed by the pipeline (built once)."""
+        if app.openapi_schema is None:
+            fastapi_document = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            info = service.definition.describe("")
+            app.openapi_schema = typed_document(fastapi_document, info, settings.max_inputs)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    install_docs(app, app.openapi_url or "/openapi.json")  # Swagger UI, served from the installed package
 
     return app

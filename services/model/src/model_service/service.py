@@ -88,7 +88,8 @@ class ModelService:
                 f"inputs: {len(request.inputs)} inputs is over the limit of {limit} per request",
                 errors=[Problem(loc="inputs", message=f"at most {limit} inputs per request")],
             )
-        inputs, flags = loaded.definition.validate_request(request.inputs, request.flags)
+        # strict: a JSON value of another type than the schema's is refused, never converted
+        inputs, flags = loaded.definition.validate_request(request.inputs, request.flags, strict=True)
         assert self.batcher is not None  # set together with self.loaded
         result = await self.batcher.predict(inputs, flags, request.debug)
         return PredictResponse(
