@@ -223,7 +223,7 @@ def test_openapi_is_valid_and_typed_by_the_pipeline(
     assert schemas["PipelineInput"] == expected_input
     assert set(schemas["PipelineOutput"]["properties"]) == set(info.output_schema["properties"])
     assert schemas["PipelineFlags"]["properties"]["classifier"]["description"].startswith("Classifiers")
-    assert "KnownSnippet" in schemas  # $defs of the output are components too
+    assert "PipelineKnownSnippet" in schemas  # $defs of the output are components too, prefixed
     request = schemas["PublicPredictRequest"]["properties"]
     assert request["inputs"]["oneOf"][0] == {"$ref": "#/components/schemas/PipelineInput"}
     assert request["inputs"]["oneOf"][1]["maxItems"] == 4

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
+from pydantic import BaseModel
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -306,3 +307,82 @@ def test_docs_render_every_operation_in_a_browser_with_no_network(
         lambda b: len(b.find_elements(By.CSS_SELECTOR, ".opblock")) >= operations
     )
     assert not browser.find_elements(By.CSS_SELECTOR, ".errors-wrapper")  # no "unable to render"
+
+
+class _Address(BaseModel):
+    """Where, as the input gives it."""
+
+    street: str
+
+
+class _Trace(BaseModel):
+    """A name the gateway's own document uses."""
+
+    hops: int
+
+
+def _nested_pipeline_info() -> Any:
+    from pydantic import create_model
+
+    from onepipe.contract import PipelineInfo
+
+    out_address = create_model("Address", city=(str, ...), __doc__="Where, as the output says it.")
+    problem = create_model("ProblemDetail", note=(str, ...), __doc__="Not the service's problem.")
+    job_view = create_model("JobView", seen=(bool, ...), __doc__="Not the gateway's job view.")
+    inputs = create_model("In", address=(_Address, ...), trace=(_Trace, ...))
+    outputs = create_model(
+        "Out", address=(out_address, ...), trace=(_Trace, ...), problem=(problem, ...), job=(job_view, ...)
+    )
+    return PipelineInfo(
+        name="nested",
+        version="1",
+        steps=[],
+        input_schema=inputs.model_json_schema(),
+        output_schema=outputs.model_json_schema(),
+        flags_schema={"type": "object", "properties": {}},
+        examples={},
+    )
+
+
+def test_nested_models_never_take_another_schemas_name() -> None:
+    from onepipe.apidocs import typed_by
+
+    own = {"ProblemDetail": {"title": "ProblemDetail", "type": "object"}, "JobView": {"title": "JobView"}}
+    document = {"components": {"schemas": json.loads(json.dumps(own))}}
+    typed, input_ref, output_ref, _ = typed_by(document, _nested_pipeline_info())
+    schemas = typed["components"]["schemas"]
+    assert {k: schemas[k] for k in own} == own  # the service's own schemas are untouched
+
+    def target(ref: str) -> dict[str, Any]:
+        return dict(schemas[ref.removeprefix("#/components/schemas/")])
+
+    inputs, outputs = target(input_ref["$ref"]), target(output_ref["$ref"])
+    shown = {
+        field: target(prop["$ref"])["title"] + ":" + ",".join(target(prop["$ref"])["properties"])
+        for field, prop in {
+            **inputs["properties"],
+            **{"o." + k: v for k, v in outputs["properties"].items()},
+        }.items()
+    }
+    assert shown == {
+        "address": "_Address:street",
+        "trace": "_Trace:hops",
+        "o.address": "Address:city",
+        "o.trace": "_Trace:hops",
+        "o.problem": "ProblemDetail:note",
+        "o.job": "JobView:seen",
+    }
+    assert outputs["properties"]["trace"] == inputs["properties"]["trace"]  # one model, one component
+    names = {ref.removeprefix("#/components/schemas/") for ref in _refs(typed)}
+    assert names <= set(schemas) and all(n.startswith(("Pipeline", "In", "Out")) or n in own for n in names)
+
+
+def test_each_variant_is_described_by_its_own_docstring(tiny: Any) -> None:
+    from onepipe.apidocs import steps_markdown
+
+    described = steps_markdown(tiny.describe())
+    assert "`combined`, by variant:" in described
+    assert "`sum` (when method=sum): The values combined by summing, plus the trained offset." in described
+    assert (
+        "`mean` (when method=mean): The values combined by averaging, plus the trained offset." in described
+    )

@@ -116,14 +116,76 @@ def typed_by(
     """A copy of the document with the pipeline's input, output and flags schemas as components.
 
     Returns the copy and $refs to `PipelineInput`, `PipelineOutput` and `PipelineFlags`; the caller
-    points its own request and response schemas at them, then calls `finish_refs`.
+    points its own request and response schemas at them, then calls `finish_refs`. The pipeline's
+    nested models get readable names of their own (`PipelineAddress`, or `PipelineOutputAddress`
+    when input and output each have a different `Address`), so none takes the place of a service's
+    schema (`ProblemDetail`, `JobView`, ...) or of another nested model.
     """
     document = copy.deepcopy(document)
     components = document.setdefault("components", {}).setdefault("schemas", {})
-    input_ref = hoist(info.input_schema, INPUT, components)
-    output_ref = hoist(info.output_schema, OUTPUT, components)
-    flags_ref = hoist(info.flags_schema, FLAGS, components)
-    return document, input_ref, output_ref, flags_ref
+    refs = []
+    hoisted: dict[str, Any] = {}  # component name -> the pipeline's definition put there
+    for role, schema in (
+        (INPUT, info.input_schema),
+        (OUTPUT, info.output_schema),
+        (FLAGS, info.flags_schema),
+    ):
+        schema = copy.deepcopy(schema)
+        definitions = schema.pop("$defs", {})
+        names = {name: _unique_name(name, role, d, components, hoisted) for name, d in definitions.items()}
+        for name, definition in definitions.items():
+            hoisted[names[name]] = definition
+            components[names[name]] = _renamed_refs(definition, names)
+        components[role] = _renamed_refs(schema, names)
+        refs.append({"$ref": COMPONENTS + role})
+    return document, refs[0], refs[1], refs[2]
+
+
+def _unique_name(
+    name: str, role: str, definition: Any, components: dict[str, Any], hoisted: dict[str, Any]
+) -> str:
+    """`Pipeline<name>`; `<role><name>` when that is another schema's; then numbered.
+
+    A model used by both input and output (the same definition) is one component.
+    """
+    for candidate in (f"Pipeline{name}", f"{role}{name}"):
+        free = candidate not in components or hoisted.get(candidate) == definition
+        if free and candidate not in (INPUT, OUTPUT, FLAGS):
+            return candidate
+    number = 2
+    while f"{role}{name}{number}" in components:
+        number += 1
+    return f"{role}{name}{number}"
+
+
+def _renamed_refs(node: Any, names: dict[str, str]) -> Any:
+    """`#/$defs/X` references as references to X's component under its new name."""
+    if isinstance(node, dict):
+        return {
+            k: (
+                COMPONENTS + names.get(v.removeprefix("#/$defs/"), v.removeprefix("#/$defs/"))
+                if k == "$ref" and isinstance(v, str) and v.startswith("#/$defs/")
+                else _renamed_refs(v, names)
+            )
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_renamed_refs(v, names) for v in node]
+    return node
+
+
+def steps_markdown(info: PipelineInfo) -> str:
+    """The pipeline's steps as a numbered Markdown list, each variant with its own docstring."""
+    lines = []
+    for number, step in enumerate(info.steps, start=1):
+        if not step.variant_docs:
+            lines.append(f"{number}. `{step.name}`: {step.doc}")
+            continue
+        lines.append(f"{number}. `{step.name}`, by variant:")
+        for variant, doc in step.variant_docs.items():
+            when = ", ".join(f"{flag}={value}" for flag, value in step.variants.get(variant, {}).items())
+            lines.append(f"    - `{variant}` (when {when}): {doc}")
+    return "\n".join(lines)
 
 
 def finish_refs(document: dict[str, Any]) -> dict[str, Any]:

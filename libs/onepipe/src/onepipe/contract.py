@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from onepipe.artifacts import check_manifest, fingerprint_files, write_artifacts
 from onepipe.errors import PipelineDefinitionError, PipelineInputError, Problem
@@ -104,6 +104,7 @@ class StepInfo(BaseModel):
     name: str
     doc: str
     variants: dict[str, dict[str, Any]] = {}
+    variant_docs: dict[str, str] = Field(default_factory=dict, description="Each variant's docstring.")
     needs: list[str]
 
 
@@ -334,6 +335,7 @@ class Pipeline(Generic[InputT, OutputT, FlagsT]):
                     name=name,
                     doc=variants[0].doc,
                     variants={s.variant or s.name: dict(s.when) for s in variants if s.when},
+                    variant_docs={s.variant or s.name: s.doc for s in variants if s.when},
                     needs=needs,
                 )
             )

@@ -10,7 +10,7 @@ import copy
 from typing import Any
 
 from onepipe import PipelineInfo
-from onepipe.apidocs import COMPONENTS, examples, finish_refs, typed_by
+from onepipe.apidocs import COMPONENTS, examples, finish_refs, steps_markdown, typed_by
 
 REQUEST, RESPONSE = "PublicPredictRequest", "PredictResponse"
 JOBS = "/v1/jobs"
@@ -66,8 +66,7 @@ def with_pipeline(document: dict[str, Any], info: PipelineInfo | None, max_input
     predict["requestBody"]["content"]["application/json"]["examples"] = examples(
         info, lambda example: {"inputs": example}
     )
-    steps = "\n".join(f"{n}. `{s.name}`: {s.doc}" for n, s in enumerate(info.steps, start=1))
     document["info"]["description"] += (
-        f"\n\nPipeline **{info.name}**, version `{info.version}`. Steps:\n\n{steps}"
+        f"\n\nPipeline **{info.name}**, version `{info.version}`. Steps:\n\n{steps_markdown(info)}"
     )
     return document

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from onepipe import PipelineInfo
-from onepipe.apidocs import exact, examples, finish_refs, typed_by
+from onepipe.apidocs import exact, examples, finish_refs, steps_markdown, typed_by
 
 REQUEST, RESPONSE = "PredictRequest", "PredictResponse"
 
@@ -33,5 +33,5 @@ def typed_document(document: dict[str, Any], info: PipelineInfo, max_inputs: int
     predict["requestBody"]["content"]["application/json"]["examples"] = examples(
         info, lambda example: {"inputs": [example]}
     )
-    document["info"]["description"] += f"\n\nPipeline **{info.name}**."
+    document["info"]["description"] += f"\n\nPipeline **{info.name}**. Steps:\n\n{steps_markdown(info)}"
     return document
