@@ -194,3 +194,22 @@ def test_a_failing_step_is_a_500_problem_without_traceback(tiny_artifacts: Path)
         "the service failed on this request; its log has the details under request id r-500"
     )
     assert "Traceback" not in failed.text and "RuntimeError" not in failed.text
+
+
+@pytest.mark.parametrize(
+    ("content", "kind", "status", "loc", "words"),
+    [
+        (b'{"inputs": [{"text": NaN}]}', "application/json", 422, "body", "NaN is not a JSON number"),
+        (b'{"inputs": [{"text": "a\\ud800"}]}', "application/json", 422, "inputs[0].text", "surrogate"),
+        (b'{"inputs": [{"text": "caf\xe9"}]}', "application/json", 422, "body", "not UTF-8"),
+        (b"[" * 100 + b"]" * 100, "application/json", 422, "body", "nested more than"),
+        (b"text=hello", "application/x-www-form-urlencoded", 415, "header.content-type", "form"),
+    ],
+)
+def test_bodies_json_cannot_carry_are_problems_not_500s(
+    client: TestClient, content: bytes, kind: str, status: int, loc: str, words: str
+) -> None:
+    # the model service's own callers (the UI, the worker) get what the gateway's get
+    answer = client.post("/v1/predict", content=content, headers={"Content-Type": kind})
+    assert (answer.status_code, answer.headers["content-type"]) == (status, PROBLEM), answer.text
+    assert any(e["loc"] == loc and words in e["message"] for e in answer.json()["errors"]), answer.json()

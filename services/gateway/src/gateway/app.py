@@ -15,7 +15,6 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from starlette.concurrency import run_in_threadpool
 
 from gateway.auth import Caller, KeyRing
-from gateway.body import JsonBodyRoute
 from gateway.jobs import REPORT_MEDIA_TYPES, JobPage, JobService, JobView, parse_json_field, view
 from gateway.openapi import with_json_fields, with_pipeline
 from gateway.ratelimit import RateLimiter
@@ -25,6 +24,7 @@ from onepipe import PipelineInfo
 from onepipe.apidocs import exact, install_docs, problems
 from onepipe.envelopes import VERSION_HEADER, PredictResponse
 from onepipe.jobs import JOBS_QUEUE, REPORT_FORMATS, RUN_JOB_TASK, ReportFormat
+from onepipe.json_bodies import JsonBodyRoute
 from onepipe.logs import configure_logging
 from onepipe.server import install_common, metrics_response, predict_response
 from onepipe.settings import uses_redis

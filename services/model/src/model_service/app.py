@@ -16,6 +16,7 @@ from model_service.settings import Settings
 from onepipe import PipelineInfo
 from onepipe.apidocs import install_docs, problems
 from onepipe.envelopes import VERSION_HEADER, PredictRequest, PredictResponse
+from onepipe.json_bodies import JsonBodyRoute
 from onepipe.loading import import_pipeline
 from onepipe.logs import configure_logging
 from onepipe.server import install_common, metrics_response, predict_response
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.service = service
     install_common(app, settings.max_body_bytes)
+    app.router.route_class = JsonBodyRoute  # a JSON body that is not JSON: 415 or 422 naming it
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -71,7 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.post(
         "/v1/predict",
-        responses={**LOADING, **problems(413, 422)},
+        responses={**LOADING, **problems(413, 415, 422)},
         response_model=PredictResponse,
         response_model_exclude_none=True,
     )

@@ -1,5 +1,7 @@
 """JSON request bodies read strictly, so that every malformed one gets a problem naming what is wrong.
 
+Both HTTP services install it (`app.router.route_class = JsonBodyRoute`, before their routes).
+
 FastAPI would answer a body that is not UTF-8 or nests too deeply with a bare 400, fail with a 500 on
 NaN or an unpaired surrogate (JSON cannot carry them on to the model service), and take any content
 type as "not an object". `JsonBodyRoute` checks a JSON body before FastAPI parses it:
