@@ -158,6 +158,22 @@ def test_the_batch_page_submits_a_file_and_shows_the_finished_job(app: AppTest) 
     assert recent.iloc[0]["file"] == "mine.csv" and recent.iloc[0]["state"] == "succeeded"
 
 
+def test_a_job_submitted_with_the_gateway_down_gets_one_sentence_not_a_traceback(
+    ui_stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODEL_URL", ui_stack.model_url)
+    monkeypatch.setenv("GATEWAY_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("UI_API_KEY", KEYS["reviewer"])
+    at = _page(_fresh(), "Batch jobs")
+    content = "text\n" + "\n".join(e.text for e in example.examples.values()) + "\n"
+    at.file_uploader(key="batch.file").set_value(("down.csv", content.encode(), "text/csv")).run()
+    at.button(key="batch.submit").click().run()
+    assert not at.exception, at.exception
+    errors = [e.value for e in at.error]
+    assert any("The gateway is unavailable" in e and "just up" in e for e in errors), errors
+    assert not any("Traceback" in e for e in errors)
+
+
 def test_a_stopped_model_service_is_named_and_the_rest_keeps_working(
     ui_stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
