@@ -44,3 +44,19 @@ def test_every_just_recipe_the_readme_mentions_exists() -> None:
     assert mentioned and mentioned <= set(summary.split()), (
         f"missing recipes: {mentioned - set(summary.split())}"
     )
+
+
+def test_every_test_the_docs_name_exists() -> None:
+    """A test named in the docs (`tests/<file>.py::<name>`) is a test function of that file."""
+    named = {
+        (path, test)
+        for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+        for path, test in re.findall(r"`(tests/[\w/]+\.py)::(\w+)`", doc.read_text())
+    }
+    assert named, "docs/reliability.md names its tests"
+    missing = [
+        f"{path}::{test}"
+        for path, test in sorted(named)
+        if not re.search(rf"^(async )?def {test}\(", (ROOT / path).read_text(), re.MULTILINE)
+    ]
+    assert not missing, missing
