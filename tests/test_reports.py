@@ -10,12 +10,13 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from markupsafe import escape
+from pydantic import BaseModel, Field
 
 from batch_worker.reports import flatten, output_columns, write_reports
 from onepipe import PipelineInfo
@@ -473,7 +474,11 @@ def test_html_comparison_agreement_confusion_and_changed_rows(compared: tuple[Pa
     section = _section(html, "comparison")
     assert f"{rate}</span> ({agreed} of {len(pairs)} rows" in section
 
-    confusion, changed = _tables(html)["comparison"]
+    fields, confusion, changed = _tables(html)["comparison"]
+    both = [r for _, _, r in pairs if r.output and r.compare_output]
+    for line in fields[1:]:  # every output field: rows where it changed
+        changes = [(r.output or {})[line[0]] != (r.compare_output or {})[line[0]] for r in both]
+        assert int(line[1]) == sum(changes), line
     columns = confusion[0][1:-1]
     assert set(columns) == set(LABELS)
     for line in confusion[1:]:
@@ -481,15 +486,17 @@ def test_html_comparison_agreement_confusion_and_changed_rows(compared: tuple[Pa
         assert [int(cell) for cell in line[1:-1]] == expected
         assert int(line[-1]) == sum(expected)
 
-    differing = [r for a, b, r in pairs if a != b]
+    # a row changed when any output field did, not only the label
+    differing = [r for r in both if r.output != r.compare_output]
     assert [int(line[0]) for line in changed[1:]] == [r.row for r in differing]
     first = differing[0]
     assert first.output and first.compare_output
-    assert changed[1][-4:] == [
+    assert changed[1][-5:] == [
         first.output["label"],
         f"{first.output['confidence']:.3f}",
         first.compare_output["label"],
         f"{first.compare_output['confidence']:.3f}",
+        ", ".join(k for k in first.output if first.output[k] != first.compare_output[k]),
     ]
 
 
@@ -552,7 +559,10 @@ def test_a_schema_without_roles_can_be_compared(tmp_path: Path) -> None:
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     section = " ".join(_section(html, "comparison").split())
     assert "on the whole output" in section and "96.6%</span> (28 of 29 rows" in section
-    assert [line[0] for line in _tables(html)["comparison"][0][1:]] == ["5"]
+    fields, changed = _tables(html)["comparison"]
+    assert [line[0] for line in changed[1:]] == ["5"] and changed[1][-1] == "value"
+    gap = abs((rows[4].output or {})["value"] - -1.0)  # the one changed value, of 29 compared rows
+    assert {line[0]: line[1:] for line in fields[1:]}["value"] == ["1", "3.4%", f"{gap / 29:.3f}", f"{gap:g}"]
     assert pq.read_table(tmp_path / "report.parquet").column("compare.value").to_pylist()[4] == -1.0
 
 
@@ -600,3 +610,55 @@ def test_html_escapes_input_that_looks_like_markup(tmp_path: Path) -> None:
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     _assert_offline(html)
     assert str(escape('<script src="https://x">')) in html
+
+
+class _Scored(BaseModel):
+    """An output whose confidence runs 0-100, and a priority a flag may change."""
+
+    verdict: Literal["yes", "no"] = Field(json_schema_extra={"x-role": "label"})
+    score: float = Field(ge=0, le=100, json_schema_extra={"x-role": "confidence"})
+    priority: int
+
+
+class _Unbounded(BaseModel):
+    """An output whose confidence has no bounds in its schema."""
+
+    verdict: str = Field(json_schema_extra={"x-role": "label"})
+    score: float = Field(json_schema_extra={"x-role": "confidence"})
+
+
+def _scored_rows(count: int) -> list[RowResult]:
+    rows = []
+    for n in range(1, count + 1):
+        first: dict[str, Any] = {"verdict": "yes", "score": float(n % 100), "priority": n % 3}
+        # the compared flags change only the priority, of every fourth row
+        second = {**first, "priority": n % 3 + (n % 4 == 0)}
+        rows.append(RowResult(row=n, input={"text": f"t{n}"}, output=first, compare_output=second))
+    return rows
+
+
+def test_a_comparison_counts_rows_where_any_field_changed_and_summarises_both_sets(tmp_path: Path) -> None:
+    rows = _scored_rows(40)
+    _write(tmp_path, rows, _info("scored", _Scored.model_json_schema()), _meta(rows, {"x": 1}), ["text"])
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    section = " ".join(_section(html, "comparison").split())
+    assert "100.0%</span> (40 of 40 rows" in section  # the verdict never changed...
+    assert "10 rows changed in any output field" in section  # ...but the priority did
+    fields = {line[0]: line[1:] for line in _tables(html)["comparison"][0][1:]}
+    assert fields["priority"] == ["10", "25.0%", "0.250", "1"] and fields["verdict"][0] == "0"
+    numeric = {(line[0], line[1]): line[2:] for line in _tables(html)["distribution"][0][1:]}
+    # priorities 1, 2, 0, ... (mean 1); the compared set adds 1 to every fourth row (mean 1.25)
+    assert numeric[("priority", "flags")] == ["40", "0.000", "1", "2"]
+    assert numeric[("priority", "compare flags")] == ["40", "0.000", "1.25", "3"]
+
+
+def test_the_confidence_histogram_spans_the_schemas_range_or_else_the_datas(tmp_path: Path) -> None:
+    rows = _scored_rows(40)
+    _write(tmp_path, rows, _info("scored", _Scored.model_json_schema()), _meta(rows, None), ["text"])
+    section = " ".join(_section((tmp_path / "report.html").read_text(encoding="utf-8"), "histogram").split())
+    assert "score of 40 rows, from 0.000 to 100 in bins of 5" in section
+
+    loose = [r.model_copy(update={"output": {"verdict": "a", "score": 10.0 + r.row}}) for r in rows]
+    _write(tmp_path, loose, _info("loose", _Unbounded.model_json_schema()), _meta(loose, None), ["text"])
+    section = " ".join(_section((tmp_path / "report.html").read_text(encoding="utf-8"), "histogram").split())
+    assert "score of 40 rows, from 11 to 50 in bins of 1.95." in section

@@ -14,6 +14,7 @@ import heapq
 import io
 import json
 import math
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, ExitStack
@@ -275,14 +276,16 @@ class _Summary:
     rows: int = 0
     failed: int = 0
     failed_rows: list[dict[str, Any]] = field(default_factory=list)
-    bins: list[int] = field(default_factory=lambda: [0] * HISTOGRAM_BINS)
-    confidences: int = 0
+    # every confidence seen (8 bytes a row): the histogram's range may come from the data
+    confidences: array[float] = field(default_factory=lambda: array("d"))
     flagged: int = 0
     review_heap: list[tuple[tuple[int, float, int], int, dict[str, Any]]] = field(default_factory=list)
     compared: int = 0
     agreed: int = 0
     compare_failed: int = 0
     confusion: Counter[tuple[str, str]] = field(default_factory=Counter)
+    rows_changed: int = 0
+    field_changes: Counter[str] = field(default_factory=Counter)
     changed: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -299,6 +302,8 @@ class _Summary:
         if self.label_field in self.categoricals:  # the verdict's chart comes first
             self.categoricals = {self.label_field: self.categoricals[self.label_field]} | self.categoricals
         self.numeric = {name: _Stats() for name, kind in self.columns if kind in ("number", "integer")}
+        self.numeric_compare = {name: _Stats() for name in self.numeric}
+        self.numeric_difference = {name: _Stats() for name in self.numeric}  # of |flags - compare|
 
     def _inputs(self, result: RowResult) -> list[str]:
         return [_truncate(_show(result.input.get(column))) for column in self.input_columns]
@@ -328,8 +333,7 @@ class _Summary:
                 stats.add(number)
         confidence = _number(self._role_value(output, self.confidence_field))
         if confidence is not None:
-            self.confidences += 1
-            self.bins[min(max(int(confidence * HISTOGRAM_BINS), 0), HISTOGRAM_BINS - 1)] += 1
+            self.confidences.append(confidence)
         flagged = self._role_value(output, self.review_field) is True
         self.flagged += flagged
         if not flagged and confidence is None:
@@ -354,6 +358,10 @@ class _Summary:
         if second is not None:
             for name, categorical in self.categoricals.items():
                 categorical.add("compare flags", second.get(name))
+            for name, stats in self.numeric_compare.items():
+                number = _number(second.get(name))
+                if number is not None:
+                    stats.add(number)
         if first is None or second is None:
             self.compare_failed += first is not None or second is not None
             return
@@ -365,11 +373,20 @@ class _Summary:
         else:  # without a verdict field, a row agrees when its whole output is the same
             same = first == second
         self.agreed += same
-        if not same and len(self.changed) < LISTED_ROWS:
+        for name, stats in self.numeric_difference.items():
+            a_number, b_number = _number(first.get(name)), _number(second.get(name))
+            if a_number is not None and b_number is not None:
+                stats.add(abs(a_number - b_number))
+        # a row changed when any output field changed, whatever its type
+        fields = [name for name, _ in self.columns if first.get(name) != second.get(name)]
+        self.field_changes.update(fields)
+        self.rows_changed += bool(fields)
+        if fields and len(self.changed) < LISTED_ROWS:
             self.changed.append(
                 {
                     "row": result.row,
                     "inputs": self._inputs(result),
+                    "fields": ", ".join(fields),
                     "verdict": _show(self._role_value(first, self.label_field)),
                     "certainty": _number(self._role_value(first, self.confidence_field)),
                     "compare_verdict": _show(self._role_value(second, self.label_field)),
@@ -414,17 +431,37 @@ def _bar_chart(categorical: _Categorical, comparing: bool) -> str:
     return _svg(chart)
 
 
-def _histogram(bins: list[int], title: str) -> str:
-    width = 1 / len(bins)
+def histogram_range(
+    values: array[float], schema: Mapping[str, Any], root: Mapping[str, Any]
+) -> tuple[float, float]:
+    """The range to bin a field's values over: its schema's `minimum` / `maximum`, else the data's."""
+    low = high = None
+    for alternative in [resolve(schema, root), *_alternatives(schema, root)]:
+        low = low if low is not None else _number(alternative.get("minimum"))
+        high = high if high is not None else _number(alternative.get("maximum"))
+    low = min(values) if low is None else low
+    high = max(values) if high is None else high
+    return (low, high) if high > low else (low, low + 1.0)
+
+
+def _bins(values: array[float], low: float, high: float) -> list[int]:
+    bins = [0] * HISTOGRAM_BINS
+    for value in values:
+        bins[min(max(int((value - low) / (high - low) * HISTOGRAM_BINS), 0), HISTOGRAM_BINS - 1)] += 1
+    return bins
+
+
+def _histogram(bins: list[int], low: float, high: float, title: str) -> str:
+    width = (high - low) / len(bins)
     values = [
-        {"start": round(i * width, 6), "end": round((i + 1) * width, 6), "rows": n}
+        {"start": round(low + i * width, 6), "end": round(low + (i + 1) * width, 6), "rows": n}
         for i, n in enumerate(bins)
     ]
     chart = (
         alt.Chart({"values": values})
         .mark_bar(color="#4c78a8", stroke="white")
         .encode(
-            x=alt.X("start:Q", title=title, scale=alt.Scale(domain=[0, 1])),
+            x=alt.X("start:Q", title=title, scale=alt.Scale(domain=[low, high])),
             x2="end:Q",
             # with x2 set, a bar needs its baseline spelled out or it is drawn as a thin tick
             y=alt.Y("rows:Q", title="rows", scale=alt.Scale(zero=True)),
@@ -539,9 +576,10 @@ table.facts th { width: 12rem; }
 {% if numeric %}
 <h3>Numeric outputs</h3>
 <table>
-<tr><th>field</th><th class="num">rows</th><th class="num">min</th><th class="num">mean</th>
-<th class="num">max</th></tr>
-{% for item in numeric %}<tr><td>{{ item.name }}</td><td class="num">{{ item.count }}</td>
+<tr><th>field</th>{% if comparison %}<th>variant</th>{% endif %}<th class="num">rows</th>
+<th class="num">min</th><th class="num">mean</th><th class="num">max</th></tr>
+{% for item in numeric %}<tr><td>{{ item.name }}</td>{% if comparison %}<td>{{ item.variant }}</td>{% endif %}
+<td class="num">{{ item.count }}</td>
 <td class="num">{{ item.low }}</td><td class="num">{{ item.mean }}</td>
 <td class="num">{{ item.high }}</td></tr>
 {% endfor %}
@@ -552,7 +590,8 @@ table.facts th { width: 12rem; }
 {% if confidence %}
 <section id="histogram">
 <h2>Confidence</h2>
-<p>{{ confidence.field }} of {{ confidence.rows }} rows, in bins of {{ confidence.width }}.</p>
+<p>{{ confidence.field }} of {{ confidence.rows }} rows, from {{ confidence.low }} to {{ confidence.high }}
+in bins of {{ confidence.width }}.</p>
 <figure>{{ confidence.svg }}</figure>
 </section>
 {% endif %}
@@ -612,6 +651,15 @@ are listed{% endif %}.</p>
 <span class="big">{{ comparison.rate }}</span> ({{ comparison.agreed }} of {{ comparison.compared }} rows
 with both outputs{% if comparison.one_failed %}; {{ comparison.one_failed }} rows failed in one variant
 only{% endif %}).</p>
+<h3>What changed, field by field</h3>
+<table>
+<tr><th>field</th><th class="num">rows changed</th><th class="num">share</th>
+<th class="num">mean |difference|</th><th class="num">max |difference|</th></tr>
+{% for item in comparison.fields %}<tr><td>{{ item.name }}</td><td class="num">{{ item.changed }}</td>
+<td class="num">{{ item.share }}</td><td class="num">{{ item.mean_difference }}</td>
+<td class="num">{{ item.max_difference }}</td></tr>
+{% endfor %}
+</table>
 {% if comparison.confusion %}
 <h3>{{ comparison.verdict_field }}: flags (rows) against compare flags (columns)</h3>
 <table>
@@ -625,21 +673,22 @@ only{% endif %}).</p>
 {% endif %}
 <h3>Changed rows</h3>
 {% if comparison.changed %}
-<p>{{ comparison.changed_total }} rows changed{% if comparison.more %}; the first {{ comparison.shown }}
-are listed{% endif %}.</p>
+<p>{{ comparison.changed_total }} rows changed in any output field{% if comparison.more %}; the first
+{{ comparison.shown }} are listed{% endif %}.</p>
 <table>
 <tr><th class="num">row</th>{% for column in input_columns %}<th>{{ column }}</th>{% endfor %}
 {% if comparison.verdict_field %}<th>{{ comparison.verdict_field }} (flags)</th>{% endif %}
 {% if comparison.certainty_field %}<th class="num">{{ comparison.certainty_field }} (flags)</th>{% endif %}
 {% if comparison.verdict_field %}<th>{{ comparison.verdict_field }} (compare)</th>{% endif %}
 {% if comparison.certainty_field %}<th class="num">{{ comparison.certainty_field }} (compare)</th>{% endif %}
-</tr>
+<th>fields changed</th></tr>
 {% for item in comparison.changed %}<tr><td class="num">{{ item.row }}</td>
 {% for value in item.inputs %}<td class="wrap">{{ value }}</td>{% endfor %}
 {% if comparison.verdict_field %}<td>{{ item.verdict }}</td>{% endif %}
 {% if comparison.certainty_field %}<td class="num">{{ item.certainty }}</td>{% endif %}
 {% if comparison.verdict_field %}<td>{{ item.compare_verdict }}</td>{% endif %}
-{% if comparison.certainty_field %}<td class="num">{{ item.compare_certainty }}</td>{% endif %}</tr>
+{% if comparison.certainty_field %}<td class="num">{{ item.compare_certainty }}</td>{% endif %}
+<td class="wrap">{{ item.fields }}</td></tr>
 {% endfor %}
 </table>
 {% else %}
@@ -727,8 +776,22 @@ def _comparison_section(summary: _Summary) -> dict[str, Any] | None:
         }
         for item in summary.changed
     ]
-    changed_total = summary.compared - summary.agreed
+    changed_total = summary.rows_changed
+    differences = {name: stats for name, stats in summary.numeric_difference.items() if stats.count}
+    fields = [
+        {
+            "name": name,
+            "changed": _count(summary.field_changes[name]),
+            "share": _percent(summary.field_changes[name], summary.compared),
+            "mean_difference": _decimal(differences[name].total / differences[name].count)
+            if name in differences
+            else "",
+            "max_difference": _decimal(differences[name].high) if name in differences else "",
+        }
+        for name, _ in summary.columns
+    ]
     return {
+        "fields": fields,
         "verdict_field": summary.label_field,
         "certainty_field": summary.confidence_field,
         "rate": _percent(summary.agreed, summary.compared),
@@ -749,23 +812,33 @@ def _render_html(summary: _Summary, meta: JobMeta, info: PipelineInfo) -> str:
         for categorical in summary.categoricals.values()
         if categorical.counts
     ]
+    variants = [("flags", summary.numeric)]
+    if summary.comparing:
+        variants.append(("compare flags", summary.numeric_compare))
     numeric = [
         {
             "name": name,
-            "count": _count(stats.count),
-            "low": _decimal(stats.low if stats.count else None),
-            "mean": _decimal(stats.total / stats.count if stats.count else None),
-            "high": _decimal(stats.high if stats.count else None),
+            "variant": variant,
+            "count": _count(stats[name].count),
+            "low": _decimal(stats[name].low if stats[name].count else None),
+            "mean": _decimal(stats[name].total / stats[name].count if stats[name].count else None),
+            "high": _decimal(stats[name].high if stats[name].count else None),
         }
-        for name, stats in summary.numeric.items()
+        for name in summary.numeric
+        for variant, stats in variants
     ]
     confidence = None
     if summary.confidence_field is not None and summary.confidences:
+        prop = summary.schema.get("properties", {}).get(summary.confidence_field, {})
+        low, high = histogram_range(summary.confidences, prop, summary.schema)
+        bins = _bins(summary.confidences, low, high)
         confidence = {
             "field": summary.confidence_field,
-            "rows": _count(summary.confidences),
-            "width": _decimal(1 / HISTOGRAM_BINS),
-            "svg": Markup(_histogram(summary.bins, summary.confidence_field)),
+            "rows": _count(len(summary.confidences)),
+            "width": _decimal((high - low) / HISTOGRAM_BINS),
+            "low": _decimal(low),
+            "high": _decimal(high),
+            "svg": Markup(_histogram(bins, low, high, summary.confidence_field)),
         }
     failed = {
         "rows": summary.failed_rows,
