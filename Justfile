@@ -45,6 +45,10 @@ compose-plugin:
 images-local:
     bash docker/local-images/build.sh
 
+# scaffold a working pipeline package in pipelines/NAME (models, steps, a flag, training, a test), then lock and install it
+new-pipeline name: sync
+    uv run --frozen --no-sync python scripts/new_pipeline.py "{{name}}"
+
 # build the pipeline's artifacts and model card (fixed seed, held-out split)
 train: sync
     uv run --frozen model-service train
