@@ -1,5 +1,58 @@
-"""A finished job's reports (the module moves into this package, to be split by concern)."""
+"""A finished job's reports: HTML for people; CSV, JSONL and Parquet for machines.
 
-from batch_worker.reports.html import FORMULA_STARTS, flatten, histogram_range, output_columns, write_reports
+Nothing here names a pipeline's fields. The columns come from the output JSON Schema,
+and the fields the HTML report summarises come from the schema's `x-role` marks
+(`label`, `confidence`, `review`); every role is optional and the report shows less
+without it. Rows are streamed once: machine formats are written as they arrive and
+the HTML report keeps only bounded aggregates.
+
+The parts: `columns` (schema -> columns, flat records), `statistics` (the aggregates),
+`charts` (SVG), `html` (template and sections), `files` (CSV, JSONL, Parquet).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack
+from typing import IO
+
+from batch_worker.reports.columns import flatten, input_key, output_columns
+from batch_worker.reports.files import FORMULA_STARTS, MachineWriters, arrow_schema
+from batch_worker.reports.html import render_html
+from batch_worker.reports.statistics import Summary, histogram_range
+from onepipe import PipelineInfo
+from onepipe.jobs import REPORT_FORMATS, JobMeta, RowResult
 
 __all__ = ["FORMULA_STARTS", "flatten", "histogram_range", "output_columns", "write_reports"]
+
+
+def write_reports(
+    rows: Callable[[], Iterator[RowResult]],
+    meta: JobMeta,
+    info: PipelineInfo,
+    input_columns: list[str],
+    open_file: Callable[[str], AbstractContextManager[IO[bytes]]],
+) -> list[str]:
+    """Write report.csv, report.jsonl, report.parquet and report.html; returns the formats written.
+
+    `rows()` streams the job's results in row order. One pass feeds all four reports: the
+    machine formats are written a batch at a time and the HTML report keeps bounded
+    aggregates, so memory stays flat in the number of rows.
+    """
+    columns = output_columns(info.output_schema)
+    comparing = meta.spec.compare_flags is not None
+    schema = arrow_schema(columns, input_columns, comparing)
+    summary = Summary(columns, info.output_schema, list(input_columns), comparing)
+    with ExitStack() as stack:
+        handles = {
+            fmt: stack.enter_context(open_file(f"report.{fmt}")) for fmt in ("csv", "jsonl", "parquet")
+        }
+        writers = MachineWriters(handles, schema, {input_key(column) for column in input_columns})
+        for result in rows():
+            writers.add(flatten(result, columns, input_columns, comparing))
+            summary.add(result)
+        writers.close()
+    html = render_html(summary, meta, info)
+    with open_file("report.html") as handle:
+        handle.write(html.encode())
+    return list(REPORT_FORMATS)
