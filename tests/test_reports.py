@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -18,7 +19,7 @@ import pytest
 from markupsafe import escape
 from pydantic import BaseModel, Field
 
-from batch_worker.reports import flatten, output_columns, write_reports
+from batch_worker.reports import flatten, output_columns, statistics, write_reports
 from onepipe import PipelineInfo
 from onepipe.jobs import JobMeta, JobSpec, RowResult
 from onepipe.schemas import output_roles as roles
@@ -158,7 +159,9 @@ class _Tables(HTMLParser):
         self.cell: list[str] | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "section":
+        if tag == "br" and self.cell is not None:
+            self.cell.append("\n")
+        elif tag == "section":
             self.section = dict(attrs).get("id") or ""
         elif tag == "table":
             self.sections.setdefault(self.section, []).append([])
@@ -181,6 +184,34 @@ def _tables(html: str) -> dict[str, list[list[list[str]]]]:
     parser = _Tables()
     parser.feed(html)
     return parser.sections
+
+
+def _spanned(table: list[list[str]], columns: int) -> list[list[str]]:
+    """A table's body with the cells of a `rowspan` header repeated: every line `columns` wide."""
+    lines: list[list[str]] = []
+    for line in table[1:]:
+        lines.append(line if len(line) == columns else lines[-1][: columns - len(line)] + line)
+    return lines
+
+
+def _numeric(html: str) -> dict[tuple[str, str], list[str]]:
+    """The numeric outputs' table: (field, variant) -> rows, mean, min, 25%, median, 75%, max."""
+    table = next(t for t in _tables(html)["distribution"] if "median" in t[0])
+    comparing = table[0][1] == "variant"
+    lines = _spanned(table, len(table[0]))
+    if comparing:
+        return {(line[0], line[1]): line[2:] for line in lines}
+    return {(line[0], "flags"): line[1:] for line in lines}
+
+
+def _captions(html: str) -> dict[str, str]:
+    """Each histogram's caption, by field, on one line."""
+    found = re.findall(r"<figcaption><b>(.*?)</b>: (.*?)</figcaption>", _section(html, "histograms"), re.S)
+    return {name: " ".join(unescape(text).split()) for name, text in found}
+
+
+def _shown(value: Any) -> str:
+    return "(none)" if value is None else str(value)
 
 
 def _section(html: str, name: str) -> str:
@@ -419,7 +450,11 @@ def test_html_report_is_self_contained_and_says_what_ran(compared: tuple[Path, l
     html = (folder / "report.html").read_text(encoding="utf-8")
     _assert_offline(html)
     assert html.count("<svg") >= 5  # label, kind, sentiment and review-flag counts, and the histogram
-    assert "<svg" in _section(html, "histogram")
+    assert "<svg" in _section(html, "histograms")
+    # a field whose every value is the same (and whose schema gives no range) has nothing to bin
+    assert (
+        _captions(html)["kind_confidence"] == "292 rows (flags), 292 rows (compare flags), every one 0.900."
+    )
     facts = {row[0]: row[1] for row in _tables(html)["ran"][0]}
     assert facts["File"] == "snippets.csv (csv)"
     assert facts["Rows in file"] == "300"
@@ -474,11 +509,29 @@ def test_html_comparison_agreement_confusion_and_changed_rows(compared: tuple[Pa
     section = _section(html, "comparison")
     assert f"{rate}</span> ({agreed} of {len(pairs)} rows" in section
 
-    fields, confusion, changed = _tables(html)["comparison"]
+    tables = _tables(html)["comparison"]
+    fields, confusion, changed = tables[0], tables[1], tables[-1]
     both = [r for _, _, r in pairs if r.output and r.compare_output]
-    for line in fields[1:]:  # every output field: rows where it changed
-        changes = [(r.output or {})[line[0]] != (r.compare_output or {})[line[0]] for r in both]
-        assert int(line[1]) == sum(changes), line
+    for line in fields[1:]:  # every output field: rows where it changed, and the agreement
+        changes = sum((r.output or {})[line[0]] != (r.compare_output or {})[line[0]] for r in both)
+        assert int(line[2]) == changes, line
+        assert line[3] == f"{100 * (len(both) - changes) / len(both):.1f}%"
+    kinds = {line[0]: line[1] for line in fields[1:]}
+    assert kinds == {
+        "label": "categorical",
+        "confidence": "numeric",
+        "kind": "categorical",
+        "kind_confidence": "numeric",
+        "sentiment": "categorical",
+        "sentiment_confidence": "numeric",
+        "needs_review": "categorical",
+        "review_reasons": "list",
+        "duplicate_of": "object",
+        "similar": "list",
+    }
+    # a table of what became what for the label, and for each other categorical field that changed
+    titles = re.findall(r"<h3>(\w+): flags \(rows\) against compare flags", section)
+    assert titles == ["label", "kind", "sentiment"]
     columns = confusion[0][1:-1]
     assert set(columns) == set(LABELS)
     for line in confusion[1:]:
@@ -496,7 +549,11 @@ def test_html_comparison_agreement_confusion_and_changed_rows(compared: tuple[Pa
         f"{first.output['confidence']:.3f}",
         first.compare_output["label"],
         f"{first.compare_output['confidence']:.3f}",
-        ", ".join(k for k in first.output if first.output[k] != first.compare_output[k]),
+        "\n".join(
+            f"{k}: {_shown(first.output[k])} \u2192 {_shown(first.compare_output[k])}"
+            for k in first.output
+            if first.output[k] != first.compare_output[k]
+        ),
     ]
 
 
@@ -541,11 +598,15 @@ def test_a_schema_without_roles_still_gets_all_four_reports(tmp_path: Path) -> N
 
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     _assert_offline(html)
-    assert 'id="histogram"' not in html
     assert "no review or confidence field" in _section(html, "review")
-    assert "no categorical fields" in _section(html, "distribution")
-    numeric = {line[0]: line[1:] for line in _tables(html)["distribution"][0][1:]}
-    assert numeric["value"] == ["39", "1.5", "30", "58.5"]
+    # a short text field (unit) is counted like an enum; every numeric field gets a histogram
+    assert "no categorical fields" not in _section(html, "distribution")
+    assert "<svg" in _section(html, "distribution") and ">unit</text>" in _section(html, "distribution")
+    assert _numeric(html)[("value", "flags")] == ["39", "30", "1.5", "15.75", "30", "44.25", "58.5"]
+    assert _captions(html) == {
+        "value": "39 rows from 1.5 to 58.5 (the data's range), in bins of 2.85.",
+        "spread": "26 rows from -1.5 to 35.5 (the data's range), in bins of 1.85.",
+    }
     failed_table = _tables(html)["failed"][0][1:]
     assert len(failed_table) == 200
     assert failed_table[0] == ["40", "bad reading 40"]
@@ -559,10 +620,14 @@ def test_a_schema_without_roles_can_be_compared(tmp_path: Path) -> None:
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     section = " ".join(_section(html, "comparison").split())
     assert "on the whole output" in section and "96.6%</span> (28 of 29 rows" in section
-    fields, changed = _tables(html)["comparison"]
-    assert [line[0] for line in changed[1:]] == ["5"] and changed[1][-1] == "value"
+    assert "1</span> of 29 rows with both outputs changed in at least one output field (3.4%)" in section
+    tables = _tables(html)["comparison"]
+    fields, changed = tables[0], tables[-1]
+    assert [line[0] for line in changed[1:]] == ["5"] and changed[1][-1] == "value: 7.5 \u2192 -1.0"
     gap = abs((rows[4].output or {})["value"] - -1.0)  # the one changed value, of 29 compared rows
-    assert {line[0]: line[1:] for line in fields[1:]}["value"] == ["1", "3.4%", f"{gap / 29:.3f}", f"{gap:g}"]
+    by_field = {line[0]: line[1:] for line in fields[1:]}
+    assert by_field["value"] == ["numeric", "1", "96.6%", f"{gap / 29:.3f}", f"{gap:g}"]
+    assert by_field["unit"] == ["categorical", "0", "100.0%", "", ""]
     assert pq.read_table(tmp_path / "report.parquet").column("compare.value").to_pylist()[4] == -1.0
 
 
@@ -613,11 +678,13 @@ def test_html_escapes_input_that_looks_like_markup(tmp_path: Path) -> None:
 
 
 class _Scored(BaseModel):
-    """An output whose confidence runs 0-100, and a priority a flag may change."""
+    """An output whose confidence runs 0-100, a priority and an urgency a flag may change, and a list."""
 
     verdict: Literal["yes", "no"] = Field(json_schema_extra={"x-role": "label"})
     score: float = Field(ge=0, le=100, json_schema_extra={"x-role": "confidence"})
     priority: int
+    urgency: Literal["low", "high"]
+    notes: list[str]
 
 
 class _Unbounded(BaseModel):
@@ -627,38 +694,154 @@ class _Unbounded(BaseModel):
     score: float = Field(json_schema_extra={"x-role": "confidence"})
 
 
+def _scored(n: int, compare: bool) -> dict[str, Any]:
+    """The compare flags raise the priority of every third row and make every sixth row's urgency high."""
+    raised = compare and n % 3 == 0
+    return {
+        "verdict": "yes" if n % 2 else "no",
+        "score": float(n % 100),
+        "priority": n % 4 + raised,
+        "urgency": "high" if compare and n % 6 == 0 else "low",
+        "notes": ["raised"] if raised else [],
+    }
+
+
 def _scored_rows(count: int) -> list[RowResult]:
-    rows = []
-    for n in range(1, count + 1):
-        first: dict[str, Any] = {"verdict": "yes", "score": float(n % 100), "priority": n % 3}
-        # the compared flags change only the priority, of every fourth row
-        second = {**first, "priority": n % 3 + (n % 4 == 0)}
-        rows.append(RowResult(row=n, input={"text": f"t{n}"}, output=first, compare_output=second))
-    return rows
+    return [
+        RowResult(row=n, input={"text": f"t{n}"}, output=_scored(n, False), compare_output=_scored(n, True))
+        for n in range(1, count + 1)
+    ]
 
 
-def test_a_comparison_counts_rows_where_any_field_changed_and_summarises_both_sets(tmp_path: Path) -> None:
-    rows = _scored_rows(40)
+def test_a_second_flag_set_that_changes_only_other_fields_is_counted(tmp_path: Path) -> None:
+    """The finding: a flag changed the priority of 32 of 98 rows, and the report said 1 row changed."""
+    rows = _scored_rows(98)
     _write(tmp_path, rows, _info("scored", _Scored.model_json_schema()), _meta(rows, {"x": 1}), ["text"])
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     section = " ".join(_section(html, "comparison").split())
-    assert "100.0%</span> (40 of 40 rows" in section  # the verdict never changed...
-    assert "10 rows changed in any output field" in section  # ...but the priority did
-    fields = {line[0]: line[1:] for line in _tables(html)["comparison"][0][1:]}
-    assert fields["priority"] == ["10", "25.0%", "0.250", "1"] and fields["verdict"][0] == "0"
-    numeric = {(line[0], line[1]): line[2:] for line in _tables(html)["distribution"][0][1:]}
-    # priorities 1, 2, 0, ... (mean 1); the compared set adds 1 to every fourth row (mean 1.25)
-    assert numeric[("priority", "flags")] == ["40", "0.000", "1", "2"]
-    assert numeric[("priority", "compare flags")] == ["40", "0.000", "1.25", "3"]
+    assert "100.0%</span> (98 of 98 rows" in section  # the verdict never changed...
+    # ...but the priority (and with it the notes) of every third row did, the urgency of every sixth
+    assert "32</span> of 98 rows with both outputs changed in at least one output field (32.7%)" in section
+    tables = _tables(html)["comparison"]
+    fields = {line[0]: line[1:] for line in tables[0][1:]}
+    assert fields == {
+        "verdict": ["categorical", "0", "100.0%", "", ""],
+        "score": ["numeric", "0", "100.0%", "0", "0"],
+        "priority": ["numeric", "32", "67.3%", "0.327", "1"],
+        "urgency": ["categorical", "16", "83.7%", "", ""],
+        "notes": ["list", "32", "67.3%", "", ""],
+    }
+    # the verdict's table and the urgency's: what became what
+    assert re.findall(r"<h3>(\w+): flags \(rows\) against compare flags", section) == ["verdict", "urgency"]
+    urgency = tables[2]
+    assert urgency[0] == ["", "low", "high", "total"]
+    assert urgency[1:] == [["low", "82", "16", "98"], ["high", "0", "0", "0"]]
+    # every changed row is listed with what changed in it
+    changed = tables[-1]
+    assert [int(line[0]) for line in changed[1:]] == list(range(3, 99, 3))
+    assert changed[1][-1] == 'priority: 3 \u2192 4\nnotes: [] \u2192 ["raised"]'
+    assert changed[2][-1] == 'priority: 2 \u2192 3\nurgency: low \u2192 high\nnotes: [] \u2192 ["raised"]'
 
 
-def test_the_confidence_histogram_spans_the_schemas_range_or_else_the_datas(tmp_path: Path) -> None:
+def test_numeric_summaries_cover_both_flag_sets_side_by_side(tmp_path: Path) -> None:
+    rows = _scored_rows(40)
+    _write(tmp_path, rows, _info("scored", _Scored.model_json_schema()), _meta(rows, {"x": 1}), ["text"])
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    numeric = _numeric(html)
+    assert list(numeric) == [
+        ("score", "flags"),
+        ("score", "compare flags"),
+        ("priority", "flags"),
+        ("priority", "compare flags"),
+    ]
+    # rows, mean, min, 25%, median, 75%, max: priorities 1, 2, 3, 0, ...; 13 of them raised by one
+    assert numeric[("priority", "flags")] == ["40", "1.5", "0", "0.750", "1.5", "2.25", "3"]
+    assert numeric[("priority", "compare flags")] == ["40", "1.825", "0", "1", "2", "3", "4"]
+    assert numeric[("score", "flags")] == numeric[("score", "compare flags")]
+    assert numeric[("score", "flags")] == ["40", "20.5", "1", "10.75", "20.5", "30.25", "40"]
+    # lists: rows with a value, empty ones, none, and their mean size, for each flag set
+    shapes = _spanned(_tables(html)["distribution"][1], 7)
+    assert shapes == [
+        ["notes", "list", "flags", "40", "40", "0", "0"],
+        ["notes", "list", "compare flags", "40", "27", "0", "0.325"],
+    ]
+
+
+def test_histograms_span_the_schemas_range_or_else_the_datas(tmp_path: Path) -> None:
     rows = _scored_rows(40)
     _write(tmp_path, rows, _info("scored", _Scored.model_json_schema()), _meta(rows, None), ["text"])
-    section = " ".join(_section((tmp_path / "report.html").read_text(encoding="utf-8"), "histogram").split())
-    assert "score of 40 rows, from 0.000 to 100 in bins of 5" in section
+    captions = _captions((tmp_path / "report.html").read_text(encoding="utf-8"))
+    assert captions == {
+        "score": "40 rows from 0 to 100 (the schema's range), in bins of 5.",
+        "priority": "40 rows from 0 to 3 (the data's range), one bin per value.",
+    }
 
     loose = [r.model_copy(update={"output": {"verdict": "a", "score": 10.0 + r.row}}) for r in rows]
     _write(tmp_path, loose, _info("loose", _Unbounded.model_json_schema()), _meta(loose, None), ["text"])
-    section = " ".join(_section((tmp_path / "report.html").read_text(encoding="utf-8"), "histogram").split())
-    assert "score of 40 rows, from 11 to 50 in bins of 1.95." in section
+    captions = _captions((tmp_path / "report.html").read_text(encoding="utf-8"))
+    assert captions == {"score": "40 rows from 11 to 50 (the data's range), in bins of 1.95."}
+
+
+def test_histogram_bounds_are_read_through_refs_and_any_of(tmp_path: Path) -> None:
+    schema = {
+        "$defs": {"Percent": {"type": "number", "minimum": 0, "maximum": 100}},
+        "properties": {
+            "score": {"anyOf": [{"$ref": "#/$defs/Percent"}, {"type": "null"}], "x-role": "confidence"},
+            "load": {"allOf": [{"$ref": "#/$defs/Percent"}]},
+            "ratio": {"type": "number", "exclusiveMinimum": 0},
+        },
+    }
+    rows = [
+        RowResult(row=n, input={"text": "t"}, output={"score": n / 2, "load": n, "ratio": n / 4})
+        for n in range(1, 41)
+    ]
+    _write(tmp_path, rows, _info("percent", schema), _meta(rows, None), ["text"])
+    assert _captions((tmp_path / "report.html").read_text(encoding="utf-8")) == {
+        "score": "40 rows from 0 to 100 (the schema's range), in bins of 5.",
+        "load": "40 rows from 0 to 100 (the schema's range), in bins of 5.",
+        "ratio": "40 rows from 0 to 10 (the schema's bound and the data's), in bins of 0.500.",
+    }
+
+
+def test_quantiles_come_from_a_bounded_sample(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(statistics, "SAMPLE_SIZE", 500)
+    numbers, again = statistics.Numbers(), statistics.Numbers()
+    for value in range(10_000):
+        numbers.add(float(value))
+        again.add(float(value))
+    assert len(numbers.values) == 500 and numbers.sampled
+    assert (numbers.count, numbers.mean, numbers.low, numbers.high) == (10_000, 4999.5, 0, 9999)
+    median = numbers.quantile(0.5)
+    assert median is not None and abs(median - 4999.5) < 600  # a uniform sample's median
+    assert list(numbers.values) == list(again.values)  # the same sample every run
+
+
+def test_a_field_of_many_values_gets_its_commonest_changes_not_a_matrix(tmp_path: Path) -> None:
+    letters = [chr(ord("a") + i) for i in range(15)]
+    schema = {"properties": {"code": {"enum": letters, "type": "string"}, "note": {"type": "string"}}}
+    rows = [
+        RowResult(
+            row=n,
+            input={"text": "t"},
+            output={"code": letters[n % 15], "note": "x" * 80},  # a long text: counted, not charted
+            compare_output={"code": letters[(n + (n % 2)) % 15], "note": "x" * 80},
+        )
+        for n in range(1, 61)
+    ]
+    _write(tmp_path, rows, _info("codes", schema), _meta(rows, {"x": 1}), ["text"])
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    section = " ".join(_section(html, "comparison").split())
+    assert "<h3>code: what it became</h3>" in section  # 15 kinds of change, all listed
+    changes = _tables(html)["comparison"][1]
+    assert changes[0] == ["flags", "compare flags", "rows", "share"]
+    assert len(changes) == 16 and changes[1] == ["a", "b", "2", "3.3%"]
+    assert {line[0]: line[1] for line in _tables(html)["comparison"][0][1:]} == {
+        "code": "categorical",
+        "note": "text",
+    }
+    assert ">note</text>" not in _section(html, "distribution")
+    shapes = _tables(html)["distribution"][-1]
+    assert shapes[1:] == [
+        ["note", "text", "flags", "60", "0", "0", ""],
+        ["compare flags", "60", "0", "0", ""],
+    ]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 import altair as alt
 import vl_convert
 
-from batch_worker.reports.statistics import Categorical
+from batch_worker.reports.statistics import COMPARE, FLAGS, Categorical
 
 
 def _svg(chart: Any) -> str:
@@ -18,7 +19,7 @@ def _svg(chart: Any) -> str:
 
 def bar_chart(categorical: Categorical, comparing: bool) -> str:
     order = categorical.order()
-    variants = ["flags", "compare flags"] if comparing else ["flags"]
+    variants = [FLAGS, COMPARE] if comparing else [FLAGS]
     values = [
         {"category": value, "rows": categorical.counts.get(variant, Counter())[value], "variant": variant}
         for variant in variants
@@ -41,22 +42,43 @@ def bar_chart(categorical: Categorical, comparing: bool) -> str:
     return _svg(chart)
 
 
-def histogram(bins: list[int], low: float, high: float, title: str) -> str:
-    width = (high - low) / len(bins)
+def histogram(
+    bins: Mapping[str, list[int]], low: float, high: float, title: str, per_value: bool = False
+) -> str:
+    """Rows per bin from low to high; with two flag sets, their bars side by side in each bin.
+
+    `per_value`: a bin per whole number, centred on it, so the axis ticks whole numbers only.
+    """
+    variants = list(bins)
+    width = (high - low) / len(bins[variants[0]])
+    share = width / len(variants)
     values = [
-        {"start": round(low + i * width, 6), "end": round(low + (i + 1) * width, 6), "rows": n}
-        for i, n in enumerate(bins)
+        {
+            "start": round(low + i * width + v * share, 9),
+            "end": round(low + i * width + (v + 1) * share, 9),
+            "rows": n,
+            "variant": variant,
+        }
+        for v, variant in enumerate(variants)
+        for i, n in enumerate(bins[variant])
     ]
-    chart = (
-        alt.Chart({"values": values})
-        .mark_bar(color="#4c78a8", stroke="white")
-        .encode(
-            x=alt.X("start:Q", title=title, scale=alt.Scale(domain=[low, high])),
-            x2="end:Q",
-            # with x2 set, a bar needs its baseline spelled out or it is drawn as a thin tick
-            y=alt.Y("rows:Q", title="rows", scale=alt.Scale(zero=True)),
-            y2=alt.datum(0),
+    bars = alt.Chart({"values": values}).mark_bar(stroke="white", strokeWidth=0.5)
+    encoding: dict[str, Any] = {
+        "x": alt.X(
+            "start:Q",
+            title=title,
+            scale=alt.Scale(domain=[low, high], nice=False),
+            axis=alt.Axis(tickMinStep=1, format="d") if per_value else alt.Axis(),
+        ),
+        "x2": "end:Q",
+        # with x2 set, a bar needs its baseline spelled out or it is drawn as a thin tick
+        "y": alt.Y("rows:Q", title="rows", scale=alt.Scale(zero=True)),
+        "y2": alt.datum(0),
+    }
+    if len(variants) > 1:
+        encoding["color"] = alt.Color(
+            "variant:N", sort=variants, title=None, legend=alt.Legend(orient="bottom")
         )
-        .properties(width=480, height=200)
-    )
-    return _svg(chart)
+    else:
+        bars = bars.mark_bar(color="#4c78a8", stroke="white", strokeWidth=0.5)
+    return _svg(bars.encode(**encoding).properties(width=380, height=180))

@@ -11,11 +11,23 @@ from markupsafe import Markup
 
 from batch_worker.reports.charts import bar_chart, histogram
 from batch_worker.reports.columns import json_text
-from batch_worker.reports.statistics import HISTOGRAM_BINS, Summary, bin_counts, histogram_range
+from batch_worker.reports.statistics import (
+    FLAGS,
+    SAMPLE_SIZE,
+    Summary,
+    histogram_of,
+)
 from onepipe import PipelineInfo
 from onepipe.jobs import JobMeta, utc_now
 
 MISSING: Final = "\u2013"  # an en dash: nothing to show
+MATRIX_VALUES: Final = 12  # a categorical field with more values seen gets a list of changes, not a matrix
+LISTED_CHANGES: Final = 20
+RANGE_SOURCES: Final = {
+    "schema": "the schema's range",
+    "data": "the data's range",
+    "schema and data": "the schema's bound and the data's",
+}
 
 
 # -- formatting ------------------------------------------------------------------------
@@ -32,7 +44,9 @@ def _percent(part: int, whole: int) -> str:
 def _decimal(value: float | None) -> str:
     if value is None:
         return MISSING
-    if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
+    if value == 0:
+        return "0"
+    if abs(value) >= 1e6 or abs(value) < 1e-3:
         return f"{value:.3g}"
     return f"{value:,.3f}".rstrip("0").rstrip(".") if abs(value) >= 1 else f"{value:.3f}"
 
@@ -85,6 +99,10 @@ table.facts th { width: 12rem; }
 .charts { display: flex; flex-wrap: wrap; gap: 1.5rem; align-items: flex-start; }
 .charts svg { max-width: 100%; height: auto; }
 .big { font-size: 1.4rem; font-weight: 600; }
+td.same { background: #eef4fa; }
+figcaption { font-size: 0.85rem; color: #444; max-width: 30rem; }
+.charts figure { margin: 0; }
+td.changes { min-width: 20rem; overflow-wrap: anywhere; }
 </style>
 </head>
 <body>
@@ -117,28 +135,51 @@ table.facts th { width: 12rem; }
 {% if charts %}
 <div class="charts">{% for svg in charts %}<figure>{{ svg }}</figure>{% endfor %}</div>
 {% else %}
-<p class="muted">The output has no categorical fields (enums or booleans) to count.</p>
+<p class="muted">The output has no categorical fields (enums, booleans or short texts) to count.</p>
 {% endif %}
 {% if numeric %}
 <h3>Numeric outputs</h3>
 <table>
 <tr><th>field</th>{% if comparison %}<th>variant</th>{% endif %}<th class="num">rows</th>
-<th class="num">min</th><th class="num">mean</th><th class="num">max</th></tr>
-{% for item in numeric %}<tr><td>{{ item.name }}</td>{% if comparison %}<td>{{ item.variant }}</td>{% endif %}
-<td class="num">{{ item.count }}</td>
-<td class="num">{{ item.low }}</td><td class="num">{{ item.mean }}</td>
+<th class="num">mean</th><th class="num">min</th><th class="num">25%</th><th class="num">median</th>
+<th class="num">75%</th><th class="num">max</th></tr>
+{% for item in numeric %}<tr>{% if item.span %}<th rowspan="{{ item.span }}">{{ item.name }}</th>{% endif %}
+{% if comparison %}<td>{{ item.variant }}</td>{% endif %}
+<td class="num">{{ item.count }}</td><td class="num">{{ item.mean }}</td><td class="num">{{ item.low }}</td>
+<td class="num">{{ item.q1 }}</td><td class="num">{{ item.median }}</td><td class="num">{{ item.q3 }}</td>
 <td class="num">{{ item.high }}</td></tr>
+{% endfor %}
+</table>
+{% if sampled %}<p class="muted">Quartiles of a field with more than {{ sample_size }} values come from a
+uniform sample of {{ sample_size }} of them; count, mean, min and max are exact.</p>{% endif %}
+{% endif %}
+{% if shapes %}
+<h3>Lists, objects and text</h3>
+<table>
+<tr><th>field</th><th>kind</th>{% if comparison %}<th>variant</th>{% endif %}
+<th class="num">rows with a value</th><th class="num">empty</th><th class="num">none</th>
+<th class="num">mean items</th></tr>
+{% for item in shapes %}<tr>{% if item.span %}<th rowspan="{{ item.span }}">{{ item.name }}</th>
+<td rowspan="{{ item.span }}">{{ item.kind }}</td>{% endif %}
+{% if comparison %}<td>{{ item.variant }}</td>{% endif %}
+<td class="num">{{ item.present }}</td><td class="num">{{ item.empty }}</td>
+<td class="num">{{ item.missing }}</td><td class="num">{{ item.mean_items }}</td></tr>
 {% endfor %}
 </table>
 {% endif %}
 </section>
 
-{% if confidence %}
-<section id="histogram">
-<h2>Confidence</h2>
-<p>{{ confidence.field }} of {{ confidence.rows }} rows, from {{ confidence.low }} to {{ confidence.high }}
-in bins of {{ confidence.width }}.</p>
-<figure>{{ confidence.svg }}</figure>
+{% if histograms %}
+<section id="histograms">
+<h2>Numeric outputs, binned</h2>
+<div class="charts">
+{% for item in histograms %}<figure>{% if item.svg %}{{ item.svg }}
+<figcaption><b>{{ item.field }}</b>: {{ item.rows }} from {{ item.low }} to {{ item.high }}
+({{ item.source }}), {{ item.bins }}.</figcaption>{% else %}
+<figcaption><b>{{ item.field }}</b>: {{ item.rows }}, every one {{ item.constant }}.</figcaption>{%
+ endif %}</figure>
+{% endfor %}
+</div>
 </section>
 {% endif %}
 
@@ -192,31 +233,47 @@ are listed{% endif %}.</p>
 <section id="comparison">
 <h2>Comparison</h2>
 <p>Flags: {{ ran.flags }}<br>Compare flags: {{ ran.compare_flags }}</p>
+<p><span class="big">{{ comparison.changed_total }}</span> of {{ comparison.compared }} rows with both outputs
+changed in at least one output field ({{ comparison.changed_share }}){% if comparison.one_failed %};
+{{ comparison.one_failed }} rows failed under one flag set only{% endif %}.</p>
 <p>Agreement{% if comparison.verdict_field %} on {{ comparison.verdict_field }}{%
  else %} on the whole output{% endif %}:
 <span class="big">{{ comparison.rate }}</span> ({{ comparison.agreed }} of {{ comparison.compared }} rows
-with both outputs{% if comparison.one_failed %}; {{ comparison.one_failed }} rows failed in one variant
-only{% endif %}).</p>
-<h3>What changed, field by field</h3>
+with both outputs).</p>
+<h3>Field by field</h3>
 <table>
-<tr><th>field</th><th class="num">rows changed</th><th class="num">share</th>
+<tr><th>field</th><th>kind</th><th class="num">rows changed</th><th class="num">agreement</th>
 <th class="num">mean |difference|</th><th class="num">max |difference|</th></tr>
-{% for item in comparison.fields %}<tr><td>{{ item.name }}</td><td class="num">{{ item.changed }}</td>
-<td class="num">{{ item.share }}</td><td class="num">{{ item.mean_difference }}</td>
-<td class="num">{{ item.max_difference }}</td></tr>
+{% for item in comparison.fields %}<tr><td>{{ item.name }}</td><td>{{ item.kind }}</td>
+<td class="num">{{ item.changed }}</td><td class="num">{{ item.agreement }}</td>
+<td class="num">{{ item.mean_difference }}</td><td class="num">{{ item.max_difference }}</td></tr>
 {% endfor %}
 </table>
-{% if comparison.confusion %}
-<h3>{{ comparison.verdict_field }}: flags (rows) against compare flags (columns)</h3>
+{% if numeric %}<p class="muted">The numeric outputs under each flag set are side by side in
+<a href="#distribution">Distribution of outputs</a>.</p>{% endif %}
+{% for table in comparison.tables %}
+{% if table.matrix %}
+<h3>{{ table.field }}: flags (rows) against compare flags (columns)</h3>
 <table>
-<tr><th></th>{% for column in comparison.confusion.columns %}<th class="num">{{ column }}</th>{% endfor %}
+<tr><th></th>{% for column in table.matrix.columns %}<th class="num">{{ column }}</th>{% endfor %}
 <th class="num">total</th></tr>
-{% for line in comparison.confusion.rows %}<tr><th>{{ line.verdict }}</th>
-{% for cell in line.cells %}<td class="num">{{ cell }}</td>{% endfor %}
+{% for line in table.matrix.rows %}<tr><th>{{ line.value }}</th>
+{% for cell in line.cells %}<td class="num{% if cell.same %} same{% endif %}">{{ cell.rows }}</td>{% endfor %}
 <td class="num">{{ line.total }}</td></tr>
 {% endfor %}
 </table>
+{% else %}
+<h3>{{ table.field }}: what it became{% if table.more %} (the {{ table.shown }} most frequent changes of
+{{ table.kinds }}){% endif %}</h3>
+<table>
+<tr><th>flags</th><th>compare flags</th><th class="num">rows</th><th class="num">share</th></tr>
+{% for line in table.changes %}<tr><td class="wrap">{{ line.before }}</td>
+<td class="wrap">{{ line.after }}</td>
+<td class="num">{{ line.rows }}</td><td class="num">{{ line.share }}</td></tr>
+{% endfor %}
+</table>
 {% endif %}
+{% endfor %}
 <h3>Changed rows</h3>
 {% if comparison.changed %}
 <p>{{ comparison.changed_total }} rows changed in any output field{% if comparison.more %}; the first
@@ -227,14 +284,15 @@ only{% endif %}).</p>
 {% if comparison.certainty_field %}<th class="num">{{ comparison.certainty_field }} (flags)</th>{% endif %}
 {% if comparison.verdict_field %}<th>{{ comparison.verdict_field }} (compare)</th>{% endif %}
 {% if comparison.certainty_field %}<th class="num">{{ comparison.certainty_field }} (compare)</th>{% endif %}
-<th>fields changed</th></tr>
+<th>what changed (flags &rarr; compare flags)</th></tr>
 {% for item in comparison.changed %}<tr><td class="num">{{ item.row }}</td>
 {% for value in item.inputs %}<td class="wrap">{{ value }}</td>{% endfor %}
 {% if comparison.verdict_field %}<td>{{ item.verdict }}</td>{% endif %}
 {% if comparison.certainty_field %}<td class="num">{{ item.certainty }}</td>{% endif %}
 {% if comparison.verdict_field %}<td>{{ item.compare_verdict }}</td>{% endif %}
 {% if comparison.certainty_field %}<td class="num">{{ item.compare_certainty }}</td>{% endif %}
-<td class="wrap">{{ item.fields }}</td></tr>
+<td class="changes">{% for change in item.changes %}{{ change }}{% if not loop.last %}<br>{% endif %}{%
+ endfor %}</td></tr>
 {% endfor %}
 </table>
 {% else %}
@@ -296,24 +354,137 @@ def _review_section(summary: Summary) -> dict[str, Any] | None:
     }
 
 
+def _numeric_rows(summary: Summary) -> list[dict[str, Any]]:
+    """Each numeric field's summary under each flag set, one row per set, the sets side by side."""
+    rows = []
+    for name, by_variant in summary.numeric.items():
+        for index, (variant, numbers) in enumerate(by_variant.items()):
+            rows.append(
+                {
+                    "name": name,
+                    "span": len(by_variant) if index == 0 else 0,
+                    "variant": variant,
+                    "count": _count(numbers.count),
+                    "mean": _decimal(numbers.mean),
+                    "low": _decimal(numbers.low if numbers.count else None),
+                    "q1": _decimal(numbers.quantile(0.25)),
+                    "median": _decimal(numbers.quantile(0.5)),
+                    "q3": _decimal(numbers.quantile(0.75)),
+                    "high": _decimal(numbers.high if numbers.count else None),
+                }
+            )
+    return rows
+
+
+def _shape_rows(summary: Summary) -> list[dict[str, Any]]:
+    """Lists, objects and free text: rows with a value, empty, none, mean list size, per flag set."""
+    rows = []
+    for name, shapes in summary.shapes.items():
+        for index, variant in enumerate(summary.variants):
+            items = shapes.items.get(variant)
+            rows.append(
+                {
+                    "name": name,
+                    "kind": summary.kinds[name],
+                    "span": len(summary.variants) if index == 0 else 0,
+                    "variant": variant,
+                    "present": _count(shapes.present[variant]),
+                    "empty": _count(shapes.empty[variant]),
+                    "missing": _count(shapes.missing[variant]),
+                    "mean_items": _decimal(items.mean) if items is not None else "",
+                }
+            )
+    return rows
+
+
+def _histograms(summary: Summary) -> list[dict[str, Any]]:
+    """A histogram per numeric field, over its schema's range, else the data's; both flag sets in one."""
+    properties = summary.schema.get("properties", {})
+    kinds = dict(summary.columns)
+    figures = []
+    for name, by_variant in summary.numeric.items():
+        found = histogram_of(by_variant, properties.get(name, {}), summary.schema, kinds[name] == "integer")
+        if found is None:
+            continue
+        counts = [f"{_count(n.count)} rows ({variant})" for variant, n in by_variant.items()]
+        rows = counts[0].removesuffix(f" ({FLAGS})") if len(counts) == 1 else ", ".join(counts)
+        if any(numbers.sampled for numbers in by_variant.values()):
+            rows += f", binned from a uniform sample of {_count(SAMPLE_SIZE)}"
+        figure = {"field": name, "rows": rows, "svg": None, "constant": None}
+        if found.constant is not None:
+            figures.append({**figure, "constant": _decimal(found.constant)})
+            continue
+        bins = len(next(iter(found.bins.values())))
+        shown = (found.low + 0.5, found.high - 0.5) if found.per_value else (found.low, found.high)
+        figures.append(
+            {
+                **figure,
+                "low": _decimal(shown[0]),
+                "high": _decimal(shown[1]),
+                "source": RANGE_SOURCES[found.source],
+                "bins": "one bin per value"
+                if found.per_value
+                else f"in bins of {_decimal((found.high - found.low) / bins)}",
+                "svg": Markup(histogram(found.bins, found.low, found.high, name, found.per_value)),
+            }
+        )
+    # the charts first, two to a line; the fields with nothing to bin after them
+    return sorted(figures, key=lambda figure: figure["svg"] is None)
+
+
+def _change_table(summary: Summary, name: str) -> dict[str, Any]:
+    """What a categorical field's values became: a matrix for few values, else the commonest changes."""
+    pairs = summary.changes[name].pairs
+    seen = {a for a, _ in pairs} | {b for _, b in pairs}
+    values = [value for value in summary.categoricals[name].order() if value in seen]
+    values += sorted(seen - set(values))
+    if len(values) <= MATRIX_VALUES:
+        lines = [
+            {
+                "value": a,
+                "cells": [{"rows": _count(pairs[(a, b)]), "same": a == b} for b in values],
+                "total": _count(sum(pairs[(a, b)] for b in values)),
+            }
+            for a in values
+        ]
+        return {"field": name, "matrix": {"columns": values, "rows": lines}}
+    changes = sorted(((n, a, b) for (a, b), n in pairs.items() if a != b), key=lambda x: (-x[0], x[1], x[2]))
+    return {
+        "field": name,
+        "matrix": None,
+        "changes": [
+            {"before": a, "after": b, "rows": _count(n), "share": _percent(n, summary.compared)}
+            for n, a, b in changes[:LISTED_CHANGES]
+        ],
+        "shown": min(len(changes), LISTED_CHANGES),
+        "kinds": _count(len(changes)),
+        "more": len(changes) > LISTED_CHANGES,
+    }
+
+
 def _comparison_section(summary: Summary) -> dict[str, Any] | None:
     if not summary.comparing:
         return None
-    confusion = None
-    if summary.label_field is not None:
-        categorical = summary.categoricals[summary.label_field]
-        seen = {a for a, _ in summary.confusion} | {b for _, b in summary.confusion}
-        labels = [value for value in categorical.order() if value in seen]
-        labels += sorted(seen - set(labels))
-        lines = [
+    fields = []
+    for name, _ in summary.columns:
+        change = summary.changes[name]
+        difference = change.difference
+        fields.append(
             {
-                "verdict": a,
-                "cells": [_count(summary.confusion[(a, b)]) for b in labels],
-                "total": _count(sum(summary.confusion[(a, b)] for b in labels)),
+                "name": name,
+                "kind": summary.kinds[name],
+                "changed": _count(change.changed),
+                "agreement": _percent(summary.compared - change.changed, summary.compared),
+                "mean_difference": _decimal(difference.mean) if difference.count else "",
+                "max_difference": _decimal(difference.high) if difference.count else "",
             }
-            for a in labels
-        ]
-        confusion = {"columns": labels, "rows": lines}
+        )
+    # a table of what became what for the verdict, and for every other categorical field that changed
+    tables = [
+        _change_table(summary, name)
+        for name in summary.categoricals
+        if summary.changes[name].pairs and (name == summary.label_field or summary.changes[name].changed)
+    ]
     changed = [
         {
             **item,
@@ -322,70 +493,31 @@ def _comparison_section(summary: Summary) -> dict[str, Any] | None:
         }
         for item in summary.changed
     ]
-    changed_total = summary.rows_changed
-    differences = {name: stats for name, stats in summary.numeric_difference.items() if stats.count}
-    fields = [
-        {
-            "name": name,
-            "changed": _count(summary.field_changes[name]),
-            "share": _percent(summary.field_changes[name], summary.compared),
-            "mean_difference": _decimal(differences[name].total / differences[name].count)
-            if name in differences
-            else "",
-            "max_difference": _decimal(differences[name].high) if name in differences else "",
-        }
-        for name, _ in summary.columns
-    ]
     return {
         "fields": fields,
+        "tables": tables,
         "verdict_field": summary.label_field,
         "certainty_field": summary.confidence_field,
         "rate": _percent(summary.agreed, summary.compared),
         "agreed": _count(summary.agreed),
         "compared": _count(summary.compared),
         "one_failed": _count(summary.compare_failed) if summary.compare_failed else None,
-        "confusion": confusion,
         "changed": changed,
-        "changed_total": _count(changed_total),
+        "changed_total": _count(summary.rows_changed),
+        "changed_share": _percent(summary.rows_changed, summary.compared),
         "shown": len(changed),
-        "more": changed_total > len(changed),
+        "more": summary.rows_changed > len(changed),
     }
 
 
 def render_html(summary: Summary, meta: JobMeta, info: PipelineInfo) -> str:
+    """The report as one self-contained HTML page: inline SVG charts, no script, no network."""
+    summary.finish()
     charts = [
         Markup(bar_chart(categorical, summary.comparing))
         for categorical in summary.categoricals.values()
         if categorical.counts
     ]
-    variants = [("flags", summary.numeric)]
-    if summary.comparing:
-        variants.append(("compare flags", summary.numeric_compare))
-    numeric = [
-        {
-            "name": name,
-            "variant": variant,
-            "count": _count(stats[name].count),
-            "low": _decimal(stats[name].low if stats[name].count else None),
-            "mean": _decimal(stats[name].total / stats[name].count if stats[name].count else None),
-            "high": _decimal(stats[name].high if stats[name].count else None),
-        }
-        for name in summary.numeric
-        for variant, stats in variants
-    ]
-    confidence = None
-    if summary.confidence_field is not None and summary.confidences:
-        prop = summary.schema.get("properties", {}).get(summary.confidence_field, {})
-        low, high = histogram_range(summary.confidences, prop, summary.schema)
-        bins = bin_counts(summary.confidences, low, high)
-        confidence = {
-            "field": summary.confidence_field,
-            "rows": _count(len(summary.confidences)),
-            "width": _decimal((high - low) / HISTOGRAM_BINS),
-            "low": _decimal(low),
-            "high": _decimal(high),
-            "svg": Markup(histogram(bins, low, high, summary.confidence_field)),
-        }
     failed = {
         "rows": summary.failed_rows,
         "total": _count(summary.failed),
@@ -396,8 +528,11 @@ def render_html(summary: Summary, meta: JobMeta, info: PipelineInfo) -> str:
         ran=_what_ran(summary, meta, info),
         input_columns=summary.input_columns,
         charts=charts,
-        numeric=numeric,
-        confidence=confidence,
+        numeric=_numeric_rows(summary),
+        sampled=any(n.sampled for by_variant in summary.numeric.values() for n in by_variant.values()),
+        sample_size=_count(SAMPLE_SIZE),
+        shapes=_shape_rows(summary),
+        histograms=_histograms(summary),
         review=_review_section(summary),
         failed=failed,
         comparison=_comparison_section(summary),

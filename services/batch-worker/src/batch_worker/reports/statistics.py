@@ -1,17 +1,28 @@
 """What the HTML report shows, gathered row by row in bounded memory.
 
-The fields summarised come from the output schema, and the roles (`label`, `confidence`,
-`review`) from its `x-role` marks; every role is optional and the report shows less
-without it.
+Every output field is summarised by its schema type, never by its name:
+
+- categorical fields (enums, booleans, consts, and strings short and few enough to count):
+  counts per flag set; compared, the agreement and a table of what became what;
+- numeric fields: count, mean, min, quartiles, max per flag set and a histogram over the
+  schema's `minimum` / `maximum` (else the data's range); compared, the mean and max
+  absolute difference;
+- lists, objects and free text: rows with a value, empty, none (and list sizes);
+  compared, the rows where the value changed.
+
+A row changed under the compare flags when any output field differs. The roles (`label`,
+`confidence`, `review`) come from the schema's `x-role` marks; every role is optional and
+the report shows less without it.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
+import random
 from array import array
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -23,8 +34,21 @@ REVIEW_ROWS: Final = 50
 LISTED_ROWS: Final = 200
 REASON_CHARS: Final = 1000
 MAX_CATEGORIES: Final = 50
+SHORT_TEXT: Final = 60  # a free string field whose values are all this short (and few) is categorical
 HISTOGRAM_BINS: Final = 20
+SAMPLE_SIZE: Final = 100_000  # values kept per numeric field and flag set (8 bytes each) for quantiles
+CHANGE_TEXT: Final = 60  # the characters of a value shown in "what changed"
 OTHER: Final = "(other)"
+FLAGS: Final = "flags"
+COMPARE: Final = "compare flags"
+
+# what a field is, for the report: how it is counted and compared
+CATEGORICAL: Final = "categorical"
+NUMERIC: Final = "numeric"
+LIST: Final = "list"
+OBJECT: Final = "object"
+TEXT: Final = "text"
+VALUE: Final = "value"  # JSON of several shapes
 
 
 def as_number(value: Any) -> float | None:
@@ -34,9 +58,19 @@ def as_number(value: Any) -> float | None:
     return None
 
 
+def _shape(schema: Mapping[str, Any], root: Mapping[str, Any]) -> str:
+    """list, object or value: what a JSON field's schema says its values are."""
+    kinds = {alternative.get("type") for alternative in schema_alternatives(schema, root)}
+    if kinds == {"array"}:
+        return LIST
+    if kinds == {"object"}:
+        return OBJECT
+    return VALUE
+
+
 @dataclass
 class Stats:
-    """Count, minimum, mean and maximum of a numeric output field, kept as running values."""
+    """Count, minimum, mean and maximum of numbers, kept as running values."""
 
     count: int = 0
     total: float = 0.0
@@ -49,22 +83,82 @@ class Stats:
         self.low = min(self.low, value)
         self.high = max(self.high, value)
 
+    @property
+    def mean(self) -> float | None:
+        return self.total / self.count if self.count else None
+
+
+@dataclass
+class Numbers(Stats):
+    """A numeric field's running values, and the values themselves for quantiles and histograms.
+
+    Up to SAMPLE_SIZE values are kept exactly; beyond that a uniform sample of that size
+    (reservoir sampling with a fixed seed, so two runs give the same report).
+    """
+
+    values: array[float] = field(default_factory=lambda: array("d"))
+    _random: random.Random = field(default_factory=lambda: random.Random(0), repr=False)
+    _sorted: list[float] | None = field(default=None, repr=False)
+
+    def add(self, value: float) -> None:
+        super().add(value)
+        self._sorted = None
+        if len(self.values) < SAMPLE_SIZE:
+            self.values.append(value)
+        else:
+            slot = self._random.randrange(self.count)
+            if slot < SAMPLE_SIZE:
+                self.values[slot] = value
+
+    @property
+    def sampled(self) -> bool:
+        return self.count > len(self.values)
+
+    def quantile(self, q: float) -> float | None:
+        """The q-quantile (linear between the closest ranks, as numpy's default)."""
+        if not self.values:
+            return None
+        if self._sorted is None:
+            self._sorted = sorted(self.values)
+        position = q * (len(self._sorted) - 1)
+        below = math.floor(position)
+        above = min(below + 1, len(self._sorted) - 1)
+        return self._sorted[below] + (self._sorted[above] - self._sorted[below]) * (position - below)
+
 
 @dataclass
 class Categorical:
-    """Counts of one categorical field's values, per variant; unseen values beyond a cap are pooled."""
+    """Counts of one categorical field's values, per flag set.
+
+    Values the schema does not list are admitted up to MAX_CATEGORIES; later ones are pooled
+    as OTHER, so a free-text field keeps bounded counts.
+    """
 
     name: str
     categories: list[str] | None
     counts: dict[str, Counter[str]] = field(default_factory=dict)
+    admitted: dict[str, None] = field(default_factory=dict)
+    longest: int = 0
 
-    def add(self, variant: str, value: Any) -> None:
-        counter = self.counts.setdefault(variant, Counter())
+    def key(self, value: Any) -> str:
+        """The value's category: its text, or OTHER once the cap is reached."""
         key = show(value)
-        # a free-text label could have a value per row: keep the counts bounded
-        if self.categories is None and key not in counter and len(counter) >= MAX_CATEGORIES:
-            key = OTHER
-        counter[key] += 1
+        self.longest = max(self.longest, len(key))
+        if key in self.admitted or (self.categories is not None and key in self.categories):
+            return key
+        if len(self.admitted) >= MAX_CATEGORIES:
+            return OTHER
+        self.admitted[key] = None
+        return key
+
+    def add(self, variant: str, value: Any) -> str:
+        key = self.key(value)
+        self.counts.setdefault(variant, Counter())[key] += 1
+        return key
+
+    @property
+    def overflowed(self) -> bool:
+        return any(OTHER in counter for counter in self.counts.values())
 
     def order(self) -> list[str]:
         seen: Counter[str] = Counter()
@@ -73,6 +167,37 @@ class Categorical:
         known = list(self.categories or [])
         rest = sorted((c for c in seen if c not in known and c != OTHER), key=lambda c: (-seen[c], c))
         return known + rest + ([OTHER] if OTHER in seen else [])
+
+
+@dataclass
+class Shapes:
+    """Per flag set, how many rows hold a value of a list, object or free-text field, how many are empty."""
+
+    present: Counter[str] = field(default_factory=Counter)
+    empty: Counter[str] = field(default_factory=Counter)
+    missing: Counter[str] = field(default_factory=Counter)
+    items: dict[str, Stats] = field(default_factory=dict)  # the sizes of lists
+
+    def add(self, variant: str, value: Any) -> None:
+        if value is None:
+            self.missing[variant] += 1
+            return
+        self.present[variant] += 1
+        if isinstance(value, str | list | dict) and not value:
+            self.empty[variant] += 1
+        if isinstance(value, list):
+            self.items.setdefault(variant, Stats()).add(len(value))
+
+
+@dataclass
+class Change:
+    """One field under the two flag sets, over the rows where both gave an output."""
+
+    changed: int = 0
+    # categorical: (flags category, compare category) of every compared row
+    pairs: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # numeric: |flags - compare| where both are numbers
+    difference: Stats = field(default_factory=Stats)
 
 
 @dataclass
@@ -86,16 +211,12 @@ class Summary:
     rows: int = 0
     failed: int = 0
     failed_rows: list[dict[str, Any]] = field(default_factory=list)
-    # every confidence seen (8 bytes a row): the histogram's range may come from the data
-    confidences: array[float] = field(default_factory=lambda: array("d"))
     flagged: int = 0
     review_heap: list[tuple[tuple[int, float, int], int, dict[str, Any]]] = field(default_factory=list)
     compared: int = 0
     agreed: int = 0
     compare_failed: int = 0
-    confusion: Counter[tuple[str, str]] = field(default_factory=Counter)
     rows_changed: int = 0
-    field_changes: Counter[str] = field(default_factory=Counter)
     changed: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -104,16 +225,35 @@ class Summary:
         self.label_field = self.roles.get(ROLE_LABEL)
         self.confidence_field = self.roles.get(ROLE_CONFIDENCE)
         self.review_field = self.roles.get(ROLE_REVIEW)
+        self.variants = [FLAGS, COMPARE] if self.comparing else [FLAGS]
         self.categoricals: dict[str, Categorical] = {}
-        for name, _kind in self.columns:
+        self.numeric: dict[str, dict[str, Numbers]] = {}
+        self.shapes: dict[str, Shapes] = {}
+        self.kinds: dict[str, str] = {}
+        for name, kind in self.columns:
             categories = schema_categories(properties[name], self.schema)
-            if categories is not None or name == self.label_field:
+            if categories is not None or name == self.label_field or kind == "string":
+                # a free string is counted too; whether it reads as categories is known at the end
                 self.categoricals[name] = Categorical(name, categories)
-        if self.label_field in self.categoricals:  # the verdict's chart comes first
+            if kind in ("number", "integer"):
+                self.numeric[name] = {variant: Numbers() for variant in self.variants}
+                self.kinds[name] = NUMERIC
+            elif categories is not None or name == self.label_field:
+                self.kinds[name] = CATEGORICAL
+            elif kind == "string":
+                self.kinds[name] = TEXT  # until finish() finds its values few and short
+                self.shapes[name] = Shapes()
+            elif kind == "json":
+                self.kinds[name] = _shape(properties[name], self.schema)
+                self.shapes[name] = Shapes()
+            else:
+                self.kinds[name] = VALUE
+                self.shapes[name] = Shapes()
+        if self.label_field in self.categoricals:  # the verdict comes first
             self.categoricals = {self.label_field: self.categoricals[self.label_field]} | self.categoricals
-        self.numeric = {name: Stats() for name, kind in self.columns if kind in ("number", "integer")}
-        self.numeric_compare = {name: Stats() for name in self.numeric}
-        self.numeric_difference = {name: Stats() for name in self.numeric}  # of |flags - compare|
+        if self.confidence_field in self.numeric:  # and its confidence
+            self.numeric = {self.confidence_field: self.numeric[self.confidence_field]} | self.numeric
+        self.changes = {name: Change() for name, _ in self.columns}
 
     def _inputs(self, result: RowResult) -> list[str]:
         return [truncate(show(result.input.get(column))) for column in self.input_columns]
@@ -130,20 +270,25 @@ class Summary:
                 reason = result.error if result.error is not None else "no output"
                 self.failed_rows.append({"row": result.row, "reason": truncate(reason, REASON_CHARS)})
         if output is not None:
-            self._add_output(result, output)
+            self._count(FLAGS, output)
+            self._add_review(result, output)
         if self.comparing:
+            if result.compare_output is not None:
+                self._count(COMPARE, result.compare_output)
             self._add_comparison(result)
 
-    def _add_output(self, result: RowResult, output: Mapping[str, Any]) -> None:
+    def _count(self, variant: str, output: Mapping[str, Any]) -> None:
         for name, categorical in self.categoricals.items():
-            categorical.add("flags", output.get(name))
-        for name, stats in self.numeric.items():
+            categorical.add(variant, output.get(name))
+        for name, numbers in self.numeric.items():
             number = as_number(output.get(name))
             if number is not None:
-                stats.add(number)
+                numbers[variant].add(number)
+        for name, shapes in self.shapes.items():
+            shapes.add(variant, output.get(name))
+
+    def _add_review(self, result: RowResult, output: Mapping[str, Any]) -> None:
         confidence = as_number(self._role_value(output, self.confidence_field))
-        if confidence is not None:
-            self.confidences.append(confidence)
         flagged = self._role_value(output, self.review_field) is True
         self.flagged += flagged
         if not flagged and confidence is None:
@@ -165,38 +310,41 @@ class Summary:
 
     def _add_comparison(self, result: RowResult) -> None:
         first, second = result.output, result.compare_output
-        if second is not None:
-            for name, categorical in self.categoricals.items():
-                categorical.add("compare flags", second.get(name))
-            for name, stats in self.numeric_compare.items():
-                number = as_number(second.get(name))
-                if number is not None:
-                    stats.add(number)
         if first is None or second is None:
             self.compare_failed += first is not None or second is not None
             return
         self.compared += 1
         if self.label_field is not None:
-            a, b = show(first.get(self.label_field)), show(second.get(self.label_field))
-            self.confusion[(a, b)] += 1
-            same = a == b
+            same = show(first.get(self.label_field)) == show(second.get(self.label_field))
         else:  # without a verdict field, a row agrees when its whole output is the same
             same = first == second
         self.agreed += same
-        for name, stats in self.numeric_difference.items():
-            a_number, b_number = as_number(first.get(name)), as_number(second.get(name))
-            if a_number is not None and b_number is not None:
-                stats.add(abs(a_number - b_number))
         # a row changed when any output field changed, whatever its type
-        fields = [name for name, _ in self.columns if first.get(name) != second.get(name)]
-        self.field_changes.update(fields)
+        fields: list[str] = []
+        for name, _ in self.columns:
+            a, b = first.get(name), second.get(name)
+            change = self.changes[name]
+            if name in self.categoricals:
+                categorical = self.categoricals[name]
+                change.pairs[(categorical.key(a), categorical.key(b))] += 1
+            if name in self.numeric:
+                a_number, b_number = as_number(a), as_number(b)
+                if a_number is not None and b_number is not None:
+                    change.difference.add(abs(a_number - b_number))
+            if a != b:
+                change.changed += 1
+                fields.append(name)
         self.rows_changed += bool(fields)
         if fields and len(self.changed) < LISTED_ROWS:
             self.changed.append(
                 {
                     "row": result.row,
                     "inputs": self._inputs(result),
-                    "fields": ", ".join(fields),
+                    "changes": [
+                        f"{name}: {truncate(show(first.get(name)), CHANGE_TEXT)}"
+                        f" \u2192 {truncate(show(second.get(name)), CHANGE_TEXT)}"
+                        for name in fields
+                    ],
                     "verdict": show(self._role_value(first, self.label_field)),
                     "certainty": as_number(self._role_value(first, self.confidence_field)),
                     "compare_verdict": show(self._role_value(second, self.label_field)),
@@ -204,25 +352,80 @@ class Summary:
                 }
             )
 
+    def finish(self) -> None:
+        """Decide what the free strings are: categories when their values were few and short."""
+        for name, kind in list(self.kinds.items()):
+            categorical = self.categoricals.get(name)
+            if kind != TEXT or categorical is None:
+                continue
+            if not categorical.overflowed and categorical.longest <= SHORT_TEXT:
+                self.kinds[name] = CATEGORICAL
+                del self.shapes[name]
+            else:
+                del self.categoricals[name]
+
     def review_rows(self) -> list[dict[str, Any]]:
         return [entry for _, _, entry in sorted(self.review_heap, reverse=True)]
 
 
-def histogram_range(
-    values: array[float], schema: Mapping[str, Any], root: Mapping[str, Any]
-) -> tuple[float, float]:
-    """The range to bin a field's values over: its schema's `minimum` / `maximum`, else the data's."""
+def schema_bounds(schema: Mapping[str, Any], root: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    """A numeric field's `minimum` / `maximum` (or exclusive ones), through `$ref`s and `anyOf`s."""
     low = high = None
     for alternative in [resolve(schema, root), *schema_alternatives(schema, root)]:
-        low = low if low is not None else as_number(alternative.get("minimum"))
-        high = high if high is not None else as_number(alternative.get("maximum"))
-    low = min(values) if low is None else low
-    high = max(values) if high is None else high
+        for key in ("minimum", "exclusiveMinimum"):
+            low = low if low is not None else as_number(alternative.get(key))
+        for key in ("maximum", "exclusiveMaximum"):
+            high = high if high is not None else as_number(alternative.get(key))
+    return low, high
+
+
+def histogram_range(
+    values: Iterable[float], schema: Mapping[str, Any], root: Mapping[str, Any]
+) -> tuple[float, float]:
+    """The range to bin a field's values over: its schema's `minimum` / `maximum`, else the data's."""
+    low, high = schema_bounds(schema, root)
+    if low is None or high is None:
+        seen = list(values)
+        low = min(seen) if low is None else low
+        high = max(seen) if high is None else high
     return (low, high) if high > low else (low, low + 1.0)
 
 
-def bin_counts(values: array[float], low: float, high: float) -> list[int]:
-    bins = [0] * HISTOGRAM_BINS
+def bin_counts(values: Iterable[float], low: float, high: float, count: int = HISTOGRAM_BINS) -> list[int]:
+    """How many values fall in each of `count` equal bins from low to high (the end bins take the rest)."""
+    bins = [0] * count
     for value in values:
-        bins[min(max(int((value - low) / (high - low) * HISTOGRAM_BINS), 0), HISTOGRAM_BINS - 1)] += 1
+        bins[min(max(int((value - low) / (high - low) * count), 0), count - 1)] += 1
     return bins
+
+
+@dataclass
+class Histogram:
+    """One numeric field's values binned, per flag set, over one range for both."""
+
+    low: float
+    high: float
+    bins: dict[str, list[int]]
+    source: str  # where the range came from: "schema", "data", or "schema and data" (one bound each)
+    per_value: bool = False  # integers over a short range: a bin per value, centred on it
+    constant: float | None = None  # every value the same (and no range in the schema): nothing to bin
+
+
+def histogram_of(
+    by_variant: Mapping[str, Numbers], schema: Mapping[str, Any], root: Mapping[str, Any], integer: bool
+) -> Histogram | None:
+    """A numeric field's histogram over its schema's range, else the data's; None without values."""
+    extremes = [x for numbers in by_variant.values() if numbers.count for x in (numbers.low, numbers.high)]
+    if not extremes:
+        return None
+    declared = [bound is not None for bound in schema_bounds(schema, root)]
+    source = "schema" if all(declared) else "schema and data" if any(declared) else "data"
+    low, high = histogram_range(extremes, schema, root)
+    if not all(declared) and min(extremes) == max(extremes):
+        return Histogram(low, high, {}, source, constant=extremes[0])
+    count = HISTOGRAM_BINS
+    per_value = integer and low.is_integer() and high.is_integer() and high - low < HISTOGRAM_BINS
+    if per_value:
+        count, low, high = int(high - low) + 1, low - 0.5, high + 0.5
+    bins = {variant: bin_counts(numbers.values, low, high, count) for variant, numbers in by_variant.items()}
+    return Histogram(low, high, bins, source, per_value)
