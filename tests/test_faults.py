@@ -25,7 +25,7 @@ import pytest
 
 from tests.conftest import EXAMPLE_ARTIFACTS
 from tests.processes import RedisServer, ServiceProcess, descendants, free_port, gateway, model_service
-from tests.test_jobs import KEYS, Stack, _as, _csv, _keys_env, stack
+from tests.stacks import KEYS, Stack, as_key, csv_bytes, keys_env, stack
 
 ROWS = 600
 # short leases and frequent sweeps, so that each recovery takes seconds
@@ -50,13 +50,13 @@ def _broker(mode: str, redis_server: RedisServer) -> str | None:
 
 
 def _job(started: Stack, name: str, texts: list[str]) -> dict[str, Any]:
-    answer = started.submit(name, _csv([{"text": t} for t in texts]))
+    answer = started.submit(name, csv_bytes([{"text": t} for t in texts]))
     assert answer.status_code == 202, answer.text
     return dict(answer.json())
 
 
 def _view(job: dict[str, Any]) -> dict[str, Any]:
-    return dict(httpx.get(job["url"], headers=_as("reviewer"), timeout=30).json())
+    return dict(httpx.get(job["url"], headers=as_key("reviewer"), timeout=30).json())
 
 
 def _until_rows(job: dict[str, Any], rows: int, timeout: float = 120) -> dict[str, Any]:
@@ -159,7 +159,7 @@ def test_the_model_service_killed_mid_job_then_restarted_completes(
 def test_storage_full_fails_the_job_clearly_and_it_resumes_once_there_is_room(
     mode: str, redis_server: RedisServer, example_service: ServiceProcess, tmp_path: Path, texts: list[str]
 ) -> None:
-    content = _csv([{"text": t} for t in texts])
+    content = csv_bytes([{"text": t} for t in texts])
     # room for the upload and a few chunks, not for every chunk
     with (
         _tmpfs(tmp_path / "storage", f"{len(content) // 1024 + 96}k") as storage,
@@ -172,7 +172,7 @@ def test_storage_full_fails_the_job_clearly_and_it_resumes_once_there_is_room(
         assert "No space left on device" in failed["error"] and "resume the job" in failed["error"]
         assert 0 < failed["rows_done"] < ROWS
         _remount(storage, "size=64m")
-        resumed = httpx.post(job["url"] + "/resume", headers=_as("reviewer"))
+        resumed = httpx.post(job["url"] + "/resume", headers=as_key("reviewer"))
         assert resumed.status_code == 202, resumed.text
         _every_row_once(started, job)
         _no_500(started)
@@ -216,7 +216,7 @@ def test_redis_restarted_empty_across_a_hand_over_the_job_finishes_by_itself(
             predicted = httpx.post(
                 started.gateway.url + "/v1/predict",
                 json={"inputs": {"text": texts[0]}},
-                headers=_as("reviewer"),
+                headers=as_key("reviewer"),
             )
             assert predicted.status_code == 200, predicted.text
             _no_500(started)
@@ -231,7 +231,7 @@ def test_the_model_service_killed_under_predict_load_then_restarted_serves_again
     front = gateway(
         free_port(),
         model.url,
-        GATEWAY_API_KEYS=_keys_env(),
+        GATEWAY_API_KEYS=keys_env(),
         GATEWAY_RATE_LIMIT="100000/minute",
         REDIS_URL=redis_server.url(15),
         STORAGE_URL=str(tmp_path / "storage"),

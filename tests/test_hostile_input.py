@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.processes import RedisServer, ServiceProcess
-from tests.test_jobs import KEYS, PROBLEM, Stack, stack
+from tests.stacks import KEYS, PROBLEM, Stack, stack
 
 MAX_BODY = 1024 * 1024  # the gateway's default GATEWAY_MAX_BODY_BYTES
 UPLOAD_LIMIT = 2_000_000  # what `stack` gives the gateway

@@ -8,108 +8,19 @@ import json
 import os
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pyarrow.parquet as pq
 import pytest
-from redis import Redis
 
-from gateway.auth import hash_key
 from onepipe import LoadedPipeline
 from review_triage.data import load_snippets
 from tests.conftest import EXAMPLE_ARTIFACTS
-from tests.processes import ROOT, RedisServer, ServiceProcess, free_port, gateway, model_service, worker
-
-RUN = uuid.uuid4().hex[:8]
-KEYS = {"reviewer": f"reviewer-{RUN}", "other": f"other-{RUN}", "admin": f"admin-{RUN}", "app": f"app-{RUN}"}
-PROBLEM = "application/problem+json"
-
-
-def _keys_env() -> str:
-    return json.dumps(
-        [
-            {"name": "reviewer", "sha256": hash_key(KEYS["reviewer"]), "scopes": ["predict", "jobs"]},
-            {"name": "other", "sha256": hash_key(KEYS["other"]), "scopes": ["jobs"]},
-            {"name": "admin", "sha256": hash_key(KEYS["admin"]), "scopes": ["admin"]},
-            {"name": "app", "sha256": hash_key(KEYS["app"]), "scopes": ["predict"]},
-        ]
-    )
-
-
-def _as(name: str) -> dict[str, str]:
-    return {"X-API-Key": KEYS[name]}
-
-
-@dataclass
-class Stack:
-    """A gateway and a worker sharing one storage root and one Redis database."""
-
-    gateway: ServiceProcess
-    worker: ServiceProcess
-    model_url: str
-    storage: Path
-
-    def submit(self, name: str, content: bytes, key: str = "reviewer", **form: Any) -> httpx.Response:
-        data = {k: json.dumps(v) for k, v in form.items()}
-        return httpx.post(
-            self.gateway.url + "/v1/jobs",
-            files={"file": (name, content)},
-            data=data,
-            headers=_as(key),
-            timeout=60,
-        )
-
-    def wait(self, job_id: str, key: str = "reviewer", timeout: float = 240) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            job = httpx.get(f"{self.gateway.url}/v1/jobs/{job_id}", headers=_as(key)).json()
-            if job["state"] in ("succeeded", "failed", "cancelled"):
-                return dict(job)
-            time.sleep(0.3)
-        raise TimeoutError(f"job {job_id} not finished: {job}\n{self.worker.log()}")
-
-    def report(self, job: dict[str, Any], file_format: str, key: str = "reviewer") -> bytes:
-        answer = httpx.get(job["reports"][file_format], headers=_as(key), timeout=60)
-        assert answer.status_code == 200, answer.text
-        return answer.content
-
-
-@contextmanager
-def stack(model_url: str, tmp: Path, redis: str | None, **worker_env: str) -> Iterator[Stack]:
-    """A gateway and a worker on a fresh database of the run's Redis (None: the embedded SQLite queue)."""
-    if redis is None:
-        broker = f"sqla+sqlite:///{tmp / 'queue.sqlite'}"
-    else:
-        Redis.from_url(redis).flushdb()  # the run's own server: nobody else's data
-        broker = redis
-    shared = {"STORAGE_URL": str(tmp / "storage"), "REDIS_URL": broker}
-    with ExitStack() as started:
-        front = started.enter_context(
-            gateway(
-                free_port(),
-                model_url,
-                GATEWAY_API_KEYS=_keys_env(),
-                GATEWAY_MAX_UPLOAD_BYTES="2000000",
-                **shared,
-            )
-        )
-        env = {
-            "MODEL_URL": model_url,
-            "WORKER_CHUNK_SIZE": "25",
-            "WORKER_TASK_BUDGET": "3",
-            "WORKER_LEASE_SECONDS": "4",
-            "WORKER_VISIBILITY_TIMEOUT": "6",
-            **shared,
-            **worker_env,
-        }
-        process = started.enter_context(worker(**env))
-        yield Stack(front, process, model_url, tmp / "storage")
+from tests.processes import ROOT, RedisServer, ServiceProcess, free_port, model_service, worker
+from tests.stacks import KEYS, PROBLEM, Stack, as_key, csv_bytes, stack
 
 
 @pytest.fixture(scope="module")
@@ -127,14 +38,6 @@ def snippets() -> list[str]:
     return found
 
 
-def _csv(rows: list[dict[str, Any]]) -> bytes:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue().encode()
-
-
 def _single_predicts(model_url: str, texts: list[str], flags: dict[str, Any]) -> list[dict[str, Any]]:
     outputs: list[dict[str, Any]] = []
     for start in range(0, len(texts), 100):
@@ -146,7 +49,9 @@ def _single_predicts(model_url: str, texts: list[str], flags: dict[str, Any]) ->
 def test_a_job_end_to_end_writes_every_report(jobs_stack: Stack, snippets: list[str]) -> None:
     texts = snippets[:300]
     rows = [{"id": f"r{i}", "review": text} for i, text in enumerate(texts)]
-    answer = jobs_stack.submit("reviews.csv", _csv(rows), mapping={"text": "review"}, flags={"neighbours": 2})
+    answer = jobs_stack.submit(
+        "reviews.csv", csv_bytes(rows), mapping={"text": "review"}, flags={"neighbours": 2}
+    )
     assert answer.status_code == 202, answer.text
     assert answer.headers["Location"] == answer.json()["url"]
     job = jobs_stack.wait(answer.json()["id"])
@@ -274,7 +179,7 @@ def test_uploads_over_the_limit_are_413(jobs_stack: Stack) -> None:
     streamed = httpx.post(
         jobs_stack.gateway.url + "/v1/jobs",
         content=chunked(),
-        headers={**_as("reviewer"), "Content-Type": "multipart/form-data; boundary=b0undary"},
+        headers={**as_key("reviewer"), "Content-Type": "multipart/form-data; boundary=b0undary"},
     )
     assert streamed.status_code == 413 and streamed.headers["content-type"] == PROBLEM
 
@@ -282,15 +187,15 @@ def test_uploads_over_the_limit_are_413(jobs_stack: Stack) -> None:
 def test_keys_see_their_own_jobs_and_admin_sees_all(jobs_stack: Stack) -> None:
     mine = jobs_stack.submit("mine.csv", b"text\nA good film.\n").json()
     theirs = jobs_stack.submit("theirs.csv", b"text\nA bad film.\n", key="other").json()
-    assert httpx.get(mine["url"], headers=_as("other")).status_code == 404
-    assert httpx.get(theirs["url"], headers=_as("admin")).json()["owner"] == "other"
+    assert httpx.get(mine["url"], headers=as_key("other")).status_code == 404
+    assert httpx.get(theirs["url"], headers=as_key("admin")).json()["owner"] == "other"
     listed = httpx.get(
-        jobs_stack.gateway.url + "/v1/jobs", headers=_as("reviewer"), params={"limit": 2}
+        jobs_stack.gateway.url + "/v1/jobs", headers=as_key("reviewer"), params={"limit": 2}
     ).json()
     assert listed["limit"] == 2 and listed["jobs"][0]["id"] == mine["id"]
     assert all(j["owner"] == "reviewer" for j in listed["jobs"])
     everyone = httpx.get(
-        jobs_stack.gateway.url + "/v1/jobs", headers=_as("admin"), params={"limit": 100}
+        jobs_stack.gateway.url + "/v1/jobs", headers=as_key("admin"), params={"limit": 100}
     ).json()
     ids = [j["id"] for j in everyone["jobs"]]
     assert ids[:2] == [theirs["id"], mine["id"]] and ids == sorted(ids, reverse=True)
@@ -301,14 +206,14 @@ def test_keys_see_their_own_jobs_and_admin_sees_all(jobs_stack: Stack) -> None:
 def test_cancel_stops_a_job_and_a_finished_job_cannot_be_cancelled(
     jobs_stack: Stack, snippets: list[str]
 ) -> None:
-    rows = _csv([{"text": t} for t in snippets[:400]])
+    rows = csv_bytes([{"text": t} for t in snippets[:400]])
     job = jobs_stack.submit("long.csv", rows).json()
-    cancelled = httpx.delete(job["url"], headers=_as("reviewer")).json()
+    cancelled = httpx.delete(job["url"], headers=as_key("reviewer")).json()
     assert cancelled["state"] == "cancelled" and cancelled["error"] == "cancelled by reviewer"
     time.sleep(2)
-    after = httpx.get(job["url"], headers=_as("reviewer")).json()
+    after = httpx.get(job["url"], headers=as_key("reviewer")).json()
     assert after["state"] == "cancelled" and after["rows_done"] < 400
-    again = httpx.delete(job["url"], headers=_as("reviewer"))
+    again = httpx.delete(job["url"], headers=as_key("reviewer"))
     assert again.status_code == 409 and "already cancelled" in again.json()["detail"]
 
 
@@ -316,7 +221,7 @@ def test_just_batch_shows_progress_and_saves_the_reports(
     jobs_stack: Stack, snippets: list[str], tmp_path: Path
 ) -> None:
     data = tmp_path / "reviews.csv"
-    data.write_bytes(_csv([{"text": t} for t in snippets[:60]]))
+    data.write_bytes(csv_bytes([{"text": t} for t in snippets[:60]]))
     done = subprocess.run(
         [
             "just",
@@ -373,7 +278,7 @@ def test_two_workers_hand_a_job_over_and_both_write_chunks(
     budget = {"WORKER_CHUNK_SIZE": "10", "WORKER_TASK_BUDGET": "0.3"}  # many hand-overs
     with stack(example_service.url, tmp_path, redis=redis_server.url(12), **budget) as started:
         with worker(**started.worker.env) as second:
-            job = started.submit("two.csv", _csv([{"text": t} for t in snippets[:400]])).json()
+            job = started.submit("two.csv", csv_bytes([{"text": t} for t in snippets[:400]])).json()
             finished = started.wait(job["id"])
             logs = {"first": started.worker.log(), "second": second.log()}
         assert finished["state"] == "succeeded" and finished["rows_done"] == 400, (finished, logs)
@@ -389,14 +294,14 @@ def test_a_running_job_whose_worker_died_can_be_resumed_once_its_lease_lapses(
     # one long task run (no hand-over), and no redelivery of the dead worker's task to help
     slow = {"WORKER_CHUNK_SIZE": "10", "WORKER_TASK_BUDGET": "120", "WORKER_VISIBILITY_TIMEOUT": "600"}
     with stack(example_service.url, tmp_path, redis=redis_server.url(12), **slow) as started:
-        job = started.submit("abandoned.csv", _csv([{"text": t} for t in snippets[:300]])).json()
-        while httpx.get(job["url"], headers=_as("reviewer")).json()["rows_done"] < 30:
+        job = started.submit("abandoned.csv", csv_bytes([{"text": t} for t in snippets[:300]])).json()
+        while httpx.get(job["url"], headers=as_key("reviewer")).json()["rows_done"] < 30:
             time.sleep(0.05)
-        refused = httpx.post(job["url"] + "/resume", headers=_as("reviewer"))
+        refused = httpx.post(job["url"] + "/resume", headers=as_key("reviewer"))
         assert refused.status_code == 409 and "a worker holds it until" in refused.json()["detail"]
         started.worker.kill()  # SIGKILL: its lease is never released
         time.sleep(float(started.worker.env["WORKER_LEASE_SECONDS"]) + 1)
-        resumed = httpx.post(job["url"] + "/resume", headers=_as("reviewer"))
+        resumed = httpx.post(job["url"] + "/resume", headers=as_key("reviewer"))
         assert resumed.status_code == 202 and resumed.json()["state"] == "queued", resumed.text
         started.worker.start()
         started.worker.wait_ready()
@@ -412,6 +317,7 @@ def test_an_outage_past_the_patience_fails_the_job_which_can_be_resumed(
     tmp_path: Path,
     snippets: list[str],
 ) -> None:
+    total = 1000
     model = model_service(free_port(), MODEL_ARTIFACTS_DIR=str(EXAMPLE_ARTIFACTS.parent))
     with (
         model,
@@ -419,23 +325,25 @@ def test_an_outage_past_the_patience_fails_the_job_which_can_be_resumed(
             model.url, tmp_path, redis=redis_server.url(13), WORKER_CHUNK_SIZE="10", WORKER_MODEL_PATIENCE="3"
         ) as started,
     ):
-        job = started.submit("patience.csv", _csv([{"text": t} for t in snippets[:200]])).json()
-        while httpx.get(job["url"], headers=_as("reviewer")).json()["rows_done"] < 20:
+        # Enough rows that the job cannot finish in the moment it takes to stop the model service.
+        texts = [snippets[i % len(snippets)] for i in range(total)]
+        job = started.submit("patience.csv", csv_bytes([{"text": t} for t in texts])).json()
+        while httpx.get(job["url"], headers=as_key("reviewer")).json()["rows_done"] < 20:
             time.sleep(0.05)
         model.stop()
         failed = started.wait(job["id"])
         assert failed["state"] == "failed"
         assert "the model service was unavailable" in failed["error"] and "resume the job" in failed["error"]
         done_before = failed["rows_done"]
-        assert 0 < done_before < 200
+        assert 0 < done_before < total
         model.start()
         model.wait_ready()
-        resumed = httpx.post(job["url"] + "/resume", headers=_as("reviewer"))
+        resumed = httpx.post(job["url"] + "/resume", headers=as_key("reviewer"))
         assert resumed.status_code == 202 and resumed.json()["state"] == "queued"
         finished = started.wait(job["id"])
-        assert finished["state"] == "succeeded" and finished["rows_done"] == 200
+        assert finished["state"] == "succeeded" and finished["rows_done"] == total
         rows = [json.loads(line)["row"] for line in started.report(finished, "jsonl").splitlines()]
-        assert rows == list(range(1, 201))
+        assert rows == list(range(1, total + 1))
 
 
 def test_a_job_end_to_end_on_the_embedded_queue(
@@ -444,7 +352,7 @@ def test_a_job_end_to_end_on_the_embedded_queue(
     """Without Redis: Celery on its SQLite transport, rate limits in the gateway's process."""
     with stack(example_service.url, tmp_path, redis=None) as started:
         texts = snippets[:120]
-        job = started.submit("embedded.csv", _csv([{"text": t} for t in texts])).json()
+        job = started.submit("embedded.csv", csv_bytes([{"text": t} for t in texts])).json()
         finished = started.wait(job["id"])
         assert finished["state"] == "succeeded" and finished["rows_done"] == 120
         lines = [json.loads(line) for line in started.report(finished, "jsonl").splitlines()]

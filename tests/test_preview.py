@@ -27,6 +27,14 @@ class Colour(enum.Enum):
     BLUE = "blue"
 
 
+class Shade(enum.StrEnum):
+    DARK = "dark"
+
+
+class Size(enum.IntEnum):
+    BIG = 3
+
+
 class Inner(BaseModel):
     label: str
     score: float
@@ -169,6 +177,8 @@ def test_other_kinds_preview_readably() -> None:
     assert preview(b"\x00\xff") == "2 bytes: 00 ff"
     assert preview({3, 1, 2}) == [1, 2, 3]
     assert preview(Colour.RED) == "red"
+    for member, plain in ((Shade.DARK, "dark"), (Size.BIG, 3)):  # str and int enums show their plain values
+        assert preview(member) == plain and type(preview(member)) is type(plain)
     assert preview(datetime(2026, 1, 2, 3, 4)) == "2026-01-02T03:04:00"
     assert preview(Point(1.0, np.int8(2))) == {"x": 1.0, "y": 2}
     assert preview(Outer(inner=Inner(label="a", score=0.5), tags=["t"])) == {

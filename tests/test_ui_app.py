@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from review_triage.pipeline import pipeline as example
 from tests.processes import ROOT, RedisServer, ServiceProcess, free_port, model_service
-from tests.test_jobs import KEYS, Stack, stack
+from tests.stacks import KEYS, Stack, stack
 
 APP = str(ROOT / "services" / "ui" / "src" / "ui_service" / "app.py")
 STEPS = [s.name for s in example.describe("").steps]

@@ -34,6 +34,8 @@ def preview(value: Any) -> Any:
 def _preview(value: Any, depth: int) -> Any:
     if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, Enum):  # before str and int: a StrEnum or IntEnum shows its plain value
+        return _preview(value.value, depth)
     if isinstance(value, int):
         return value
     if isinstance(value, float):
@@ -43,8 +45,6 @@ def _preview(value: Any, depth: int) -> Any:
     if isinstance(value, bytes | bytearray | memoryview):
         data = bytes(value)
         return f"{len(data)} bytes: {data[:32].hex(' ')}{' …' if len(data) > 32 else ''}"
-    if isinstance(value, Enum):
-        return _preview(value.value, depth)
     if isinstance(value, date | time):
         return value.isoformat()
     if depth >= MAX_DEPTH:
