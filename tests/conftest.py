@@ -1,4 +1,4 @@
-"""Shared fixtures: the example pipeline (trained once when needed) and the tiny one."""
+"""Shared fixtures: the example pipeline (trained once when needed), the tiny one and the rich one."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import pytest
 
 from onepipe import ArtifactsError, LoadedPipeline
 from review_triage.pipeline import pipeline as example
-from tests import tiny_pipeline
+from tests import rich_pipeline, tiny_pipeline
 from tests.processes import ROOT, RedisServer, ServiceProcess, free_port, model_service
 
 EXAMPLE_ARTIFACTS = ROOT / "artifacts" / example.name
+RICH_PIPELINE = "tests.rich_pipeline:pipeline"
 
 
 @pytest.fixture(scope="session")
@@ -42,6 +43,14 @@ def tiny_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def rich_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The rich test pipeline's artifacts, trained into a temporary folder."""
+    folder = tmp_path_factory.mktemp("rich") / rich_pipeline.pipeline.name
+    rich_pipeline.pipeline.train(folder)
+    return folder
+
+
 @pytest.fixture
 def tiny(tiny_artifacts: Path) -> LoadedPipeline[Any, Any, Any]:
     """The tiny pipeline, loaded, with its call counters reset."""
@@ -53,4 +62,12 @@ def tiny(tiny_artifacts: Path) -> LoadedPipeline[Any, Any, Any]:
 def example_service(example_pipeline: LoadedPipeline[Any, Any, Any]) -> Iterator[ServiceProcess]:
     """One model service process serving the example, shared by the tests that only read from it."""
     with model_service(free_port(), MODEL_ARTIFACTS_DIR=str(EXAMPLE_ARTIFACTS.parent)) as process:
+        yield process
+
+
+@pytest.fixture(scope="session")
+def rich_service(rich_artifacts: Path) -> Iterator[ServiceProcess]:
+    """One model service process serving the rich test pipeline."""
+    env = {"MODEL_PIPELINE": RICH_PIPELINE, "MODEL_ARTIFACTS_DIR": str(rich_artifacts.parent)}
+    with model_service(free_port(), **env) as process:
         yield process

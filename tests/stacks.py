@@ -74,8 +74,13 @@ class Stack:
 
 
 @contextmanager
-def stack(model_url: str, tmp: Path, redis: str | None, **worker_env: str) -> Iterator[Stack]:
-    """A gateway and a worker on a fresh database of the run's Redis (None: the embedded SQLite queue)."""
+def stack(model_url: str, tmp: Path, redis: str | None, **env: str) -> Iterator[Stack]:
+    """A gateway and a worker on a fresh database of the run's Redis (None: the embedded SQLite queue).
+
+    `env`: settings named GATEWAY_* go to the gateway, the others to the worker.
+    """
+    gateway_env = {name: value for name, value in env.items() if name.startswith("GATEWAY_")}
+    worker_env = {name: value for name, value in env.items() if name not in gateway_env}
     if redis is None:
         broker = f"sqla+sqlite:///{tmp / 'queue.sqlite'}"
     else:
@@ -90,6 +95,7 @@ def stack(model_url: str, tmp: Path, redis: str | None, **worker_env: str) -> It
                 GATEWAY_API_KEYS=keys_env(),
                 GATEWAY_MAX_UPLOAD_BYTES="2000000",
                 **shared,
+                **gateway_env,
             )
         )
         env = {

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import pytest
 from pydantic import BaseModel, Field, ValidationError
 
-from onepipe.datasets import to_input
+from onepipe.datasets import DatasetError, resolve_mapping, to_input
 
 
 class Channel(StrEnum):
@@ -34,8 +34,8 @@ SCHEMA = Ticket.model_json_schema()
 MAPPING = {name: name for name in Ticket.model_fields}
 
 
-def _ticket(cells: dict[str, str]) -> Ticket:
-    built = to_input(cells, MAPPING, SCHEMA)
+def _ticket(cells: dict[str, Any], mapping: dict[str, str] = MAPPING) -> Ticket:
+    built = to_input(cells, mapping, SCHEMA)
     # what the model service does with a request: strict JSON validation
     return Ticket.model_validate_json(json.dumps(built), strict=True)
 
@@ -86,3 +86,21 @@ def test_a_cell_of_the_wrong_type_is_refused_naming_the_field() -> None:
     with pytest.raises(ValidationError) as caught:
         _ticket({"text": "t", "age_days": "seven"})
     assert caught.value.errors()[0]["loc"] == ("age_days",)
+
+
+def test_a_json_lines_file_fills_optional_fields_its_first_object_leaves_out() -> None:
+    header = ["text"]  # the first object's keys; a later object may hold more
+    mapping = resolve_mapping(SCHEMA, header, {"score": "confidence"}, "jsonl")
+    assert mapping == {**MAPPING, "score": "confidence"}
+    later = {"text": "hi", "channel": "phone", "confidence": 0.5}
+    assert _ticket(later, mapping) == Ticket(text="hi", channel=Channel.PHONE, score=0.5)
+    with pytest.raises(
+        DatasetError, match=r"required input field\(s\) text; its first JSON object's keys: body"
+    ):
+        resolve_mapping(SCHEMA, ["body"], {}, "jsonl")
+
+
+def test_a_table_maps_the_columns_it_has_and_refuses_a_mapping_to_one_it_lacks() -> None:
+    assert resolve_mapping(SCHEMA, ["text", "tags"], {}, "csv") == {"text": "text", "tags": "tags"}
+    with pytest.raises(DatasetError, match=r"column\(s\) the file does not have: score -> 'confidence'"):
+        resolve_mapping(SCHEMA, ["text", "tags"], {"score": "confidence"}, "parquet")

@@ -211,7 +211,10 @@ def test_redis_restarted_empty_across_a_hand_over_the_job_finishes_by_itself(
             time.sleep(4)
             redis.start()
             _every_row_once(started, job)
-            assert "could not queue its next task" in started.worker.log()
+            # the continuation was lost one of two ways: it could not be sent while Redis was down,
+            # or it was sent and Redis came back without it; either way the sweep queued the job again
+            log = started.worker.log()
+            assert "could not queue its next task" in log or "queued again" in log, log[-3000:]
             # the gateway's rate-limit counters are on the restarted Redis too: it reconnected
             predicted = httpx.post(
                 started.gateway.url + "/v1/predict",

@@ -402,6 +402,7 @@ HOSTILE = [
     "@SUM(A1:A2)",
     "\t=1",
     "plain text",
+    "next\x85line\u2028separator\u2029paragraph",
 ]
 
 
@@ -420,10 +421,12 @@ def test_csv_cells_are_quoted_and_formulas_neutralised(tmp_path: Path) -> None:
     assert texts[0] == "first line\rsecond line" and texts[1] == "a\r\nb"
     # what a spreadsheet would run starts with a quote: shown as text, not evaluated
     assert texts[2:7] == ["'" + text for text in HOSTILE[2:7]]
-    assert texts[7] == "plain text"
+    assert texts[7:] == HOSTILE[7:]
     # numbers keep their sign; the other reports keep the original text
     assert all(float(r["output.confidence"]) >= 0 for r in csv_rows)
     assert [line["text"] for line in _jsonl(tmp_path)] == HOSTILE
+    # NEL, LINE and PARAGRAPH SEPARATOR are escaped: str.splitlines() too sees one line per row
+    assert len((tmp_path / "report.jsonl").read_text().splitlines()) == len(HOSTILE)
     assert pq.read_table(tmp_path / "report.parquet").column("text").to_pylist() == HOSTILE
 
 

@@ -16,8 +16,10 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from review_triage.pipeline import pipeline as example
+from tests import rich_pipeline
 from tests.processes import ROOT, RedisServer, ServiceProcess, free_port, model_service
 from tests.stacks import KEYS, Stack, stack
+from ui_service.forms import NOT_SET
 
 APP = str(ROOT / "services" / "ui" / "src" / "ui_service" / "app.py")
 STEPS = [s.name for s in example.describe("").steps]
@@ -55,6 +57,17 @@ def _page(at: AppTest, name: str) -> AppTest:
 def _predict(model_url: str, item: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
     body = {"inputs": [item], "flags": flags, "debug": True}
     return dict(httpx.post(model_url + "/v1/predict", json=body, timeout=60).json())
+
+
+def _submit_and_wait(at: AppTest, rows: int) -> None:
+    """Submit the batch form, then rerun the page until the job's success shows every row done."""
+    at.button(key="batch.submit").click().run()
+    assert not at.error, [e.value for e in at.error]
+    deadline = time.monotonic() + 120
+    while not at.success and time.monotonic() < deadline:
+        time.sleep(1)
+        at.run()
+    assert at.success and f"{rows} rows, 0 failed" in at.success[0].value
 
 
 def _expander_labels(at: AppTest) -> list[str]:
@@ -141,13 +154,7 @@ def test_the_batch_page_submits_a_file_and_shows_the_finished_job(app: AppTest) 
     at.selectbox(key="batch.map.text").set_value("review").run()
     at.checkbox(key="batch.compare").check().run()
     at.selectbox(key="batch.b.classifier").set_value("minilm").run()
-    at.button(key="batch.submit").click().run()
-    assert not at.error, [e.value for e in at.error]
-    deadline = time.monotonic() + 120
-    while not at.success and time.monotonic() < deadline:
-        time.sleep(1)
-        at.run()
-    assert at.success and f"{len(rows)} rows, 0 failed" in at.success[0].value
+    _submit_and_wait(at, len(rows))
     assert sorted(getattr(b, "label", "") for b in at.get("download_button")) == [
         "Download .csv",
         "Download .html",
@@ -227,3 +234,60 @@ def test_another_pipeline_renders_its_own_form_and_flags(
         shown = [e.label for e in at.expander]
         assert any(s.startswith("2. combined (mean)") for s in shown)
         assert any("**value**" in m.value for m in at.markdown)
+
+
+@pytest.fixture(scope="module")
+def rich_stack(
+    rich_service: ServiceProcess, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    with stack(rich_service.url, tmp_path_factory.mktemp("ui-rich"), redis=redis_server.url(4)) as started:
+        yield started
+
+
+def test_the_rich_pipeline_runs_on_every_page(rich_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Enums, an optional choice and number left unset, a list, nested and dict outputs, sparse rows."""
+    monkeypatch.setenv("MODEL_URL", rich_stack.model_url)
+    monkeypatch.setenv("GATEWAY_URL", rich_stack.gateway.url)
+    monkeypatch.setenv("UI_API_KEY", KEYS["reviewer"])
+    at = _page(_fresh(), "Explore")
+    priority, days = (
+        at.selectbox(key="explore.input.priority"),
+        at.number_input(key="explore.input.customer_days"),
+    )
+    assert priority.options == [NOT_SET, "low", "normal", "high"] and priority.value is None
+    assert days.value is None  # an optional number starts empty, not at 0
+    assert at.selectbox(key="explore.input.channel").options == ["email", "chat", "phone"]
+    at.text_input(key="explore.input.subject").set_value("Refund for an invoice: the app is down").run()
+    at.text_input(key="explore.input.tags").set_value('["billing"]').run()
+    at.sidebar.selectbox(key="explore.flags.scorer").set_value("weighted").run()
+    at.button(key="explore.run").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    item = {"subject": "Refund for an invoice: the app is down", "tags": ["billing"]}
+    expected = _predict(rich_stack.model_url, item, {"scorer": "weighted"})
+    output = expected["outputs"][0]
+    assert output["tenure"] is None and output["urgency"] == 35.0  # no priority, one urgent word
+    labels = _expander_labels(at)
+    assert any(label.startswith("3. team_scores (weighted)") for label in labels), labels
+    shown = [m.value for m in at.markdown]
+    assert output["team"] in shown and any(v.startswith("sparse csr (shape=(1, 7)") for v in shown)
+    # the optional fields set: the UI sends them, and the pipeline's answer changes as it says
+    at.selectbox(key="explore.input.priority").set_value("high").run()
+    at.number_input(key="explore.input.customer_days").set_value(400.0).run()
+    at.button(key="explore.run").click().run()
+    assert not at.exception and not at.error
+    with_both = _predict(rich_stack.model_url, {**item, "priority": "high", "customer_days": 400.0}, {})
+    assert with_both["outputs"][0]["tenure"] == "high" and with_both["outputs"][0]["urgency"] == 75.0
+
+    at = _page(at, "Compare")
+    at.selectbox(key="compare.example").set_value("a billing complaint").run()
+    at.selectbox(key="compare.b.scorer").set_value("weighted").run()
+    at.checkbox(key="compare.b.urgent_words").uncheck().run()
+    at.button(key="compare.run").click().run()
+    assert not at.exception and not at.error
+    assert any(label.startswith("4. urgent_hits: :orange[differs]") for label in _expander_labels(at))
+
+    at = _page(at, "Batch jobs")
+    rows = [t.model_dump(mode="json", exclude_none=True) for t in rich_pipeline.pipeline.examples.values()]
+    lines = "".join(json.dumps(row) + "\n" for row in rows).encode()
+    at.file_uploader(key="batch.file").set_value(("tickets.jsonl", lines, "application/jsonl")).run()
+    _submit_and_wait(at, len(rows))

@@ -395,11 +395,15 @@ def count_rows(file_format: FileFormat, handle: IO[bytes]) -> int:
 
 
 def resolve_mapping(
-    input_schema: Mapping[str, Any], header: list[str], mapping: Mapping[str, str]
+    input_schema: Mapping[str, Any], header: list[str], mapping: Mapping[str, str], file_format: FileFormat
 ) -> dict[str, str]:
     """Input field -> column for every field the file can fill; a DatasetError names what is missing.
 
-    A field maps to the column of the same name unless `mapping` says otherwise.
+    A field maps to the column of the same name unless `mapping` says otherwise. CSV and
+    Parquet columns are the header's; a JSON lines file has none, and any object may hold
+    a key the first one left out (an optional field not set), so there every field maps
+    to its column and `header` (the first object's keys) serves only to check the
+    required ones.
     """
     fields = dict(input_schema.get("properties", {}))
     unknown = [field for field in mapping if field not in fields]
@@ -410,15 +414,26 @@ def resolve_mapping(
         )
     resolved: dict[str, str] = {}
     missing = []
+    absent = []
     for field in fields:
         column = mapping.get(field, field)
-        if column in header:
+        if column in header or file_format == "jsonl":
             resolved[field] = column
-        elif field in input_schema.get("required", []):
+        if column in header:
+            continue
+        if field in input_schema.get("required", []):
             missing.append(f"{field} (column {column!r})" if column != field else field)
+        elif field in mapping and file_format != "jsonl":
+            absent.append(f"{field} -> {column!r}")
+    where = "first JSON object's keys" if file_format == "jsonl" else "columns"
     if missing:
         raise DatasetError(
             f"the file has no column for the required input field(s) {', '.join(missing)}; "
+            f"its {where}: {', '.join(header)}"
+        )
+    if absent:
+        raise DatasetError(
+            f"the mapping names column(s) the file does not have: {', '.join(absent)}; "
             f"its columns: {', '.join(header)}"
         )
     return resolved

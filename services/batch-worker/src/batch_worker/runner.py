@@ -188,7 +188,7 @@ class JobRunner:
         with self.store.open(meta.id, input_name) as handle:
             header = read_header(file_format, handle)
         try:
-            mapping = resolve_mapping(info.input_schema, header, meta.spec.mapping)
+            mapping = resolve_mapping(info.input_schema, header, meta.spec.mapping, file_format)
         except ValueError as error:
             raise JobFailedError(str(error)) from None
         if meta.rows_total is None:

@@ -177,7 +177,7 @@ class JobService:
                 raise DatasetError("the file is empty")
             with self.store.open(meta.id, self.store.input_name(meta)) as handle:
                 header = read_header(file_format, handle)
-            columns = resolve_mapping(info.input_schema, header, mapping)
+            columns = resolve_mapping(info.input_schema, header, mapping, file_format)
             with self.store.open(meta.id, self.store.input_name(meta)) as handle:
                 if not has_rows(file_format, handle):
                     raise DatasetError("the file has a header but no data rows")

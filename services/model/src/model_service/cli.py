@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -65,7 +66,7 @@ def serve() -> None:
 @app.command()
 def predict(
     payload: Annotated[
-        str | None, typer.Argument(help="One input as JSON, or a JSON list of inputs.")
+        str | None, typer.Argument(help="One input as JSON, or a JSON list of inputs; - reads it from stdin.")
     ] = None,
     example: Annotated[str | None, typer.Option(help="Run a named example instead.")] = None,
     debug: Annotated[bool, typer.Option(help="Show every step's output, time and debug detail.")] = False,
@@ -135,6 +136,8 @@ def _inputs(examples: Any, payload: str | None, example: str | None) -> list[Any
         return [examples[example]]
     if payload is None:
         _fail(f"give an input as JSON or --example NAME (examples: {', '.join(examples)})", code=2)
+    if payload == "-":  # a file of any size, where an argument stops at 128 KiB
+        payload = sys.stdin.read()
     try:
         parsed = json.loads(payload)
     except json.JSONDecodeError as error:

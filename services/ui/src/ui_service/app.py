@@ -79,7 +79,10 @@ def _widget(spec: forms.FieldSpec, key: str, where: Any = st, mark_optional: boo
         st.session_state[key] = forms.initial(spec)
     label = spec.label + ("" if spec.required or not mark_optional else " (optional)")
     if spec.kind == "choice":
-        return where.selectbox(label, spec.options, key=key, help=spec.help)
+        options = (None, *spec.options) if spec.nullable else spec.options
+        return where.selectbox(
+            label, options, key=key, help=spec.help, format_func=_choice_label, placeholder=forms.NOT_SET
+        )
     if spec.kind == "checkbox":
         return where.checkbox(label, key=key, help=spec.help)
     if spec.kind == "integer":
@@ -105,6 +108,10 @@ def _widget(spec: forms.FieldSpec, key: str, where: Any = st, mark_optional: boo
     if spec.kind == "json":
         return where.text_input(label + " (JSON)", key=key, help=spec.help)
     return where.text_input(label, key=key, help=spec.help)
+
+
+def _choice_label(option: Any) -> str:
+    return forms.NOT_SET if option is None else str(option)
 
 
 def input_form(page: str, info: PipelineInfo) -> tuple[dict[str, Any], list[str]]:

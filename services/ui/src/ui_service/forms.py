@@ -13,6 +13,7 @@ from onepipe.schemas import resolve
 
 WidgetKind = Literal["text", "long_text", "choice", "checkbox", "integer", "number", "json"]
 LONG_TEXT_CHARS = 200
+NOT_SET = "(not set)"  # how an unset optional choice is shown
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class FieldSpec:
     options: tuple[Any, ...] = ()
     minimum: float | None = None
     maximum: float | None = None
+    nullable: bool = False  # None is a value of its own: the widget can be left unset
 
 
 def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
@@ -49,6 +51,10 @@ def fields(schema: dict[str, Any]) -> list[FieldSpec]:
     specs = []
     for name, raw in schema.get("properties", {}).items():
         prop = _resolve(raw, schema)
+        shape = resolve(raw, schema)
+        nullable = shape.get("type") == "null" or any(
+            resolve(option, schema).get("type") == "null" for option in shape.get("anyOf", [])
+        )
         kind: WidgetKind
         kind_of = prop.get("type")
         if "enum" in prop:
@@ -76,6 +82,7 @@ def fields(schema: dict[str, Any]) -> list[FieldSpec]:
                 options=tuple(prop.get("enum", ())),
                 minimum=minimum,
                 maximum=maximum,
+                nullable=nullable,
             )
         )
     return specs
@@ -87,6 +94,8 @@ def initial(spec: FieldSpec, example: dict[str, Any] | None = None) -> Any:
     if spec.kind == "json":
         return "" if value is None else json.dumps(value)
     if value is None:
+        if spec.nullable and spec.kind in ("choice", "integer", "number"):
+            return None  # shown unset: an empty number, the choice "(not set)"
         return {
             "checkbox": False,
             "integer": 0,
@@ -112,5 +121,7 @@ def collect(specs: list[FieldSpec], widget_values: dict[str, Any]) -> tuple[dict
             except json.JSONDecodeError as error:
                 problems.append(f"{spec.name}: not valid JSON ({error.msg})")
                 continue
+        if value is None and not spec.nullable:
+            continue  # an unset widget of a field that cannot be None: the field's default applies
         values[spec.name] = value
     return values, problems

@@ -14,6 +14,9 @@ import pyarrow.parquet as pq
 from batch_worker.reports.columns import input_key, json_text
 
 BATCH_ROWS: Final = 1000
+# Characters str.splitlines() (and some editors) take for line ends: escaped in the JSONL,
+# so a record is always one line, however its reader splits lines.
+LINE_BREAKS: Final = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 ARROW_TYPES: Final[Mapping[str, pa.DataType]] = {
     "string": pa.string(),
     "number": pa.float64(),
@@ -45,6 +48,11 @@ def _csv_cell(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return "'" + value  # shown as text (OWASP's advice); JSONL and Parquet keep the original
     return value
+
+
+def _jsonl_line(record: Mapping[str, Any]) -> str:
+    """One JSON object on one line: non-ASCII kept, but every character a reader may split on escaped."""
+    return json.dumps(record, ensure_ascii=False).translate(LINE_BREAKS) + "\n"
 
 
 def _as_text(value: Any) -> str | None:
@@ -85,7 +93,7 @@ class MachineWriters:
         for record in self.batch:
             writer.writerow([_csv_cell(record[name]) for name in self.names])
         self.handles["csv"].write(text.getvalue().encode())
-        lines = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in self.batch)
+        lines = "".join(_jsonl_line(record) for record in self.batch)
         self.handles["jsonl"].write(lines.encode())
         data = {
             name: [_as_text(r[name]) if name in self.input_keys else r[name] for r in self.batch]
