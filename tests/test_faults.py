@@ -68,12 +68,12 @@ def _until_rows(job: dict[str, Any], rows: int, timeout: float = 120) -> dict[st
     raise TimeoutError(f"job {job['id']} never reached {rows} rows: {seen}")
 
 
-def _every_row_once(started: Stack, job: dict[str, Any]) -> dict[str, Any]:
+def _every_row_once(started: Stack, job: dict[str, Any], total: int = ROWS) -> dict[str, Any]:
     finished = started.wait(job["id"])
     assert finished["state"] == "succeeded", (finished, started.worker.log()[-3000:])
-    assert (finished["rows_done"], finished["rows_failed"]) == (ROWS, 0)
+    assert (finished["rows_done"], finished["rows_failed"]) == (total, 0)
     rows = [json.loads(line)["row"] for line in started.report(finished, "jsonl").splitlines()]
-    assert rows == list(range(1, ROWS + 1))
+    assert rows == list(range(1, total + 1))
     return finished
 
 
@@ -204,13 +204,14 @@ def test_redis_restarted_empty_across_a_hand_over_the_job_finishes_by_itself(
     redis = RedisServer(tmp_path)  # this test's own: it is stopped and restarted empty (nothing saved)
     try:
         with stack(example_service.url, tmp_path, redis.url(), **FAST, WORKER_TASK_BUDGET="1") as started:
-            job = _job(started, "redis.csv", texts)
+            # five times the rows: the job must still be running when Redis stops
+            job = _job(started, "redis.csv", texts * 5)
             _until_rows(job, 30)
             redis.stop()
             # longer than a task run: its continuation cannot be queued, and Redis comes back empty
             time.sleep(4)
             redis.start()
-            _every_row_once(started, job)
+            _every_row_once(started, job, total=5 * ROWS)
             # the continuation was lost one of two ways: it could not be sent while Redis was down,
             # or it was sent and Redis came back without it; either way the sweep queued the job again
             log = started.worker.log()

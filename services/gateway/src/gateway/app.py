@@ -121,7 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
     ) -> Caller:
         found = keys.authenticate(api_key or (bearer.credentials if bearer else None))
-        limiter.check(found)
+        await limiter.check(found)
         return found
 
     authenticated = Depends(caller)

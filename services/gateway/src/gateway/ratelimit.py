@@ -1,20 +1,31 @@
-"""Per-key rate limits with the limits library; counters in Redis (or memory:// in one process)."""
+"""Per-key rate limits with the limits library; counters in Redis (or memory:// in one process).
+
+The async strategy and storage (redis.asyncio): a counter update never blocks the event
+loop, which a blocking Redis call inside an async route did for every request.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
 import time
+from typing import Any
 
 from limits import RateLimitItem, parse
+from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
-from limits.strategies import MovingWindowRateLimiter
 
 from gateway.auth import Caller
 from onepipe.server import ProblemError
 
 log = logging.getLogger("gateway.ratelimit")
 NAMESPACE = "onepipe-gateway"
+# a Redis that hangs must not hang the API: the request is let through after a second
+REDIS_OPTIONS: dict[str, Any] = {
+    "implementation": "redispy",
+    "socket_connect_timeout": 1,
+    "socket_timeout": 1,
+}
 
 
 class RateLimiter:
@@ -22,10 +33,11 @@ class RateLimiter:
 
     def __init__(self, storage_url: str, default_limit: str) -> None:
         self.storage_url = storage_url
-        self.limiter = MovingWindowRateLimiter(storage_from_string(storage_url))
+        options = REDIS_OPTIONS if storage_url.startswith("redis") else {}
+        self.limiter = MovingWindowRateLimiter(storage_from_string(f"async+{storage_url}", **options))
         self.default = _parse(default_limit, "GATEWAY_RATE_LIMIT")
 
-    def check(self, caller: Caller) -> None:
+    async def check(self, caller: Caller) -> None:
         """Count one request for the caller; raise a 429 problem when over the limit."""
         limit = (
             _parse(caller.rate_limit, f"rate_limit of key {caller.name}")
@@ -33,10 +45,10 @@ class RateLimiter:
             else self.default
         )
         try:
-            allowed = self.limiter.hit(limit, NAMESPACE, caller.key_id)
+            allowed = await self.limiter.hit(limit, NAMESPACE, caller.key_id)
             if allowed:
                 return
-            reset = self.limiter.get_window_stats(limit, NAMESPACE, caller.key_id).reset_time
+            reset = (await self.limiter.get_window_stats(limit, NAMESPACE, caller.key_id)).reset_time
         except Exception as error:  # the store being down must not take the API down with it
             log.warning("rate-limit store unavailable, request allowed: %s", error)
             return
