@@ -57,10 +57,10 @@ train: sync
 predict *args: sync
     uv run --frozen model-service predict "$@"
 
-# measure throughput: in-process pipeline vs the model service over HTTP (ratios in one run)
-bench: sync
+# every face's speed as ratios to the in-process pipeline, under wrk (median of 3): just bench [--flags JSON] [--job-rows N]
+bench *args: sync
     uv run --frozen --no-sync model-service train --if-needed
-    uv run --frozen --no-sync python benchmarks/throughput.py
+    uv run --frozen --no-sync python benchmarks/throughput.py "$@"
 
 # soak the stack (model, gateway, worker, a private Redis) with predicts and jobs: just soak [--minutes 3]; test-output/soak.json
 soak *args: sync

@@ -1,107 +1,294 @@
-"""`just bench`: model-service throughput as ratios to the in-process pipeline, measured in one run.
+"""`just bench`: every face's speed as ratios to the in-process pipeline, measured in one run.
 
-For whatever pipeline the model service is configured with (MODEL_PIPELINE, its
-artifacts under MODEL_ARTIFACTS_DIR): the rows are its named examples, repeated.
-Figures: rows per second for the pipeline in-process (one row per call, and 32
-per call), and over HTTP to a real model service process (sequential single
-requests; 64 concurrent single requests with micro-batching on and off).
+For whatever pipeline is configured (MODEL_PIPELINE, its artifacts under
+MODEL_ARTIFACTS_DIR), with its named examples as the inputs, against real processes
+started here (a private Redis, the model service, the gateway, a batch worker):
+
+- in-process: p50 of one input per call; rows/s at 32 per call and at the job's chunk size;
+- model service and gateway under wrk: p50 at concurrency 1, rows/s and p99 at 32
+  (the model service also with micro-batching off);
+- a batch job of --job-rows rows, with and without a compared flag set;
+- the model service's start: seconds from launch to ready.
+
+Each figure is the median of --runs runs. Writes test-output/bench.json and
+test-output/bench.md; docs/performance.md keeps the latest results.
 """
 
 from __future__ import annotations
 
-import asyncio
+import argparse
 import json
 import os
+import platform
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
-from functools import partial
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
+import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import load  # noqa: E402
+from gateway.auth import hash_key  # noqa: E402
 from model_service.settings import Settings  # noqa: E402
-from onepipe.client import AsyncModelServiceClient, ModelServiceClient  # noqa: E402
+from onepipe import LoadedPipeline  # noqa: E402
 from onepipe.loading import import_pipeline  # noqa: E402
 from onepipe.settings import load_settings  # noqa: E402
-from tests.processes import OUTPUT, free_port, model_service  # noqa: E402
+from tests.processes import OUTPUT, RedisServer, ServiceProcess, free_port, gateway, model_service, worker  # noqa: E402
 
-ROWS = int(os.environ.get("BENCH_ROWS", "512"))
-CONCURRENCY = 64
-
-
-def _rate(rows: int, work: Callable[[], Any]) -> float:
-    start = time.perf_counter()
-    work()
-    return rows / (time.perf_counter() - start)
+KEY = "bench-" + os.urandom(8).hex()
+CONCURRENCY = 32
+CHUNK = 100  # the worker's default chunk size
 
 
-def _sequential(client: ModelServiceClient, inputs: list[dict[str, Any]]) -> float:
-    return _rate(len(inputs), lambda: [client.predict([item]) for item in inputs])
+def _median(runs: int, measure: Callable[[], float]) -> float:
+    return statistics.median(measure() for _ in range(runs))
 
 
-async def _concurrent(url: str, inputs: list[dict[str, Any]]) -> None:
-    gate = asyncio.Semaphore(CONCURRENCY)
-    async with AsyncModelServiceClient(url, timeout=120) as client:
+def _loads(runs: int, measure: Callable[[], load.Load]) -> dict[str, float]:
+    """The median of each figure over `runs` wrk runs."""
+    found = [measure() for _ in range(runs)]
+    return {
+        "rows_per_second": statistics.median(f.requests_per_second for f in found),
+        "p50_ms": statistics.median(f.p50_ms for f in found),
+        "p99_ms": statistics.median(f.p99_ms for f in found),
+    }
 
-        async def one(item: dict[str, Any]) -> None:
-            async with gate:
-                await client.predict([item])
 
-        await asyncio.gather(*(one(item) for item in inputs))
+def in_process(
+    loaded: LoadedPipeline[Any, Any, Any], inputs: list[Any], flags: dict[str, Any], runs: int
+) -> dict[str, float]:
+    """p50 of one input per call; rows/s at 32 per call and at the job's chunk size."""
+    loaded.run(inputs[:8], flags)  # warm-up
+
+    def p50() -> float:
+        times = []
+        for item in inputs[:200]:
+            start = time.perf_counter()
+            loaded.run([item], flags)
+            times.append((time.perf_counter() - start) * 1000)
+        return statistics.median(times)
+
+    def rate(size: int) -> float:
+        rows = inputs * max(1, 640 // len(inputs))
+        start = time.perf_counter()
+        for k in range(0, len(rows), size):
+            loaded.run(rows[k : k + size], flags)
+        return len(rows) / (time.perf_counter() - start)
+
+    return {
+        "p50_ms": _median(runs, p50),
+        "rows_per_second_32": _median(runs, lambda: rate(32)),
+        f"rows_per_second_{CHUNK}": _median(runs, lambda: rate(CHUNK)),
+    }
+
+
+def _bodies(inputs: list[Any], flags: dict[str, Any]) -> list[str]:
+    return [json.dumps({"inputs": [item], "flags": flags}) for item in inputs]
+
+
+def http(
+    url: str, inputs: list[Any], flags: dict[str, Any], args: argparse.Namespace, **headers: str
+) -> dict[str, Any]:
+    """p50 at concurrency 1; rows/s, p50 and p99 at CONCURRENCY."""
+    bodies = _bodies(inputs, flags)
+    target = url + "/v1/predict"
+    load.run(target, bodies, headers, CONCURRENCY, 1)  # warm-up
+    single = _loads(args.runs, lambda: load.run(target, bodies, headers, 1, args.seconds))
+    loaded = _loads(args.runs, lambda: load.run(target, bodies, headers, CONCURRENCY, args.seconds))
+    return {"c1_p50_ms": single["p50_ms"], f"c{CONCURRENCY}": loaded}
+
+
+def start_seconds(artifacts: Path, runs: int) -> float:
+    """Seconds from launching the model service to its /readyz answering 200."""
+
+    def once() -> float:
+        started = time.monotonic()
+        with model_service(free_port(), MODEL_ARTIFACTS_DIR=str(artifacts)):
+            return time.monotonic() - started
+
+    return _median(runs, once)
+
+
+def job(
+    stack: dict[str, ServiceProcess],
+    inputs: list[Any],
+    rows: int,
+    flags: dict[str, Any],
+    compare: dict[str, Any] | None,
+) -> float:
+    """Rows/s of a batch job of `rows` rows, from its creation to its end (reports included)."""
+    lines = "".join(json.dumps(inputs[n % len(inputs)]) + "\n" for n in range(rows)).encode()
+    form = {"flags": json.dumps(flags)} | (
+        {"compare_flags": json.dumps(compare)} if compare is not None else {}
+    )
+    headers = {"X-API-Key": KEY}
+    answer = httpx.post(
+        stack["gateway"].url + "/v1/jobs",
+        files={"file": ("bench.jsonl", lines)},
+        data=form,
+        headers=headers,
+        timeout=300,
+    )
+    answer.raise_for_status()
+    url = answer.json()["url"]
+    while (view := httpx.get(url, headers=headers, timeout=30).json())["state"] not in (
+        "succeeded",
+        "failed",
+        "cancelled",
+    ):
+        time.sleep(0.5)
+    if view["state"] != "succeeded" or view["rows_failed"]:
+        raise RuntimeError(f"the bench job did not succeed: {view}")
+    seconds = (
+        datetime.fromisoformat(view["finished_at"]) - datetime.fromisoformat(view["created_at"])
+    ).total_seconds()
+    return rows / seconds
+
+
+@contextmanager
+def services(artifacts: Path, folder: Path) -> Iterator[dict[str, ServiceProcess]]:
+    """A private Redis, the model service, the gateway and a worker, as `just up` starts them."""
+    with ExitStack() as stack:
+        redis = RedisServer(folder)
+        stack.callback(redis.stop)
+        keys = json.dumps([{"name": "bench", "sha256": hash_key(KEY), "scopes": ["predict", "jobs"]}])
+        shared = {"REDIS_URL": redis.url(0), "STORAGE_URL": str(folder / "storage")}
+        model = stack.enter_context(model_service(free_port(), MODEL_ARTIFACTS_DIR=str(artifacts)))
+        front = stack.enter_context(
+            gateway(
+                free_port(), model.url, GATEWAY_API_KEYS=keys, GATEWAY_RATE_LIMIT="10000000/minute", **shared
+            )
+        )
+        batch = stack.enter_context(worker(MODEL_URL=model.url, **shared))
+        yield {"model": model, "gateway": front, "worker": batch}
+
+
+def ratios(figures: dict[str, Any]) -> dict[str, float]:
+    """The issue's targets as ratios (and the two latencies in ms), for each flag set."""
+    found: dict[str, float] = {}
+    for name, measured in figures["flag_sets"].items():
+        local, model, front = measured["in_process"], measured["model"], measured["gateway"]
+        c = f"c{CONCURRENCY}"
+        found[f"{name}: gateway c1 p50 over in-process, ms"] = front["c1_p50_ms"] - local["p50_ms"]
+        found[f"{name}: gateway / model service rows/s at c{CONCURRENCY}"] = (
+            front[c]["rows_per_second"] / model[c]["rows_per_second"]
+        )
+        found[f"{name}: gateway p99 / p50 at c{CONCURRENCY}"] = front[c]["p99_ms"] / front[c]["p50_ms"]
+        found[f"{name}: model service / in-process 32 per call"] = (
+            model[c]["rows_per_second"] / local["rows_per_second_32"]
+        )
+        found[f"{name}: model service batching on / off"] = (
+            model[c]["rows_per_second"] / measured["model_unbatched"][c]["rows_per_second"]
+        )
+    for name, rate in figures["jobs"].items():
+        found[f"job {name} / in-process at chunk size"] = rate / figures["jobs_in_process"][name]
+    found["model service start, s"] = figures["start_seconds"]
+    return found
+
+
+def markdown(figures: dict[str, Any]) -> str:
+    """The figures and ratios as markdown tables."""
+    lines = [
+        f"{figures['pipeline']} {figures['version']}, {figures['machine']}; median of {figures['runs']} runs",
+        "",
+        "| figure | value |",
+        "| --- | --- |",
+    ]
+    for name, measured in figures["flag_sets"].items():
+        for face, values in measured.items():
+            for key, value in _flat(values):
+                lines.append(f"| {name}: {face} {key} | {value:,.2f} |")
+    for name, rate in figures["jobs"].items():
+        lines.append(f"| job {name}, rows/s | {rate:,.1f} |")
+    lines += ["", "| ratio | value |", "| --- | --- |"]
+    lines += [f"| {name} | {value:.2f} |" for name, value in figures["ratios"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _flat(values: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, float]]:
+    for key, value in values.items():
+        if isinstance(value, dict):
+            yield from _flat(value, f"{prefix}{key} ")
+        else:
+            yield f"{prefix}{key}", float(value)
 
 
 def main() -> None:
-    """Measure and print the table; also saved to test-output/bench.json."""
-    console = Console()
+    """Measure, print the tables, write test-output/bench.json and bench.md."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="runs per figure (the median is kept)")
+    parser.add_argument("--seconds", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--job-rows", type=int, default=10000, help="rows of each batch job")
+    parser.add_argument(
+        "--flags", action="append", default=[], help="another flag set to measure, as JSON (repeat)"
+    )
+    parser.add_argument("--output", type=Path, default=OUTPUT, help="where bench.json and bench.md go")
+    args = parser.parse_args()
+    load.wrk_path()
     settings = load_settings(Settings)
     pipeline = import_pipeline(settings.pipeline)
-    examples = [example.model_dump(mode="json") for example in pipeline.examples.values()]
-    if not examples:
+    inputs = [example.model_dump(mode="json") for example in pipeline.examples.values()]
+    if not inputs:
         raise SystemExit(f"error: pipeline {pipeline.name} has no named examples to measure with")
-    inputs: list[dict[str, Any]] = [examples[n % len(examples)] for n in range(ROWS)]
     artifacts = settings.artifacts_dir.resolve()
     loaded = pipeline.load(artifacts / pipeline.name)
-    loaded.run(inputs[:8])  # warm-up
+    flag_sets = {"default flags": {}} | {text: json.loads(text) for text in args.flags}
+    figures: dict[str, Any] = {
+        "pipeline": pipeline.name,
+        "version": loaded.version,
+        "machine": f"{os.cpu_count()} cores, Python {platform.python_version()}, "
+        + subprocess.run([load.wrk_path(), "--version"], capture_output=True, text=True).stdout.split(" [")[
+            0
+        ],
+        "runs": args.runs,
+        "flag_sets": {},
+    }
+    figures["start_seconds"] = start_seconds(artifacts, args.runs)
+    with tempfile.TemporaryDirectory() as folder, services(artifacts, Path(folder)) as stack:
+        for name, flags in flag_sets.items():
+            figures["flag_sets"][name] = {
+                "in_process": in_process(loaded, inputs, flags, args.runs),
+                "model": http(stack["model"].url, inputs, flags, args),
+                "gateway": http(stack["gateway"].url, inputs, flags, args, **{"X-API-Key": KEY}),
+            }
+        compare = flag_sets[args.flags[0]] if args.flags else None
+        jobs = {f"{args.job_rows} rows": None} | (
+            {f"{args.job_rows} rows, compared": compare} if compare else {}
+        )
+        figures["jobs"] = {name: job(stack, inputs, args.job_rows, {}, other) for name, other in jobs.items()}
+    figures["jobs_in_process"] = {
+        name: _in_process_job(loaded, inputs, other, args.runs) for name, other in jobs.items()
+    }
+    with model_service(free_port(), MODEL_ARTIFACTS_DIR=str(artifacts), MODEL_BATCHING="false") as unbatched:
+        for name, flags in flag_sets.items():
+            figures["flag_sets"][name]["model_unbatched"] = {
+                f"c{CONCURRENCY}": http(unbatched.url, inputs, flags, args)[f"c{CONCURRENCY}"]
+            }
+    figures["ratios"] = ratios(figures)
+    args.output.mkdir(parents=True, exist_ok=True)
+    (args.output / "bench.json").write_text(json.dumps(figures, indent=2) + "\n")
+    (args.output / "bench.md").write_text(markdown(figures))
+    print(markdown(figures))
 
-    figures: dict[str, float] = {}
-    figures["in-process, 1 row per call"] = _rate(len(inputs), lambda: [loaded.run([i]) for i in inputs])
-    figures["in-process, 32 rows per call"] = _rate(
-        len(inputs), lambda: [loaded.run(inputs[k : k + 32]) for k in range(0, len(inputs), 32)]
-    )
-    for batching in ("true", "false"):
-        label = "on" if batching == "true" else "off"
-        with model_service(
-            free_port(), MODEL_ARTIFACTS_DIR=str(artifacts), MODEL_BATCHING=batching
-        ) as served:
-            with ModelServiceClient(served.url, timeout=120) as client:
-                client.predict(inputs[:8])
-                if batching == "true":
-                    figures["HTTP, sequential single requests"] = _sequential(client, inputs)
-            figures[f"HTTP, {CONCURRENCY} concurrent single requests, batching {label}"] = _rate(
-                len(inputs), partial(asyncio.run, _concurrent(served.url, inputs))
-            )
 
-    base = figures["in-process, 1 row per call"]
-    table = Table(
-        title=f"{pipeline.name}: model service throughput, {len(inputs)} rows "
-        f"({len(examples)} examples), {os.cpu_count()} cores"
-    )
-    table.add_column("how")
-    table.add_column("rows/s", justify="right")
-    table.add_column("ratio to in-process, 1 row per call", justify="right")
-    for name, rate in figures.items():
-        table.add_row(name, f"{rate:.0f}", f"{rate / base:.2f}")
-    console.print(table)
-    OUTPUT.mkdir(exist_ok=True)
-    (OUTPUT / "bench.json").write_text(
-        json.dumps({"pipeline": pipeline.name, "rows": len(inputs), "rows_per_second": figures}, indent=2)
-    )
+def _in_process_job(
+    loaded: LoadedPipeline[Any, Any, Any], inputs: list[Any], compare: dict[str, Any] | None, runs: int
+) -> float:
+    """In-process rows/s at the job's chunk size: one run per chunk, two when comparing."""
+    plain = in_process(loaded, inputs, {}, runs)[f"rows_per_second_{CHUNK}"]
+    if compare is None:
+        return plain
+    other = in_process(loaded, inputs, compare, runs)[f"rows_per_second_{CHUNK}"]
+    return 1 / (1 / plain + 1 / other)
 
 
 if __name__ == "__main__":

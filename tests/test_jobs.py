@@ -275,17 +275,19 @@ def test_two_workers_hand_a_job_over_and_both_write_chunks(
     redis_server: RedisServer, example_service: ServiceProcess, tmp_path: Path, snippets: list[str]
 ) -> None:
     # a hand-over releases the lease: the continuation may land on the other worker at once
-    budget = {"WORKER_CHUNK_SIZE": "10", "WORKER_TASK_BUDGET": "0.3"}  # many hand-overs
+    budget = {"WORKER_CHUNK_SIZE": "10", "WORKER_TASK_BUDGET": "0.2"}  # many hand-overs
+    # rows enough that the job outlasts many task budgets, however fast the pipeline
+    texts = [snippets[i % len(snippets)] for i in range(1500)]
     with stack(example_service.url, tmp_path, redis=redis_server.url(12), **budget) as started:
         with worker(**started.worker.env) as second:
-            job = started.submit("two.csv", csv_bytes([{"text": t} for t in snippets[:400]])).json()
+            job = started.submit("two.csv", csv_bytes([{"text": t} for t in texts])).json()
             finished = started.wait(job["id"])
             logs = {"first": started.worker.log(), "second": second.log()}
-        assert finished["state"] == "succeeded" and finished["rows_done"] == 400, (finished, logs)
+        assert finished["state"] == "succeeded" and finished["rows_done"] == 1500, (finished, logs)
         rows = [json.loads(line)["row"] for line in started.report(finished, "jsonl").splitlines()]
-        assert rows == list(range(1, 401))
+        assert rows == list(range(1, 1501))
     chunks = {name: log.count(f"job {job['id']}: chunk") for name, log in logs.items()}
-    assert chunks["first"] > 0 and chunks["second"] > 0 and sum(chunks.values()) == 40, chunks
+    assert chunks["first"] > 0 and chunks["second"] > 0 and sum(chunks.values()) == 150, chunks
 
 
 def test_a_running_job_whose_worker_died_can_be_resumed_once_its_lease_lapses(

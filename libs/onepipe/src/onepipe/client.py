@@ -23,7 +23,7 @@ from tenacity import (
 )
 
 from onepipe.contract import PipelineInfo
-from onepipe.envelopes import REQUEST_ID_HEADER, PredictRequest, PredictResponse
+from onepipe.envelopes import REQUEST_ID_HEADER, VERSION_HEADER, PredictRequest, PredictResponse
 
 
 class ServiceError(Exception):
@@ -203,6 +203,14 @@ class ModelServiceClient(ServiceClient):
         return PredictResponse.model_validate(response.json())
 
 
+@dataclass(frozen=True)
+class RawPredictAnswer:
+    """A predict answer as the model service sent it: its JSON body and the pipeline's version."""
+
+    body: bytes
+    version: str
+
+
 class AsyncModelServiceClient:
     """Async client for the model service at `base_url` (same behaviour as the blocking one)."""
 
@@ -264,10 +272,21 @@ class AsyncModelServiceClient:
         request_id: str | None = None,
     ) -> PredictResponse:
         """Run inputs through the pipeline."""
+        answer = await self.predict_raw(inputs, flags, debug, request_id)
+        return PredictResponse.model_validate_json(answer.body)
+
+    async def predict_raw(
+        self,
+        inputs: Sequence[Mapping[str, Any]],
+        flags: Mapping[str, Any] | None = None,
+        debug: bool = False,
+        request_id: str | None = None,
+    ) -> RawPredictAnswer:
+        """Run inputs through the pipeline; the answer as sent, to pass on without parsing it."""
         response = await self._request(
             "POST", "/v1/predict", json=_predict_body(inputs, flags, debug), headers=_headers(request_id)
         )
-        return PredictResponse.model_validate(response.json())
+        return RawPredictAnswer(response.content, response.headers.get(VERSION_HEADER, ""))
 
 
 class GatewayClient(ServiceClient):

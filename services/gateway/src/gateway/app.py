@@ -26,7 +26,7 @@ from onepipe.envelopes import VERSION_HEADER, PredictResponse
 from onepipe.jobs import JOBS_QUEUE, REPORT_FORMATS, RUN_JOB_TASK, ReportFormat
 from onepipe.json_bodies import JsonBodyRoute
 from onepipe.logs import configure_logging
-from onepipe.server import install_common, metrics_response, predict_response
+from onepipe.server import install_common, metrics_response
 from onepipe.settings import uses_redis
 from onepipe.storage import JobStore
 
@@ -157,8 +157,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def predict(body: PublicPredictRequest, who: Caller = authenticated) -> Response:
         """Run the pipeline on one input or a list (`predict` scope); traces need the `debug` scope."""
         KeyRing.require(who, "predict")
-        result = await gateway.predict(body, who)
-        return predict_response(result)
+        answer = await gateway.predict(body, who)
+        # the model service's answer is the public one: passed on as sent, not parsed and written again
+        return Response(answer.body, media_type="application/json", headers={VERSION_HEADER: answer.version})
 
     app.add_api_route("/metrics", metrics_response, include_in_schema=False)
 

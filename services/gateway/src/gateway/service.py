@@ -15,6 +15,7 @@ from gateway.settings import Settings
 from onepipe import PipelineInfo, Problem
 from onepipe.client import (
     AsyncModelServiceClient,
+    RawPredictAnswer,
     RetryPolicy,
     ServiceError,
     ServiceFailedError,
@@ -22,7 +23,6 @@ from onepipe.client import (
     ServiceTimeoutError,
     ServiceUnavailableError,
 )
-from onepipe.envelopes import PredictResponse
 from onepipe.logs import request_id_var
 from onepipe.server import ProblemError
 
@@ -88,8 +88,8 @@ class Gateway:
         """Close the model-service connections."""
         await self.client.aclose()
 
-    async def predict(self, body: PublicPredictRequest, caller: Caller) -> PredictResponse:
-        """Outputs for the caller's inputs."""
+    async def predict(self, body: PublicPredictRequest, caller: Caller) -> RawPredictAnswer:
+        """Outputs for the caller's inputs, as the model service sent them (passed on unparsed)."""
         inputs = body.inputs if isinstance(body.inputs, list) else [body.inputs]
         limit = self.settings.max_inputs
         if len(inputs) > limit:
@@ -102,7 +102,7 @@ class Gateway:
         if body.debug:
             KeyRing.require(caller, "debug")
         try:
-            result = await self.client.predict(
+            result = await self.client.predict_raw(
                 inputs, body.flags, body.debug, request_id=request_id_var.get()
             )
         except ServiceError as error:

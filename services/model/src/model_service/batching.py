@@ -2,6 +2,9 @@
 
 While the pipeline runs a batch, new requests queue up; the next batch takes them all
 at once (up to the size limit), so batches grow with load and stay at one when idle.
+A batch waits up to `max_wait_s` for more requests only under load (the last batch held
+more than one request): an idle service runs a lone request at once, so a caller
+alone never pays the wait.
 The pipeline runs on one worker thread, off the event loop, so the server keeps
 accepting requests while it computes.
 """
@@ -54,6 +57,7 @@ class MicroBatcher:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline")
         self._queue: asyncio.Queue[_Request] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._last_batch_requests = 1
 
     async def predict(self, inputs: list[BaseModel], flags: BaseModel, debug: bool) -> RunResult[Any]:
         """The pipeline's result for these (already validated) inputs."""
@@ -95,7 +99,8 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         batch = [await self._queue.get()]
         size = len(batch[0].inputs)
-        deadline = loop.time() + self.max_wait_s
+        wait = self.max_wait_s if self._last_batch_requests > 1 else 0.0
+        deadline = loop.time() + wait
         while size < self.max_size:
             try:
                 request = self._queue.get_nowait()
@@ -109,6 +114,7 @@ class MicroBatcher:
                     break
             batch.append(request)
             size += len(request.inputs)
+        self._last_batch_requests = len(batch)
         return batch
 
     async def _run_group(self, group: list[_Request]) -> None:

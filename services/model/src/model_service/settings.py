@@ -31,7 +31,10 @@ class Settings(ServiceSettings):
     batching: bool = Field(True, description="Gather concurrent requests into one pipeline call.")
     batch_max_size: int = Field(32, ge=1, description="Inputs at which a micro-batch is run without waiting.")
     batch_max_wait_ms: float = Field(
-        2.0, ge=0, le=1000, description="Longest wait for a micro-batch to fill."
+        2.0,
+        ge=0,
+        le=1000,
+        description="Longest wait for a micro-batch to fill, under load only (none when idle).",
     )
     log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING or ERROR.")
 

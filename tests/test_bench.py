@@ -1,0 +1,43 @@
+"""`just bench`, run short: every figure and ratio is written, well formed. No timing is asserted."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from onepipe import LoadedPipeline
+from tests.conftest import EXAMPLE_ARTIFACTS
+from tests.processes import ROOT
+
+BENCH = ["uv", "run", "--frozen", "--no-sync", "python", "benchmarks/throughput.py"]
+FACES = {"in_process", "model", "gateway", "model_unbatched"}
+
+
+def test_a_short_bench_writes_every_figure_and_ratio(
+    example_pipeline: LoadedPipeline[Any, Any, Any], tmp_path: Path
+) -> None:
+    done = subprocess.run(
+        [*BENCH, "--runs", "1", "--seconds", "1", "--job-rows", "20", "--output", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "MODEL_ARTIFACTS_DIR": str(EXAMPLE_ARTIFACTS.parent)},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads((tmp_path / "bench.json").read_text())
+    assert figures["pipeline"] == "review-triage" and figures["version"] == example_pipeline.version
+    measured = figures["flag_sets"]["default flags"]
+    assert set(measured) == FACES
+    for face in ("model", "gateway"):
+        assert set(measured[face]) == {"c1_p50_ms", "c32"}
+        assert set(measured[face]["c32"]) == {"rows_per_second", "p50_ms", "p99_ms"}
+    assert set(figures["jobs"]) == {"20 rows"}
+    assert len(figures["ratios"]) == 7  # five per flag set, the job's, the start's
+    assert all(isinstance(v, float) and math.isfinite(v) and v > 0 for v in figures["ratios"].values())
+    table = (tmp_path / "bench.md").read_text()
+    assert all(name in table for name in figures["ratios"])
