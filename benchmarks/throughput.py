@@ -7,7 +7,8 @@ started here (a private Redis, the model service, the gateway, a batch worker):
 - in-process: p50 of one input per call; rows/s at 32 per call and at the job's chunk size;
 - model service and gateway under wrk: p50 at concurrency 1, rows/s and p99 at 32
   (the model service also with micro-batching off);
-- a batch job of --job-rows rows, with and without a compared flag set;
+- batch jobs of each --job-rows size, with and without a compared flag set, and the
+  peak memory of the worker and the model service during each;
 - the model service's start: seconds from launch to ready.
 
 Each figure is the median of --runs runs. Writes test-output/bench.json and
@@ -37,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import load  # noqa: E402
+from benchmarks.memory import PeakMemory  # noqa: E402
 from gateway.auth import hash_key  # noqa: E402
 from model_service.settings import Settings  # noqa: E402
 from onepipe import LoadedPipeline  # noqa: E402
@@ -107,12 +109,12 @@ def http(
     return {"c1_p50_ms": single["p50_ms"], f"c{CONCURRENCY}": loaded}
 
 
-def start_seconds(artifacts: Path, runs: int) -> float:
+def start_seconds(model_env: dict[str, str], runs: int) -> float:
     """Seconds from launching the model service to its /readyz answering 200."""
 
     def once() -> float:
         started = time.monotonic()
-        with model_service(free_port(), MODEL_ARTIFACTS_DIR=str(artifacts)):
+        with model_service(free_port(), **model_env):
             return time.monotonic() - started
 
     return _median(runs, once)
@@ -124,45 +126,58 @@ def job(
     rows: int,
     flags: dict[str, Any],
     compare: dict[str, Any] | None,
-) -> float:
-    """Rows/s of a batch job of `rows` rows, from its creation to its end (reports included)."""
+) -> dict[str, float]:
+    """Rows/s of a batch job of `rows` rows, from its creation to its end (reports included), and
+    the peak memory (MiB) of the worker's and the model service's processes meanwhile."""
     lines = "".join(json.dumps(inputs[n % len(inputs)]) + "\n" for n in range(rows)).encode()
     form = {"flags": json.dumps(flags)} | (
         {"compare_flags": json.dumps(compare)} if compare is not None else {}
     )
     headers = {"X-API-Key": KEY}
-    answer = httpx.post(
-        stack["gateway"].url + "/v1/jobs",
-        files={"file": ("bench.jsonl", lines)},
-        data=form,
-        headers=headers,
-        timeout=300,
-    )
-    answer.raise_for_status()
-    url = answer.json()["url"]
-    while (view := httpx.get(url, headers=headers, timeout=30).json())["state"] not in (
-        "succeeded",
-        "failed",
-        "cancelled",
-    ):
-        time.sleep(0.5)
+    sessions = {name: _pid(stack[name]) for name in ("worker", "model")}
+    with PeakMemory(sessions) as memory:
+        answer = httpx.post(
+            stack["gateway"].url + "/v1/jobs",
+            files={"file": ("bench.jsonl", lines)},
+            data=form,
+            headers=headers,
+            timeout=300,
+        )
+        answer.raise_for_status()
+        url = answer.json()["url"]
+        while (view := httpx.get(url, headers=headers, timeout=30).json())["state"] not in (
+            "succeeded",
+            "failed",
+            "cancelled",
+        ):
+            time.sleep(0.5)
     if view["state"] != "succeeded" or view["rows_failed"]:
         raise RuntimeError(f"the bench job did not succeed: {view}")
     seconds = (
         datetime.fromisoformat(view["finished_at"]) - datetime.fromisoformat(view["created_at"])
     ).total_seconds()
-    return rows / seconds
+    peaks = memory.megabytes()
+    return {
+        "rows_per_second": rows / seconds,
+        "worker_peak_mib": peaks["worker"],
+        "model_peak_mib": peaks["model"],
+    }
+
+
+def _pid(service: ServiceProcess) -> int:
+    assert service.process is not None
+    return service.process.pid  # the session id too: each service starts a session of its own
 
 
 @contextmanager
-def services(artifacts: Path, folder: Path) -> Iterator[dict[str, ServiceProcess]]:
+def services(model_env: dict[str, str], folder: Path) -> Iterator[dict[str, ServiceProcess]]:
     """A private Redis, the model service, the gateway and a worker, as `just up` starts them."""
     with ExitStack() as stack:
         redis = RedisServer(folder)
         stack.callback(redis.stop)
         keys = json.dumps([{"name": "bench", "sha256": hash_key(KEY), "scopes": ["predict", "jobs"]}])
         shared = {"REDIS_URL": redis.url(0), "STORAGE_URL": str(folder / "storage")}
-        model = stack.enter_context(model_service(free_port(), MODEL_ARTIFACTS_DIR=str(artifacts)))
+        model = stack.enter_context(model_service(free_port(), **model_env))
         front = stack.enter_context(
             gateway(
                 free_port(), model.url, GATEWAY_API_KEYS=keys, GATEWAY_RATE_LIMIT="10000000/minute", **shared
@@ -189,8 +204,21 @@ def ratios(figures: dict[str, Any]) -> dict[str, float]:
         found[f"{name}: model service batching on / off"] = (
             model[c]["rows_per_second"] / measured["model_unbatched"][c]["rows_per_second"]
         )
-    for name, rate in figures["jobs"].items():
-        found[f"job {name} / in-process at chunk size"] = rate / figures["jobs_in_process"][name]
+    for name, measured in figures["jobs"].items():
+        found[f"job {name} / in-process at chunk size"] = (
+            measured["rows_per_second"] / figures["jobs_in_process"][name]
+        )
+    sizes = sorted({size for size, _ in figures["job_sizes"].values()})
+    if len(sizes) > 1:
+        # memory must not grow with the job: the largest job's peak against the smallest's
+        for compared in (False, True):
+            named = {size: name for name, (size, c) in figures["job_sizes"].items() if c == compared}
+            if sizes[0] in named and sizes[-1] in named:
+                small, large = figures["jobs"][named[sizes[0]]], figures["jobs"][named[sizes[-1]]]
+                for face in ("worker", "model"):
+                    found[f"{face} peak memory, {named[sizes[-1]]} / {sizes[0]} rows"] = (
+                        large[f"{face}_peak_mib"] / small[f"{face}_peak_mib"]
+                    )
     found["model service start, s"] = figures["start_seconds"]
     return found
 
@@ -198,7 +226,8 @@ def ratios(figures: dict[str, Any]) -> dict[str, float]:
 def markdown(figures: dict[str, Any]) -> str:
     """The figures and ratios as markdown tables."""
     lines = [
-        f"{figures['pipeline']} {figures['version']}, {figures['machine']}; median of {figures['runs']} runs",
+        f"{figures['pipeline']} {figures['version']}, {figures['machine']}, model service workers: "
+        f"{figures['model_workers']}; median of {figures['runs']} runs",
         "",
         "| figure | value |",
         "| --- | --- |",
@@ -207,8 +236,10 @@ def markdown(figures: dict[str, Any]) -> str:
         for face, values in measured.items():
             for key, value in _flat(values):
                 lines.append(f"| {name}: {face} {key} | {value:,.2f} |")
-    for name, rate in figures["jobs"].items():
-        lines.append(f"| job {name}, rows/s | {rate:,.1f} |")
+    for name, measured in figures["jobs"].items():
+        lines.append(f"| job {name}, rows/s | {measured['rows_per_second']:,.1f} |")
+        lines.append(f"| job {name}, worker peak memory, MiB | {measured['worker_peak_mib']:,.0f} |")
+        lines.append(f"| job {name}, model service peak memory, MiB | {measured['model_peak_mib']:,.0f} |")
     lines += ["", "| ratio | value |", "| --- | --- |"]
     lines += [f"| {name} | {value:.2f} |" for name, value in figures["ratios"].items()]
     return "\n".join(lines) + "\n"
@@ -227,7 +258,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs per figure (the median is kept)")
     parser.add_argument("--seconds", type=int, default=5, help="seconds per wrk run")
-    parser.add_argument("--job-rows", type=int, default=10000, help="rows of each batch job")
+    parser.add_argument(
+        "--job-rows",
+        type=lambda text: [int(part) for part in text.split(",")],
+        default=[10000, 200000],
+        help="rows of the batch jobs, comma-separated (memory is compared between the smallest and largest)",
+    )
     parser.add_argument(
         "--flags", action="append", default=[], help="another flag set to measure, as JSON (repeat)"
     )
@@ -252,8 +288,11 @@ def main() -> None:
         "runs": args.runs,
         "flag_sets": {},
     }
-    figures["start_seconds"] = start_seconds(artifacts, args.runs)
-    with tempfile.TemporaryDirectory() as folder, services(artifacts, Path(folder)) as stack:
+    # the model service as `just up` runs it: the configured artifacts and processes
+    model_env = {"MODEL_ARTIFACTS_DIR": str(artifacts), "MODEL_WORKERS": str(settings.workers)}
+    figures["model_workers"] = settings.workers
+    figures["start_seconds"] = start_seconds(model_env, args.runs)
+    with tempfile.TemporaryDirectory() as folder, services(model_env, Path(folder)) as stack:
         for name, flags in flag_sets.items():
             figures["flag_sets"][name] = {
                 "in_process": in_process(loaded, inputs, flags, args.runs),
@@ -261,14 +300,19 @@ def main() -> None:
                 "gateway": http(stack["gateway"].url, inputs, flags, args, **{"X-API-Key": KEY}),
             }
         compare = flag_sets[args.flags[0]] if args.flags else None
-        jobs = {f"{args.job_rows} rows": None} | (
-            {f"{args.job_rows} rows, compared": compare} if compare else {}
-        )
-        figures["jobs"] = {name: job(stack, inputs, args.job_rows, {}, other) for name, other in jobs.items()}
+        figures["job_sizes"] = {
+            f"{rows} rows{', compared' if other else ''}": (rows, other is not None)
+            for rows in args.job_rows
+            for other in ([None, compare] if compare else [None])
+        }
+        jobs = {name: compare if compared else None for name, (_, compared) in figures["job_sizes"].items()}
+        figures["jobs"] = {
+            name: job(stack, inputs, rows, {}, jobs[name]) for name, (rows, _) in figures["job_sizes"].items()
+        }
     figures["jobs_in_process"] = {
         name: _in_process_job(loaded, inputs, other, args.runs) for name, other in jobs.items()
     }
-    with model_service(free_port(), MODEL_ARTIFACTS_DIR=str(artifacts), MODEL_BATCHING="false") as unbatched:
+    with model_service(free_port(), **model_env, MODEL_BATCHING="false") as unbatched:
         for name, flags in flag_sets.items():
             figures["flag_sets"][name]["model_unbatched"] = {
                 f"c{CONCURRENCY}": http(unbatched.url, inputs, flags, args)[f"c{CONCURRENCY}"]

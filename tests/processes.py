@@ -124,7 +124,8 @@ def model_service(port: int, **env: str) -> ServiceProcess:
     return ServiceProcess(
         "model",
         ["uv", "run", "--frozen", "--no-sync", "model-service", "serve"],
-        {"MODEL_PORT": str(port), **env},
+        # one process unless a test asks for more: quicker starts, and a kill stops the one pipeline
+        {"MODEL_PORT": str(port), "MODEL_WORKERS": "1", **env},
         port,
     )
 

@@ -21,7 +21,7 @@ def test_a_short_bench_writes_every_figure_and_ratio(
     example_pipeline: LoadedPipeline[Any, Any, Any], tmp_path: Path
 ) -> None:
     done = subprocess.run(
-        [*BENCH, "--runs", "1", "--seconds", "1", "--job-rows", "20", "--output", str(tmp_path)],
+        [*BENCH, "--runs", "1", "--seconds", "1", "--job-rows", "20,40", "--output", str(tmp_path)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -36,8 +36,13 @@ def test_a_short_bench_writes_every_figure_and_ratio(
     for face in ("model", "gateway"):
         assert set(measured[face]) == {"c1_p50_ms", "c32"}
         assert set(measured[face]["c32"]) == {"rows_per_second", "p50_ms", "p99_ms"}
-    assert set(figures["jobs"]) == {"20 rows"}
-    assert len(figures["ratios"]) == 7  # five per flag set, the job's, the start's
+    assert set(figures["jobs"]) == {"20 rows", "40 rows"}
+    for measured_job in figures["jobs"].values():
+        assert set(measured_job) == {"rows_per_second", "worker_peak_mib", "model_peak_mib"}
+        # a whole Python process with its libraries: tens of MiB at least, never the sampler's zero
+        assert measured_job["worker_peak_mib"] > 20 and measured_job["model_peak_mib"] > 20
+    # five per flag set, a job's each, the worker's and the model service's memory, the start's
+    assert len(figures["ratios"]) == 10
     assert all(isinstance(v, float) and math.isfinite(v) and v > 0 for v in figures["ratios"].values())
     table = (tmp_path / "bench.md").read_text()
     assert all(name in table for name in figures["ratios"])

@@ -319,3 +319,24 @@ def test_development_mode_accepts_the_local_key(example_service: ServiceProcess)
             headers={"X-API-Key": DEVELOPMENT_KEY},
         )
         assert answer.status_code == 200 and answer.json()["traces"]
+
+
+def test_several_workers_without_redis_refuse_to_start_in_one_line() -> None:
+    done = subprocess.run(
+        ["uv", "run", "--frozen", "--no-sync", "gateway", "serve"],
+        cwd=ROOT,
+        env={
+            "PATH": os.environ["PATH"],
+            "GATEWAY_ENVIRONMENT": "development",
+            "GATEWAY_WORKERS": "2",
+            "REDIS_URL": "sqla+sqlite:///queue.db",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "error: GATEWAY_WORKERS=2 needs Redis (REDIS_URL): without it each worker would count rate "
+        "limits on its own; set REDIS_URL, or GATEWAY_WORKERS=1"
+    )

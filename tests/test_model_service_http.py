@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -116,3 +117,43 @@ def test_serve_without_artifacts_stops_with_what_to_run(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert "no artifacts for pipeline 'review-triage'" in done.stderr and "just train" in done.stderr
+
+
+def test_two_workers_share_the_port_and_metrics_count_every_request(tiny_artifacts: Path) -> None:
+    env = {
+        "MODEL_PIPELINE": "tests.tiny_pipeline:pipeline",
+        "MODEL_ARTIFACTS_DIR": str(tiny_artifacts.parent),
+        "MODEL_WORKERS": "2",
+    }
+    with model_service(free_port(), **env) as process:
+        assert process.process is not None
+        assert len(_worker_processes(process.process.pid)) == 2
+
+        async def fresh_connections() -> list[int]:
+            # a client per request: each connection is accepted by whichever worker is free
+            async def one(i: int) -> int:
+                async with httpx.AsyncClient(base_url=process.url) as client:
+                    body = {"inputs": [{"values": [i, 1], "unit": "kg"}]}
+                    return (await client.post("/v1/predict", json=body)).status_code
+
+            return list(await asyncio.gather(*(one(i) for i in range(120))))
+
+        assert asyncio.run(fresh_connections()) == [200] * 120
+        metrics = httpx.get(process.url + "/metrics").text
+    # both workers' counts, summed by whichever answered /metrics
+    served = r'http_requests_total{method="POST",route="/v1/predict",status="200"}'
+    assert _metric(metrics, served) == 120
+
+
+def _worker_processes(session: int) -> list[str]:
+    """The uvicorn worker processes (spawned by multiprocessing) in a service's session."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and os.getsid(int(entry.name)) == session:
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                if "multiprocessing.spawn" in command:
+                    found.append(command)
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return found

@@ -6,6 +6,8 @@ Needs the `server` extra (fastapi, prometheus-client, python-json-logger).
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 import time
 import uuid
 from collections.abc import Mapping
@@ -14,7 +16,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -276,8 +285,29 @@ class BodyLimitMiddleware:
 
 
 def metrics_response() -> Response:
-    """The process's Prometheus metrics."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    """The service's Prometheus metrics: the process's own, or every worker's summed (see `serve`)."""
+    if MULTIPROCESS_DIR not in os.environ:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def serve(factory: str, host: str, port: int, workers: int) -> None:
+    """Serve the app that `factory` (module:function) makes under uvicorn, in `workers` processes.
+
+    Each worker is a process of its own (its own GIL, event loop and copy of the app),
+    sharing the port. Their metrics go to files in one folder, which `/metrics` sums
+    (prometheus-client's multiprocess mode), so any worker answers for all of them.
+    """
+    import uvicorn
+
+    if workers > 1:
+        os.environ[MULTIPROCESS_DIR] = tempfile.mkdtemp(prefix="onepipe-metrics-")
+    uvicorn.run(factory, factory=True, host=host, port=port, workers=workers, log_config=None)
 
 
 def predict_response(result: PredictResponse) -> Response:

@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from functools import partial
 from itertools import islice
@@ -43,6 +46,8 @@ log = logging.getLogger("batch_worker")
 Outcome = Literal["done", "continue", "skipped", "held", "stale"]
 # sends the task that runs a job: (job id, ticket, countdown in seconds)
 Send = Callable[[str, str, float], None]
+# a chunk's number and its results, still being computed
+InFlight = tuple[int, "Future[list[RowResult]]"]
 _INPUT_INDEX = re.compile(r"^inputs\[(\d+)\]\.?(.*)$")
 
 
@@ -83,6 +88,9 @@ class JobRunner:
         self.send = send
         self.worker_id = worker_id or f"worker-{uuid.uuid4().hex[:8]}"
         self.sleep = sleep
+        # the job's metadata is saved from two threads (a chunk written, a lease renewed while the
+        # next chunk waits out an outage): one save at a time
+        self._saving = threading.Lock()
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -175,9 +183,26 @@ class JobRunner:
         self._send(meta, ticket, 0)
 
     def _renew(self, meta: JobMeta) -> None:
-        meta.worked_at = utc_now()
-        meta.lease_until = meta.worked_at + timedelta(seconds=self.settings.lease_seconds)
-        self.store.save(meta)
+        with self._saving:
+            meta.worked_at = utc_now()
+            meta.lease_until = meta.worked_at + timedelta(seconds=self.settings.lease_seconds)
+            self.store.save(meta)
+
+    def _write(self, meta: JobMeta, in_flight: deque[InFlight], count: int | None = None) -> None:
+        """Write the oldest `count` chunks in flight (all by default) once their results are in.
+
+        A call's error (an outage past the patience, a refused request) rises here.
+        """
+        for _ in range(len(in_flight) if count is None else count):
+            number, future = in_flight.popleft()
+            results = future.result()
+            self.store.write_chunk(meta.id, number, results)
+            # one line per chunk: which worker did which part of a job shows in the logs
+            log.info("job %s: chunk %d written, %d rows", meta.id, number, len(results))
+            with self._saving:
+                meta.rows_done += len(results)
+                meta.rows_failed += sum(1 for r in results if r.error)
+            self._renew(meta)
 
     def _work(self, meta: JobMeta) -> Outcome:
         deadline = time.monotonic() + self.settings.task_budget
@@ -197,11 +222,18 @@ class JobRunner:
         self._recount(meta)
         self._renew(meta)
 
-        with self.store.open(meta.id, input_name) as handle:
+        # up to `calls_in_flight` chunks are with the model service while the oldest is written:
+        # neither side waits for the other's reading, parsing and writing
+        in_flight: deque[InFlight] = deque()
+        with (
+            self.store.open(meta.id, input_name) as handle,
+            ThreadPoolExecutor(self.settings.calls_in_flight, thread_name_prefix="chunk") as calls,
+        ):
             for number, rows in enumerate(chunked(iter_rows(file_format, handle), self.settings.chunk_size)):
                 if self.store.chunk_done(meta.id, number):
                     continue  # written before: never redone
                 if time.monotonic() > deadline:
+                    self._write(meta, in_flight)
                     self._hand_over(meta)
                     return "continue"
                 current = self.store.load(meta.id)
@@ -211,13 +243,10 @@ class JobRunner:
                 if current.ticket != meta.ticket:
                     log.warning("job %s was queued again while this worker held it; stopping", meta.id)
                     return "stale"
-                results = self._chunk_results(meta, info, mapping, rows)
-                self.store.write_chunk(meta.id, number, results)
-                # one line per chunk: which worker did which part of a job shows in the logs
-                log.info("job %s: chunk %d written, %d rows", meta.id, number, len(results))
-                meta.rows_done += len(results)
-                meta.rows_failed += sum(1 for r in results if r.error)
-                self._renew(meta)
+                in_flight.append((number, calls.submit(self._chunk_results, meta, info, mapping, rows)))
+                if len(in_flight) == self.settings.calls_in_flight:
+                    self._write(meta, in_flight, 1)
+            self._write(meta, in_flight)
 
         # the report describes the job as it ends
         ending = meta.model_copy(update={"state": "succeeded", "finished_at": utc_now()})

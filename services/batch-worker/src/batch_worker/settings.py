@@ -18,6 +18,12 @@ class Settings(ServiceSettings):
     redis_url: str = peers.redis_url()
     storage_url: str = peers.storage_url()
     chunk_size: int = Field(100, ge=1, le=1000, description="Rows per model-service call and per chunk file.")
+    calls_in_flight: int = Field(
+        2,
+        ge=1,
+        le=16,
+        description="Chunks of one job at the model service at once, while the worker writes the oldest.",
+    )
     model_timeout: float = Field(120.0, gt=0, description="Seconds to wait for the model service per chunk.")
     model_patience: float = Field(
         300.0,

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from gateway.auth import Caller, KeyRing
+from gateway.auth import Caller, ConfigurationError, KeyRing
 from gateway.jobs import REPORT_MEDIA_TYPES, JobPage, JobService, JobView, parse_json_field, view
 from gateway.openapi import with_json_fields, with_pipeline
 from gateway.ratelimit import RateLimiter
@@ -70,6 +70,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     keys = KeyRing(settings.api_keys, settings.environment)
     # without Redis (the embedded mode) the counters live in this process
     counters = settings.redis_url if uses_redis(settings.redis_url) else "memory://"
+    if settings.workers > 1 and counters == "memory://":
+        raise ConfigurationError(
+            f"GATEWAY_WORKERS={settings.workers} needs Redis (REDIS_URL): without it each worker would "
+            "count rate limits on its own; set REDIS_URL, or GATEWAY_WORKERS=1"
+        )
     limiter = RateLimiter(counters, settings.rate_limit)
     gateway = Gateway(settings)
     broker = Celery("gateway", broker=settings.redis_url)

@@ -22,17 +22,16 @@ app = typer.Typer(help="The public API gateway.", no_args_is_help=True, add_comp
 @app.command()
 def serve() -> None:
     """Serve the gateway (settings from GATEWAY_* env variables, MODEL_URL, REDIS_URL)."""
-    import uvicorn
-
     from gateway.app import create_app
+    from onepipe.server import serve as serve_app
 
     settings = load_settings(Settings)
     try:
-        application = create_app(settings)
+        create_app(settings)  # refuses unsafe keys or workers here, in one line, before any worker starts
     except (ConfigurationError, ValueError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
-    uvicorn.run(application, host=settings.host, port=settings.port, log_config=None)
+    serve_app("gateway.app:create_app", settings.host, settings.port, settings.workers)
 
 
 @app.command("new-key")

@@ -35,6 +35,15 @@ class Settings(ServiceSettings):
     )
     host: str = Field("127.0.0.1", description="Address to listen on (0.0.0.0 in a container).")
     port: int = Field(8000, ge=1, le=65535, description="Port to listen on.")
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description=(
+            "Server processes sharing the port, each with its own copy of the app; "
+            "more than one needs Redis (shared rate limits)."
+        ),
+    )
     model_url: str = peers.model_url()
     redis_url: str = peers.redis_url()
     storage_url: str = peers.storage_url()

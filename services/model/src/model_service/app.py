@@ -36,7 +36,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging("model", settings.log_level)
         service.check()  # missing or stale artifacts stop the start
+        # one process loads in the background (/healthz alive, /readyz 503 meanwhile); processes
+        # sharing a port each take connections only once loaded, so none answers 503 "loading"
+        # while another is ready
         loading = asyncio.create_task(service.load())
+        if settings.workers > 1:
+            await loading
         yield
         loading.cancel()
         await service.close()

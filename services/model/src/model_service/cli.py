@@ -50,9 +50,7 @@ def train(
 @app.command()
 def serve() -> None:
     """Serve the pipeline over HTTP (settings from MODEL_* env variables)."""
-    import uvicorn
-
-    from model_service.app import create_app
+    from onepipe.server import serve as serve_app
 
     settings = load_settings(Settings)
     pipeline = _pipeline(settings)
@@ -60,7 +58,7 @@ def serve() -> None:
         pipeline.check_artifacts(settings.artifacts_for(pipeline.name))
     except ArtifactsError as error:
         _fail(str(error), code=1)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+    serve_app("model_service.app:create_app", settings.host, settings.port, settings.workers)
 
 
 @app.command()

@@ -24,6 +24,15 @@ class Settings(ServiceSettings):
     )
     host: str = Field("127.0.0.1", description="Address to listen on (0.0.0.0 in a container).")
     port: int = Field(8001, ge=1, le=65535, description="Port to listen on.")
+    workers: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description=(
+            "Server processes sharing the port, each with its own models (memory x workers): one runs "
+            "the pipeline while another reads requests."
+        ),
+    )
     max_inputs: int = Field(256, ge=1, description="Most inputs in one predict request (413 above).")
     max_body_bytes: int = Field(
         4 * 1024 * 1024, ge=1024, description="Largest request body in bytes (413 above)."
