@@ -43,6 +43,9 @@ def test_a_short_bench_writes_every_figure_and_ratio(
         assert measured_job["worker_peak_mib"] > 20 and measured_job["model_peak_mib"] > 20
     # five per flag set, a job's each, the worker's and the model service's memory, the start's
     assert len(figures["ratios"]) == 10
-    assert all(isinstance(v, float) and math.isfinite(v) and v > 0 for v in figures["ratios"].values())
+    assert all(isinstance(v, float) and math.isfinite(v) for v in figures["ratios"].values())
+    # ratios are positive; the latency over in-process is a difference, which a short, loaded run may
+    # see below zero
+    assert all(v > 0 for name, v in figures["ratios"].items() if not name.endswith(", ms"))
     table = (tmp_path / "bench.md").read_text()
     assert all(name in table for name in figures["ratios"])

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pyarrow.parquet as pq
 import pytest
+from sklearn.metrics import accuracy_score
 
 from onepipe import LoadedPipeline
 from review_triage.data import load_snippets
@@ -153,6 +154,22 @@ def test_bad_rows_are_reported_by_row_number_and_the_rest_finishes(
             "compare_flags.colour: unknown flag",
         ),
         ("r.csv", b"text\nhello\n", {"mapping": {"title": "text"}}, 422, "unknown input field(s) title"),
+        ("r.csv", b"text,cat\nhi,plot\n", {"truth": {"verdict": "cat"}}, 422, "truth.verdict: not an output"),
+        (
+            "r.csv",
+            b"text,cat\nhi,plot\n",
+            {"truth": {"similar": "cat"}},
+            422,
+            "truth.similar: a list or object output field cannot be scored",
+        ),
+        (
+            "r.csv",
+            b"text\nhi\n",
+            {"truth": {"label": "cat"}},
+            422,
+            "truth.label: the file has no column 'cat'",
+        ),
+        ("r.csv", b"text,cat\nhi,plot\n", {"truth": ["label"]}, 422, "truth: must be a JSON object"),
     ],
 )
 def test_malformed_submissions_are_refused_before_queueing(
@@ -251,6 +268,33 @@ def test_just_batch_shows_progress_and_saves_the_reports(
     assert saved == [".csv", ".html", ".jsonl", ".parquet"]
     html = next(tmp_path.glob("*.html")).read_text()
     assert "classifier" in html and "minilm" in html
+
+
+def test_just_batch_scores_a_labelled_file_like_scikit_learn(jobs_stack: Stack, tmp_path: Path) -> None:
+    labelled = [s for s in load_snippets() if s.text.strip()][5::97][:80]
+    data = tmp_path / "labelled.csv"
+    data.write_bytes(csv_bytes([{"text": s.text, "category": s.label} for s in labelled]))
+    done = subprocess.run(
+        [
+            *("just", "batch", str(data), "--truth", "label=category"),
+            *("--compare", "classifier=minilm", "--out", str(tmp_path)),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "GATEWAY_URL": jobs_stack.gateway.url, "ONEPIPE_API_KEY": KEYS["reviewer"]},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = [json.loads(line) for line in next(tmp_path.glob("*.jsonl")).read_text().splitlines()]
+    assert [line["truth.label"] for line in lines] == [s.label for s in labelled]
+    html = next(tmp_path.glob("*.html")).read_text()
+    for prefix, output in (("", "output.label"), ("compare_", "compare.label")):
+        truth, predicted = [s.label for s in labelled], [line[output] for line in lines]
+        assert [line[f"{prefix}correct.label"] for line in lines] == [
+            t == p for t, p in zip(truth, predicted, strict=True)
+        ]
+        assert f"<b>{accuracy_score(truth, predicted):.3f}</b>" in html
 
 
 def test_just_batch_with_the_gateway_down_says_so_in_one_sentence(tmp_path: Path) -> None:

@@ -160,13 +160,26 @@ def test_job_form_fields_are_json_objects_typed_by_the_pipeline(documents: dict[
     document = documents["gateway"]
     upload = document["paths"]["/v1/jobs"]["post"]["requestBody"]["content"]["multipart/form-data"]
     assert upload["encoding"] == {
-        name: {"contentType": "application/json"} for name in ("mapping", "flags", "compare_flags")
+        name: {"contentType": "application/json"} for name in ("mapping", "flags", "compare_flags", "truth")
     }
     form = document["components"]["schemas"][upload["schema"]["$ref"].rsplit("/", 1)[1]]["properties"]
     assert form["mapping"]["type"] == "object" and form["mapping"]["additionalProperties"] == {
         "type": "string"
     }
     assert form["mapping"]["propertyNames"] == {"enum": ["text"]}
+    # the output fields that can be scored against a column: scalars, not the lists and objects
+    assert form["truth"]["additionalProperties"] == {"type": "string"}
+    assert form["truth"]["propertyNames"] == {
+        "enum": [
+            "label",
+            "confidence",
+            "kind",
+            "kind_confidence",
+            "sentiment",
+            "sentiment_confidence",
+            "needs_review",
+        ]
+    }
     for name in ("flags", "compare_flags"):
         assert form[name]["allOf"] == [{"$ref": "#/components/schemas/PipelineFlags"}]
 

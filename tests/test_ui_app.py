@@ -142,16 +142,24 @@ def test_compare_shows_both_variants_and_marks_differences(app: AppTest, ui_stac
     assert any(label.startswith("1. normalised_text: same") for label in labels)
 
 
-def test_the_batch_page_submits_a_file_and_shows_the_finished_job(app: AppTest) -> None:
+def test_the_batch_page_submits_a_file_and_shows_the_finished_job(app: AppTest, ui_stack: Stack) -> None:
     at = _page(app, "Batch jobs")
-    rows = [{"review": e.text, "id": n} for n, e in enumerate(example.examples.values())]
+    rows = [
+        {"review": e.text, "id": n, "expected": "plot" if "plot" in name else "fresh"}
+        for n, (name, e) in enumerate(example.examples.items())
+    ]
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=["id", "review"])
+    writer = csv.DictWriter(buffer, fieldnames=["id", "review", "expected"])
     writer.writeheader()
     writer.writerows(rows)
     at.file_uploader(key="batch.file").set_value(("mine.csv", buffer.getvalue().encode(), "text/csv")).run()
     assert any("columns id, review" in c.value for c in at.caption)
     at.selectbox(key="batch.map.text").set_value("review").run()
+    # only the fields that can be scored are offered; none is preset without a column of its name
+    truth_keys = [s.key for s in at.selectbox if (s.key or "").startswith("batch.truth.")]
+    assert "batch.truth.label" in truth_keys and "batch.truth.similar" not in truth_keys
+    assert at.selectbox(key="batch.truth.label").value == "(none)"
+    at.selectbox(key="batch.truth.label").set_value("expected").run()
     at.checkbox(key="batch.compare").check().run()
     at.selectbox(key="batch.b.classifier").set_value("minilm").run()
     _submit_and_wait(at, len(rows))
@@ -163,6 +171,11 @@ def test_the_batch_page_submits_a_file_and_shows_the_finished_job(app: AppTest) 
     ]
     recent = at.dataframe[-1].value
     assert recent.iloc[0]["file"] == "mine.csv" and recent.iloc[0]["state"] == "succeeded"
+    job = httpx.get(
+        f"{ui_stack.gateway.url}/v1/jobs/{at.session_state['batch.job']}",
+        headers={"X-API-Key": KEYS["reviewer"]},
+    ).json()
+    assert job["truth"] == {"label": "expected"}
 
 
 def test_a_job_submitted_with_the_gateway_down_gets_one_sentence_not_a_traceback(

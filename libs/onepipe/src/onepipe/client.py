@@ -304,9 +304,14 @@ class GatewayClient(ServiceClient):
         mapping: Mapping[str, str] | None = None,
         flags: Mapping[str, Any] | None = None,
         compare_flags: Mapping[str, Any] | None = None,
+        truth: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """Queue a batch job over a file; returns the job as the gateway shows it."""
-        form = {"mapping": json.dumps(dict(mapping or {})), "flags": json.dumps(dict(flags or {}))}
+        form = {
+            "mapping": json.dumps(dict(mapping or {})),
+            "flags": json.dumps(dict(flags or {})),
+            "truth": json.dumps(dict(truth or {})),
+        }
         if compare_flags is not None:
             form["compare_flags"] = json.dumps(dict(compare_flags))
         # an upload is not retried: the stream would have to be rewound

@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import IO, Any
 
 from onepipe.jobs import FileFormat
-from onepipe.schemas import json_types
+from onepipe.schemas import json_types, scorable
 
 PARQUET_BATCH_ROWS = 1000
 SAMPLE_CHARS = 64 * 1024  # what the header check reads of a text file
@@ -437,6 +437,29 @@ def resolve_mapping(
             f"its columns: {', '.join(header)}"
         )
     return resolved
+
+
+def truth_problems(
+    output_schema: Mapping[str, Any], header: list[str], truth: Mapping[str, str], file_format: FileFormat
+) -> list[tuple[str, str]]:
+    """What is wrong with a job's truth mapping (output field -> column), as (field, message) pairs.
+
+    A field must be an output field whose values can be scored (numbers, text, booleans,
+    enums; not lists or objects), and its column one of the file's (a JSON lines file's
+    later objects may hold keys the first one leaves out, so there any column is taken).
+    """
+    fields = dict(output_schema.get("properties", {}))
+    problems = []
+    for field, column in truth.items():
+        if field not in fields:
+            problems.append((field, f"not an output field; output fields: {', '.join(fields)}"))
+        elif not scorable(fields[field], output_schema):
+            problems.append((field, "a list or object output field cannot be scored against a column"))
+        elif not isinstance(column, str) or not column:
+            problems.append((field, "maps to a column name (a non-empty string)"))
+        elif column not in header and file_format != "jsonl":
+            problems.append((field, f"the file has no column {column!r}; its columns: {', '.join(header)}"))
+    return problems
 
 
 def to_input(

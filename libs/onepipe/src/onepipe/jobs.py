@@ -28,6 +28,9 @@ class JobSpec(BaseModel):
     mapping: dict[str, str] = Field(description="Input field -> file column.")
     flags: dict[str, Any] = Field(default_factory=dict, description="The flag set the job runs with.")
     compare_flags: dict[str, Any] | None = Field(None, description="A second flag set to compare against.")
+    truth: dict[str, str] = Field(
+        default_factory=dict, description="Output field -> the file's column holding its right answer."
+    )
 
 
 class JobMeta(BaseModel):

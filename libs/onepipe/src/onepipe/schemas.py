@@ -64,3 +64,12 @@ def json_types(schema: Mapping[str, Any], root: Mapping[str, Any]) -> set[str]:
     if not declared:
         found.update(_JSON_TYPES.get(type(value), "object") for value in values)
     return found
+
+
+SCALAR_TYPES: Final = frozenset({"string", "boolean", "integer", "number"})
+
+
+def scorable(schema: Mapping[str, Any], root: Mapping[str, Any]) -> bool:
+    """Whether an output field's values can be scored against a truth column: scalars, not lists."""
+    types = json_types(schema, root) - {"null"}
+    return bool(types) and types <= SCALAR_TYPES

@@ -192,6 +192,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         compare_flags: Annotated[
             str | None, Form(description="JSON object: a second flag set to compare.")
         ] = None,
+        truth: Annotated[
+            str | None,
+            Form(description="JSON object: output field -> the column of its right answers, to score."),
+        ] = None,
         who: Caller = authenticated,
     ) -> JSONResponse:
         """Queue a batch job over an uploaded file; answers 202 with the job and its URL."""
@@ -199,6 +203,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         parsed_mapping = parse_json_field("mapping", mapping, {})
         parsed_flags = parse_json_field("flags", flags, {})
         parsed_compare = parse_json_field("compare_flags", compare_flags, None)
+        parsed_truth = parse_json_field("truth", truth, {})
         info = await gateway.pipeline()
         meta = await run_in_threadpool(
             jobs.submit,
@@ -209,6 +214,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             parsed_mapping,
             parsed_flags,
             parsed_compare,
+            parsed_truth,
         )
         shown = view(meta, str(request.base_url))
         return JSONResponse(shown.model_dump(mode="json"), status_code=202, headers={"Location": shown.url})

@@ -69,6 +69,10 @@ def batch(
     map_column: Annotated[
         list[str] | None, typer.Option("--map", help="input_field=column, when the names differ; repeatable.")
     ] = None,
+    truth: Annotated[
+        list[str] | None,
+        typer.Option(help="output_field=column holding its right answers, to score; repeatable."),
+    ] = None,
     out: Annotated[Path, typer.Option(help="Folder for the reports.")] = Path("reports"),
     url: Annotated[str, typer.Option(envvar="GATEWAY_URL", help="The gateway.")] = "http://127.0.0.1:8000",
     api_key: Annotated[
@@ -86,6 +90,7 @@ def batch(
                 _pairs(map_column, "--map"),
                 _flag_values(_pairs(flag, "--flag")),
                 _flag_values(_pairs(compare, "--compare")) if compare else None,
+                _pairs(truth, "--truth"),
             )
             console.print(f"job {job['id']} queued: {job['url']}")
             with Progress(

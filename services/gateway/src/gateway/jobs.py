@@ -20,6 +20,7 @@ from onepipe.datasets import (
     has_rows,
     read_header,
     resolve_mapping,
+    truth_problems,
 )
 from onepipe.jobs import REPORT_FORMATS, JobMeta, JobSpec, JobState, ReportFormat, utc_now
 from onepipe.server import ProblemError
@@ -54,6 +55,7 @@ class JobView(BaseModel):
     pipeline_version: str | None
     flags: dict[str, Any]
     compare_flags: dict[str, Any] | None
+    truth: dict[str, str] = Field(description="Output field -> the file's column of right answers, scored.")
     owner: str = Field(description="Name of the key that submitted the job.")
     error: str | None
     reports: dict[str, str] = Field(description="Report format -> URL, once the job has succeeded.")
@@ -86,6 +88,7 @@ def view(meta: JobMeta, base_url: str) -> JobView:
         pipeline_version=meta.pipeline_version,
         flags=meta.spec.flags,
         compare_flags=meta.spec.compare_flags,
+        truth=meta.spec.truth,
         owner=meta.owner_name,
         error=meta.error,
         reports={fmt: f"{url}/report.{fmt}" for fmt in meta.reports},
@@ -146,6 +149,7 @@ class JobService:
         mapping: dict[str, str],
         flags: dict[str, Any],
         compare_flags: dict[str, Any] | None,
+        truth: dict[str, str] | None = None,
     ) -> JobMeta:
         """Check everything that can be checked before queueing; store and queue the job."""
         check_flags("flags", flags, info.flags_schema)
@@ -153,6 +157,9 @@ class JobService:
             check_flags("compare_flags", compare_flags, info.flags_schema)
         if any(not isinstance(v, str) for v in mapping.values()):
             raise _invalid("mapping", "maps input fields to column names (strings)")
+        truth = truth or {}
+        if any(not isinstance(v, str) for v in truth.values()):
+            raise _invalid("truth", "maps output fields to column names (strings)")
         try:
             file_format = detect_format(file_name)
         except DatasetError as error:
@@ -165,6 +172,7 @@ class JobService:
                 mapping=mapping,
                 flags=flags,
                 compare_flags=compare_flags,
+                truth=truth,
             ),
             owner=caller.key_id,
             owner_name=caller.name,
@@ -178,6 +186,15 @@ class JobService:
             with self.store.open(meta.id, self.store.input_name(meta)) as handle:
                 header = read_header(file_format, handle)
             columns = resolve_mapping(info.input_schema, header, mapping, file_format)
+            wrong_truth = [
+                Problem(loc=f"truth.{name}", message=message)
+                for name, message in truth_problems(info.output_schema, header, truth, file_format)
+            ]
+            if wrong_truth:
+                self.store.delete(meta.id)
+                raise ProblemError(
+                    422, "Invalid job", "; ".join(str(p) for p in wrong_truth), errors=wrong_truth
+                )
             with self.store.open(meta.id, self.store.input_name(meta)) as handle:
                 if not has_rows(file_format, handle):
                     raise DatasetError("the file has a header but no data rows")

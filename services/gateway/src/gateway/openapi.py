@@ -11,10 +11,11 @@ from typing import Any
 
 from onepipe import PipelineInfo
 from onepipe.apidocs import COMPONENTS, examples, finish_refs, steps_markdown, typed_by
+from onepipe.schemas import scorable
 
 REQUEST, RESPONSE = "PublicPredictRequest", "PredictResponse"
 JOBS = "/v1/jobs"
-JSON_FIELDS = ("mapping", "flags", "compare_flags")
+JSON_FIELDS = ("mapping", "flags", "compare_flags", "truth")
 
 
 def with_json_fields(document: dict[str, Any]) -> dict[str, Any]:
@@ -32,7 +33,8 @@ def with_json_fields(document: dict[str, Any]) -> dict[str, Any]:
             "title": body["properties"][name].get("title", name),
             "description": body["properties"][name].get("description", ""),
         }
-    body["properties"]["mapping"]["additionalProperties"] = {"type": "string"}
+    for name in ("mapping", "truth"):
+        body["properties"][name]["additionalProperties"] = {"type": "string"}
     content["encoding"] = {name: {"contentType": "application/json"} for name in JSON_FIELDS}
     return document
 
@@ -58,6 +60,12 @@ def with_pipeline(document: dict[str, Any], info: PipelineInfo | None, max_input
     upload = document["paths"][JOBS]["post"]["requestBody"]["content"]["multipart/form-data"]
     form = components[upload["schema"]["$ref"].removeprefix(COMPONENTS)]["properties"]
     form["mapping"]["propertyNames"] = {"enum": list(info.input_schema.get("properties", {}))}
+    outputs = info.output_schema.get("properties", {})
+    scored = [name for name, prop in outputs.items() if scorable(prop, info.output_schema)]
+    if scored:
+        form["truth"]["propertyNames"] = {"enum": scored}
+    else:  # nothing this pipeline outputs can be scored
+        form["truth"]["maxProperties"] = 0
     for name in ("flags", "compare_flags"):
         form[name] = {"allOf": [flags_ref], "description": form[name].get("description", "")}
     finish_refs(document)

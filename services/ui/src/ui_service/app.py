@@ -19,7 +19,7 @@ import streamlit.components.v1 as components
 from onepipe import PipelineInfo
 from onepipe.client import GatewayClient, ModelServiceClient, RetryPolicy, ServiceError
 from onepipe.datasets import DatasetError, detect_format, read_header
-from onepipe.schemas import ROLES, output_roles
+from onepipe.schemas import ROLES, output_roles, scorable
 from onepipe.settings import InvalidSettingsError, read_settings
 from ui_service import forms, views
 from ui_service.settings import Settings
@@ -267,6 +267,26 @@ def compare(info: PipelineInfo) -> None:
                     show_value(shown["output"], where)
 
 
+def truth_form(info: PipelineInfo, header: list[str]) -> dict[str, str]:
+    """Output field -> the file's column of its right answers, for the fields that can be scored."""
+    schema = info.output_schema
+    scored = [name for name, prop in schema.get("properties", {}).items() if scorable(prop, schema)]
+    truth = {}
+    with st.expander("Score against the truth", expanded=any(name in header for name in scored)):
+        st.caption("Columns holding the right answers: the report then scores each flag set against them.")
+        for name in scored:
+            options = ["(none)", *header]
+            chosen = st.selectbox(
+                f"Right answers for {name}",
+                options,
+                index=options.index(name) if name in header else 0,
+                key=f"batch.truth.{name}",
+            )
+            if chosen != "(none)":
+                truth[name] = chosen
+    return truth
+
+
 def batch(info: PipelineInfo) -> None:
     """Upload a file, map its columns, pick flags, submit, watch it run, read the report."""
     st.header("Batch jobs")
@@ -292,6 +312,7 @@ def batch(info: PipelineInfo) -> None:
                 )
                 if chosen != "(none)":
                     mapping[spec.name] = chosen
+            truth = truth_form(info, header)
             flags, problems = flag_form("batch.a", info, st.expander("Flags", expanded=False))
             compare_flags: dict[str, Any] | None = None
             if st.checkbox("Compare with a second flag set", key="batch.compare"):
@@ -306,7 +327,7 @@ def batch(info: PipelineInfo) -> None:
                     job = attempt(
                         "gateway",
                         lambda: gateway_client().submit_job(
-                            upload.name, io.BytesIO(content), mapping, flags, compare_flags
+                            upload.name, io.BytesIO(content), mapping, flags, compare_flags, truth
                         ),
                     )
                     if job is not None:

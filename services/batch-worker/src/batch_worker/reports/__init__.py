@@ -19,7 +19,8 @@ from typing import IO
 from batch_worker.reports.columns import flatten, input_key, output_columns
 from batch_worker.reports.files import FORMULA_STARTS, MachineWriters, arrow_schema
 from batch_worker.reports.html import render_html
-from batch_worker.reports.statistics import Summary, histogram_range
+from batch_worker.reports.scoring import Scoring
+from batch_worker.reports.statistics import COMPARE, FLAGS, Summary, histogram_range
 from onepipe import PipelineInfo
 from onepipe.jobs import REPORT_FORMATS, JobMeta, RowResult
 
@@ -41,18 +42,22 @@ def write_reports(
     """
     columns = output_columns(info.output_schema)
     comparing = meta.spec.compare_flags is not None
-    schema = arrow_schema(columns, input_columns, comparing)
     summary = Summary(columns, info.output_schema, list(input_columns), comparing)
+    variants = {FLAGS: "output"} | ({COMPARE: "compare_output"} if comparing else {})
+    scoring = Scoring(
+        meta.spec.truth, info.output_schema, variants, summary.confidence_field, summary.shown_inputs
+    )
+    schema = arrow_schema(columns, input_columns, comparing, scoring.arrow_fields())
     with ExitStack() as stack:
         handles = {
             fmt: stack.enter_context(open_file(f"report.{fmt}")) for fmt in ("csv", "jsonl", "parquet")
         }
         writers = MachineWriters(handles, schema, {input_key(column) for column in input_columns})
         for result in rows():
-            writers.add(flatten(result, columns, input_columns, comparing))
+            writers.add(flatten(result, columns, input_columns, comparing, scoring.add(result)))
             summary.add(result)
         writers.close()
-    html = render_html(summary, meta, info)
+    html = render_html(summary, scoring, meta, info)
     with open_file("report.html") as handle:
         handle.write(html.encode())
     return list(REPORT_FORMATS)

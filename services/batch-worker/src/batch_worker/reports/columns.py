@@ -16,6 +16,17 @@ from onepipe.schemas import resolve
 SCALAR_KINDS: Final = ("string", "number", "integer", "boolean")
 TRUNCATE_AT: Final = 200
 NONE: Final = "(none)"
+# the report's own columns start with these; an input column that does too is renamed input.<name>
+REPORT_PREFIXES: Final = (
+    "output.",
+    "compare.",
+    "input.",
+    "truth.",
+    "correct.",
+    "compare_correct.",
+    "abs_error.",
+    "compare_abs_error.",
+)
 
 # -- the output schema -----------------------------------------------------------------
 
@@ -102,7 +113,7 @@ def json_text(value: Any) -> str:
 
 def input_key(column: str) -> str:
     """The record key of an input column; prefixed only when it would clash with the report's own."""
-    if column in ("row", "error") or column.startswith(("output.", "compare.", "input.")):
+    if column in ("row", "error") or column.startswith(REPORT_PREFIXES):
         return f"input.{column}"
     return column
 
@@ -118,9 +129,14 @@ def _output_values(
 
 
 def flatten(
-    result: RowResult, columns: list[tuple[str, str]], input_columns: list[str], comparing: bool
+    result: RowResult,
+    columns: list[tuple[str, str]],
+    input_columns: list[str],
+    comparing: bool,
+    scores: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One flat record: row, input columns, `output.<field>`, `compare.<field>` (when comparing), error."""
+    """One flat record: row, input columns, `output.<field>`, `compare.<field>` (when comparing), the
+    truth and scores of scored fields, error."""
     record: dict[str, Any] = {"row": result.row}
     for column in input_columns:
         value = result.input.get(column)
@@ -129,6 +145,7 @@ def flatten(
     record.update(_output_values(result.output, columns, "output"))
     if comparing:
         record.update(_output_values(result.compare_output, columns, "compare"))
+    record.update(scores or {})
     record["error"] = result.error
     return record
 

@@ -26,12 +26,19 @@ ARROW_TYPES: Final[Mapping[str, pa.DataType]] = {
 }
 
 
-def arrow_schema(columns: list[tuple[str, str]], input_columns: list[str], comparing: bool) -> pa.Schema:
-    """The Parquet schema of the flat records: inputs as text, outputs typed by their kind."""
+def arrow_schema(
+    columns: list[tuple[str, str]],
+    input_columns: list[str],
+    comparing: bool,
+    scores: list[pa.Field] | None = None,
+) -> pa.Schema:
+    """The Parquet schema of the flat records: inputs as text, outputs typed by their kind, then the
+    truth and scores of the scored fields."""
     fields = [pa.field("row", pa.int64(), nullable=False)]
     fields += [pa.field(input_key(column), pa.string()) for column in input_columns]
     prefixes = ("output", "compare") if comparing else ("output",)
     fields += [pa.field(f"{p}.{name}", ARROW_TYPES[kind]) for p in prefixes for name, kind in columns]
+    fields += scores or []
     fields.append(pa.field("error", pa.string()))
     return pa.schema(fields)
 

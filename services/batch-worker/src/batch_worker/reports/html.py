@@ -11,7 +11,9 @@ from markupsafe import Markup
 
 from batch_worker.reports.charts import bar_chart, histogram
 from batch_worker.reports.columns import json_text
+from batch_worker.reports.scoring import CATEGORICAL, CategoricalScore, FieldScores, NumericScore, Scoring
 from batch_worker.reports.statistics import (
+    COMPARE,
     FLAGS,
     SAMPLE_SIZE,
     Summary,
@@ -129,6 +131,85 @@ td.changes { min-width: 20rem; overflow-wrap: anywhere; }
 <tr><th>Throughput</th><td>{{ ran.throughput }}</td></tr>
 </table>
 </section>
+
+{% if scores %}
+<section id="scores">
+<h2>Scores against the truth</h2>
+{% for item in scores %}
+<h3>{{ item.field }} against the column {{ item.column }}</h3>
+<p class="muted">{{ item.scored_note }}</p>
+{% if item.categorical %}
+<table>
+<tr><th>variant</th><th class="num">rows scored</th><th class="num">accuracy</th>
+<th class="num">macro F1</th><th class="num">weighted F1</th></tr>
+{% for v in item.variants %}<tr><td>{{ v.name }}</td><td class="num">{{ v.scored }}</td>
+<td class="num"><b>{{ v.accuracy }}</b> ({{ v.correct }} right)</td><td class="num">{{ v.macro_f1 }}</td>
+<td class="num">{{ v.weighted_f1 }}</td></tr>
+{% endfor %}
+</table>
+{% if item.paired %}
+<p>Accuracy under the compare flags minus under the flags, over the {{ item.paired.rows }} rows scored
+under both: <span class="big">{{ item.paired.difference }}</span> (95% bootstrap interval
+{{ item.paired.low }} to {{ item.paired.high }}). {{ item.paired.flags_only }} rows are right under the
+flags only, {{ item.paired.compare_only }} under the compare flags only.</p>
+{% endif %}
+{% for v in item.variants %}
+<h4>{{ item.field }}, {{ v.name }}: per class</h4>
+<table>
+<tr><th>class</th><th class="num">precision</th><th class="num">recall</th><th class="num">F1</th>
+<th class="num">support</th></tr>
+{% for c in v.classes %}<tr><td>{{ c.label }}</td><td class="num">{{ c.precision }}</td>
+<td class="num">{{ c.recall }}</td><td class="num">{{ c.f1 }}</td><td class="num">{{ c.support }}</td></tr>
+{% endfor %}
+{% for a in v.averages %}<tr><th>{{ a.name }} average</th><td class="num">{{ a.precision }}</td>
+<td class="num">{{ a.recall }}</td><td class="num">{{ a.f1 }}</td><td class="num">{{ a.support }}</td></tr>
+{% endfor %}
+</table>
+<h4>{{ item.field }}, {{ v.name }}: truth (rows) against the pipeline (columns)</h4>
+<table>
+<tr><th></th>{% for label in v.labels %}<th class="num">{{ label }}</th>{% endfor %}
+<th class="num">total</th></tr>
+{% for line in v.confusion %}<tr><th>{{ line.truth }}</th>
+{% for cell in line.cells %}<td class="num{% if cell.same %} same{% endif %}">{{ cell.rows }}</td>{% endfor %}
+<td class="num">{{ line.total }}</td></tr>
+{% endfor %}
+</table>
+{% if v.confident_wrong %}
+<h4>{{ item.field }}, {{ v.name }}: the most confident wrong rows</h4>
+<table>
+<tr><th class="num">row</th>{% for column in input_columns %}<th>{{ column }}</th>{% endfor %}
+<th>truth</th><th>{{ item.field }}</th><th class="num">{{ confidence_field }}</th></tr>
+{% for row in v.confident_wrong %}<tr><td class="num">{{ row.row }}</td>
+{% for value in row.inputs %}<td class="wrap">{{ value }}</td>{% endfor %}
+<td>{{ row.truth }}</td><td>{{ row.predicted }}</td><td class="num">{{ row.confidence }}</td></tr>
+{% endfor %}
+</table>
+{% endif %}
+{% endfor %}
+{% if item.paired %}{% for split in item.paired.splits %}
+<h4>{{ item.field }}: right under the {{ split.winner }} only{% if split.more %} (the first
+{{ split.shown }}){% endif %}</h4>
+<table>
+<tr><th class="num">row</th>{% for column in input_columns %}<th>{{ column }}</th>{% endfor %}
+<th>truth</th><th>flags</th><th>compare flags</th></tr>
+{% for row in split.rows %}<tr><td class="num">{{ row.row }}</td>
+{% for value in row.inputs %}<td class="wrap">{{ value }}</td>{% endfor %}
+<td>{{ row.truth }}</td><td>{{ row.flags }}</td><td>{{ row.compare }}</td></tr>
+{% endfor %}
+</table>
+{% endfor %}
+{% endif %}
+{% else %}
+<table>
+<tr><th>variant</th><th class="num">rows scored</th><th class="num">MAE</th><th class="num">RMSE</th></tr>
+{% for v in item.variants %}<tr><td>{{ v.name }}</td><td class="num">{{ v.scored }}</td>
+<td class="num"><b>{{ v.mae }}</b></td><td class="num">{{ v.rmse }}</td></tr>
+{% endfor %}
+</table>
+{% endif %}
+{% endfor %}
+</section>
+{% endif %}
 
 <section id="distribution">
 <h2>Distribution of outputs</h2>
@@ -510,7 +591,125 @@ def _comparison_section(summary: Summary) -> dict[str, Any] | None:
     }
 
 
-def render_html(summary: Summary, meta: JobMeta, info: PipelineInfo) -> str:
+def _scored_note(blank: int, unreadable: int) -> str:
+    notes = [f"{_count(blank)} rows had no truth value"] if blank else []
+    if unreadable:
+        notes.append(f"{_count(unreadable)} held a truth that is not a number")
+    if not notes:
+        return "Every row with an output is scored."
+    return "; ".join(notes) + ("; they are" if blank + unreadable > 1 else "; it is") + " not scored."
+
+
+def _categorical_scores(name: str, score: CategoricalScore, scoring: Scoring, variant: str) -> dict[str, Any]:
+    labels = score.labels()
+    averages = score.averages()
+    support = sum(c.support for c in score.classes())
+    return {
+        "name": variant,
+        "scored": _count(score.scored),
+        "correct": _count(score.correct),
+        "accuracy": _decimal(score.accuracy),
+        "macro_f1": _decimal(averages["macro"][2]) if "macro" in averages else MISSING,
+        "weighted_f1": _decimal(averages["weighted"][2]) if "weighted" in averages else MISSING,
+        "classes": [
+            {
+                "label": c.label,
+                "precision": _decimal(c.precision),
+                "recall": _decimal(c.recall),
+                "f1": _decimal(c.f1),
+                "support": _count(c.support),
+            }
+            for c in score.classes()
+        ],
+        "averages": [
+            {
+                "name": kind,
+                "precision": _decimal(p),
+                "recall": _decimal(r),
+                "f1": _decimal(f),
+                "support": _count(support),
+            }
+            for kind, (p, r, f) in averages.items()
+        ],
+        "labels": labels,
+        "confusion": [
+            {
+                "truth": truth,
+                "cells": [{"rows": _count(score.confusion[(truth, p)]), "same": truth == p} for p in labels],
+                "total": _count(sum(score.confusion[(truth, p)] for p in labels)),
+            }
+            for truth in labels
+        ],
+        "confident_wrong": [
+            {**row, "confidence": _decimal(row["confidence"])}
+            for row in scoring.most_confident_wrong(name, variant)
+        ],
+    }
+
+
+def _signed(value: float) -> str:
+    return ("+" if value > 0 else "") + _decimal(value)
+
+
+def _paired(scores: FieldScores) -> dict[str, Any] | None:
+    """Both flag sets on the rows scored under both: the difference in accuracy, who gets which rows right."""
+    found = scores.difference()
+    if found is None:
+        return None
+    difference, low, high = found
+    splits = []
+    for winner, rows in scores.splits.items():
+        right = (winner == FLAGS, winner != FLAGS)
+        splits.append(
+            {
+                "winner": winner,
+                "rows": [{**row, "flags": row[FLAGS], "compare": row[COMPARE]} for row in rows],
+                "shown": len(rows),
+                "more": scores.paired[right] > len(rows),
+            }
+        )
+    return {
+        "rows": _count(sum(scores.paired.values())),
+        "difference": _signed(difference),
+        "low": _signed(low),
+        "high": _signed(high),
+        "flags_only": _count(scores.paired[(True, False)]),
+        "compare_only": _count(scores.paired[(False, True)]),
+        "splits": sorted(splits, key=lambda split: split["winner"] != FLAGS),
+    }
+
+
+def _scores_section(scoring: Scoring) -> list[dict[str, Any]]:
+    """Each scored field: per flag set, accuracy and per-class scores with the confusion, or MAE and RMSE."""
+    found = []
+    for name, scores in scoring.fields.items():
+        variants = []
+        for variant, score in scores.variants.items():
+            if isinstance(score, CategoricalScore):
+                variants.append(_categorical_scores(name, score, scoring, variant))
+            elif isinstance(score, NumericScore):
+                variants.append(
+                    {
+                        "name": variant,
+                        "scored": _count(score.scored),
+                        "mae": _decimal(score.mae),
+                        "rmse": _decimal(score.rmse),
+                    }
+                )
+        found.append(
+            {
+                "paired": _paired(scores),
+                "field": name,
+                "column": scores.column,
+                "categorical": scores.kind == CATEGORICAL,
+                "scored_note": _scored_note(scores.blank, scores.unreadable),
+                "variants": variants,
+            }
+        )
+    return found
+
+
+def render_html(summary: Summary, scoring: Scoring, meta: JobMeta, info: PipelineInfo) -> str:
     """The report as one self-contained HTML page: inline SVG charts, no script, no network."""
     summary.finish()
     charts = [
@@ -536,4 +735,6 @@ def render_html(summary: Summary, meta: JobMeta, info: PipelineInfo) -> str:
         review=_review_section(summary),
         failed=failed,
         comparison=_comparison_section(summary),
+        scores=_scores_section(scoring),
+        confidence_field=summary.confidence_field,
     )

@@ -255,7 +255,8 @@ class Summary:
             self.numeric = {self.confidence_field: self.numeric[self.confidence_field]} | self.numeric
         self.changes = {name: Change() for name, _ in self.columns}
 
-    def _inputs(self, result: RowResult) -> list[str]:
+    def shown_inputs(self, result: RowResult) -> list[str]:
+        """A row's input cells as the report's tables show them."""
         return [truncate(show(result.input.get(column))) for column in self.input_columns]
 
     def _role_value(self, output: Mapping[str, Any] | None, role_field: str | None) -> Any:
@@ -299,7 +300,7 @@ class Summary:
         if len(self.review_heap) < REVIEW_ROWS or inverse > self.review_heap[0][0]:
             entry = {
                 "row": result.row,
-                "inputs": self._inputs(result),
+                "inputs": self.shown_inputs(result),
                 "verdict": show(self._role_value(output, self.label_field)),
                 "certainty": confidence,
                 "flagged": flagged,
@@ -339,7 +340,7 @@ class Summary:
             self.changed.append(
                 {
                     "row": result.row,
-                    "inputs": self._inputs(result),
+                    "inputs": self.shown_inputs(result),
                     "changes": [
                         f"{name}: {truncate(show(first.get(name)), CHANGE_TEXT)}"
                         f" \u2192 {truncate(show(second.get(name)), CHANGE_TEXT)}"

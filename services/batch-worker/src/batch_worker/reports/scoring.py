@@ -1,0 +1,357 @@
+"""Scores against the truth: output fields a job mapped to truth columns, row by row in bounded memory.
+
+A categorical field (enums, booleans, consts, strings) is scored by exact agreement:
+accuracy, per class precision / recall / F1 with support, their macro and weighted
+averages and the confusion matrix. A numeric field is scored by its error: MAE and RMSE.
+Each flag set is scored on its own. The definitions are scikit-learn's
+(`classification_report` with `zero_division=0`, `confusion_matrix`,
+`mean_absolute_error`, the root of `mean_squared_error`); the tests compute both.
+
+A row is scored for a field when its truth cell holds a value and the flag set gave an
+output; a blank truth is not scored, a numeric truth that is not a number is counted
+as unreadable.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import numpy as np
+import pyarrow as pa
+
+from batch_worker.reports.columns import schema_categories, show
+from batch_worker.reports.statistics import FLAGS
+from onepipe.jobs import RowResult
+from onepipe.schemas import json_types, scorable
+
+BOOTSTRAP: Final = 2000  # resamples for the interval on a difference in accuracy
+LISTED_SPLITS: Final = 20  # rows listed that one flag set gets right and the other wrong, each way
+MAX_CLASSES: Final = 50  # classes seen beyond these are pooled as OTHER in the confusion matrix
+OTHER: Final = "(other)"
+CONFIDENT_WRONG: Final = 20
+_TRUE: Final = {"true", "1", "yes", "y", "t"}
+_FALSE: Final = {"false", "0", "no", "n", "f"}
+
+CATEGORICAL: Final = "categorical"
+NUMERIC: Final = "numeric"
+
+
+def scored_kind(schema: Mapping[str, Any], root: Mapping[str, Any]) -> str | None:
+    """categorical, numeric, or None when a field's values cannot be scored (lists, objects, mixed)."""
+    if not scorable(schema, root):
+        return None
+    if (
+        json_types(schema, root) - {"null"} <= {"integer", "number"}
+        and schema_categories(schema, root) is None
+    ):
+        return NUMERIC
+    return CATEGORICAL
+
+
+def truth_category(value: Any, boolean: bool) -> str | None:
+    """A truth cell as the category it names (None when blank): text trimmed, yes/no words for booleans."""
+    if value is None:
+        return None
+    text = show(value).strip()
+    if not text:
+        return None
+    if boolean and isinstance(value, str):
+        lowered = text.lower()
+        if lowered in _TRUE:
+            return "true"
+        if lowered in _FALSE:
+            return "false"
+    return text
+
+
+def truth_number(value: Any) -> float | None:
+    """A truth cell as a finite number, or None (blank or not a number)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+@dataclass
+class ClassScore:
+    """One class of a categorical field: precision, recall, F1 and support (rows whose truth it is)."""
+
+    label: str
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+def _f1(precision: float, recall: float) -> float:
+    return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+
+
+@dataclass
+class CategoricalScore:
+    """A categorical field against its truth, under one flag set."""
+
+    scored: int = 0
+    correct: int = 0
+    confusion: Counter[tuple[str, str]] = field(default_factory=Counter)  # (truth, predicted) -> rows
+    admitted: dict[str, None] = field(default_factory=dict)
+
+    def _class(self, value: str) -> str:
+        if value in self.admitted:
+            return value
+        if len(self.admitted) >= MAX_CLASSES:
+            return OTHER
+        self.admitted[value] = None
+        return value
+
+    def add(self, truth: str, predicted: str) -> bool:
+        right = truth == predicted
+        self.scored += 1
+        self.correct += right
+        self.confusion[(self._class(truth), self._class(predicted))] += 1
+        return right
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.correct / self.scored if self.scored else None
+
+    def labels(self) -> list[str]:
+        """Every class seen as truth or prediction, sorted (as scikit-learn orders them), OTHER last."""
+        seen = {value for pair in self.confusion for value in pair}
+        return sorted(seen - {OTHER}) + ([OTHER] if OTHER in seen else [])
+
+    def classes(self) -> list[ClassScore]:
+        scores = []
+        for label in self.labels():
+            hits = self.confusion[(label, label)]
+            predicted = sum(n for (_, p), n in self.confusion.items() if p == label)
+            support = sum(n for (t, _), n in self.confusion.items() if t == label)
+            precision = hits / predicted if predicted else 0.0
+            recall = hits / support if support else 0.0
+            scores.append(ClassScore(label, precision, recall, _f1(precision, recall), support))
+        return scores
+
+    def averages(self) -> dict[str, tuple[float, float, float]]:
+        """macro and weighted (by support) precision, recall and F1 over the classes."""
+        classes = self.classes()
+        if not classes:
+            return {}
+        total = sum(c.support for c in classes)
+
+        def mean(weights: list[float]) -> tuple[float, float, float]:
+            whole = sum(weights)
+            if whole == 0:
+                return (0.0, 0.0, 0.0)
+            return (
+                sum(w * c.precision for w, c in zip(weights, classes, strict=True)) / whole,
+                sum(w * c.recall for w, c in zip(weights, classes, strict=True)) / whole,
+                sum(w * c.f1 for w, c in zip(weights, classes, strict=True)) / whole,
+            )
+
+        averages = {"macro": mean([1.0] * len(classes))}
+        if total:
+            averages["weighted"] = mean([float(c.support) for c in classes])
+        return averages
+
+
+@dataclass
+class NumericScore:
+    """A numeric field against its truth, under one flag set: absolute and squared errors."""
+
+    scored: int = 0
+    absolute: float = 0.0
+    squared: float = 0.0
+
+    def add(self, truth: float, predicted: float) -> float:
+        error = abs(predicted - truth)
+        self.scored += 1
+        self.absolute += error
+        self.squared += error * error
+        return error
+
+    @property
+    def mae(self) -> float | None:
+        return self.absolute / self.scored if self.scored else None
+
+    @property
+    def rmse(self) -> float | None:
+        return math.sqrt(self.squared / self.scored) if self.scored else None
+
+
+@dataclass
+class FieldScores:
+    """One scored output field: its truth column and its scores per flag set."""
+
+    name: str
+    column: str
+    kind: str
+    boolean: bool
+    variants: dict[str, CategoricalScore | NumericScore]
+    blank: int = 0  # rows without a truth value
+    unreadable: int = 0  # numeric truths that are not numbers
+    # the most confident wrong rows per flag set: (confidence, -row, entry), a min-heap
+    confident_wrong: dict[str, list[tuple[float, int, dict[str, Any]]]] = field(default_factory=dict)
+    # categorical, both flag sets scored: rows by (right under flags, right under compare flags)
+    paired: Counter[tuple[bool, bool]] = field(default_factory=Counter)
+    # rows right under one flag set only: the first LISTED_SPLITS of each, keyed by who got it right
+    splits: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def difference(self) -> tuple[float, float, float] | None:
+        """Accuracy under the compare flags minus under the flags, over rows scored under both, with a
+        95% bootstrap interval (rows resampled with replacement, fixed seed)."""
+        rows = sum(self.paired.values())
+        if not rows:
+            return None
+        outcomes = [(True, True), (True, False), (False, True), (False, False)]
+        counts = np.array([self.paired[o] for o in outcomes], dtype=float)
+        # resampling rows is drawing the four outcomes' counts from a multinomial: exact, and cheap
+        draws = np.random.default_rng(0).multinomial(rows, counts / rows, size=BOOTSTRAP)
+        differences = (draws[:, 2] - draws[:, 1]) / rows
+        low, high = np.percentile(differences, [2.5, 97.5])
+        return (counts[2] - counts[1]) / rows, float(low), float(high)
+
+
+class Scoring:
+    """Every scored field's figures, fed one row at a time; the per-row values for the machine files."""
+
+    def __init__(
+        self,
+        truth: Mapping[str, str],
+        schema: Mapping[str, Any],
+        variants: Mapping[str, str],
+        confidence_field: str | None = None,
+        inputs: Callable[[RowResult], list[str]] | None = None,
+    ) -> None:
+        """`truth`: output field -> column; `variants`: flag-set name -> RowResult attribute of its output."""
+        properties = schema.get("properties", {})
+        self.variants = dict(variants)
+        self.confidence_field = confidence_field
+        self.inputs = inputs
+        self.fields: dict[str, FieldScores] = {}
+        for name, column in truth.items():
+            kind = scored_kind(properties.get(name, {}), schema)
+            if kind is None:
+                continue  # refused when the job was submitted; a pipeline changed since scores nothing
+            self.fields[name] = FieldScores(
+                name,
+                column,
+                kind,
+                json_types(properties[name], schema) - {"null"} == {"boolean"},
+                {
+                    variant: CategoricalScore() if kind == CATEGORICAL else NumericScore()
+                    for variant in self.variants
+                },
+            )
+
+    def add(self, result: RowResult) -> dict[str, Any]:
+        """Score one row; returns its truth values and, per flag set, whether it was right (or its error)."""
+        values: dict[str, Any] = {}
+        for name, scores in self.fields.items():
+            cell = result.input.get(scores.column)
+            truth: str | float | None
+            if scores.kind == CATEGORICAL:
+                truth = truth_category(cell, scores.boolean)
+            else:
+                truth = truth_number(cell)
+                scores.unreadable += truth is None and truth_category(cell, False) is not None
+            scores.blank += truth_category(cell, False) is None
+            values[f"truth.{name}"] = truth
+            outcomes: dict[str, Any] = {}
+            for variant, attribute in self.variants.items():
+                key = _outcome_key(variant, name, scores.kind)
+                output = getattr(result, attribute)
+                values[key] = None
+                if truth is None or output is None:
+                    continue
+                score = scores.variants[variant]
+                if isinstance(score, CategoricalScore) and isinstance(truth, str):
+                    predicted = show(output.get(name))
+                    right = score.add(truth, predicted)
+                    values[key] = outcomes[variant] = right
+                    if not right:
+                        self._note_wrong(scores, variant, result, output, truth, predicted)
+                elif isinstance(score, NumericScore) and isinstance(truth, float):
+                    number = output.get(name)
+                    if isinstance(number, int | float) and not isinstance(number, bool):
+                        values[key] = score.add(truth, float(number))
+            if len(outcomes) == 2:
+                self._pair(scores, result, truth, outcomes)
+        return values
+
+    def _pair(self, scores: FieldScores, result: RowResult, truth: Any, outcomes: dict[str, Any]) -> None:
+        first, second = outcomes.values()
+        scores.paired[(first, second)] += 1
+        if first == second:
+            return
+        winner = next(variant for variant, right in outcomes.items() if right)
+        listed = scores.splits.setdefault(winner, [])
+        if len(listed) < LISTED_SPLITS:
+            listed.append(
+                {
+                    "row": result.row,
+                    "inputs": self.inputs(result) if self.inputs else [],
+                    "truth": truth,
+                    **{
+                        variant: show((getattr(result, attribute) or {}).get(scores.name))
+                        for variant, attribute in self.variants.items()
+                    },
+                }
+            )
+
+    def _note_wrong(
+        self,
+        scores: FieldScores,
+        variant: str,
+        result: RowResult,
+        output: Mapping[str, Any],
+        truth: str,
+        predicted: str,
+    ) -> None:
+        confidence = output.get(self.confidence_field) if self.confidence_field else None
+        if not isinstance(confidence, int | float) or isinstance(confidence, bool):
+            return
+        heap = scores.confident_wrong.setdefault(variant, [])
+        key = (float(confidence), -result.row)
+        if len(heap) < CONFIDENT_WRONG or key > heap[0][:2]:
+            entry = {
+                "row": result.row,
+                "inputs": self.inputs(result) if self.inputs else [],
+                "truth": truth,
+                "predicted": predicted,
+                "confidence": float(confidence),
+            }
+            heapq.heappush(heap, (*key, entry))
+            if len(heap) > CONFIDENT_WRONG:
+                heapq.heappop(heap)
+
+    def most_confident_wrong(self, name: str, variant: str) -> list[dict[str, Any]]:
+        """The wrong rows with the highest confidence, highest first."""
+        heap = self.fields[name].confident_wrong.get(variant, [])
+        return [entry for *_, entry in sorted(heap, key=lambda item: (item[0], item[1]), reverse=True)]
+
+    def arrow_fields(self) -> list[pa.Field]:
+        """The machine files' columns this scoring adds, in order, typed for Parquet."""
+        found = []
+        for name, scores in self.fields.items():
+            numeric = scores.kind == NUMERIC
+            found.append(pa.field(f"truth.{name}", pa.float64() if numeric else pa.string()))
+            found += [
+                pa.field(_outcome_key(variant, name, scores.kind), pa.float64() if numeric else pa.bool_())
+                for variant in self.variants
+            ]
+        return found
+
+
+def _outcome_key(variant: str, name: str, kind: str) -> str:
+    """`correct.<field>` (categorical) or `abs_error.<field>` (numeric); `compare_` before either for the
+    compare flags."""
+    outcome = "correct" if kind == CATEGORICAL else "abs_error"
+    return f"{outcome}.{name}" if variant == FLAGS else f"compare_{outcome}.{name}"
