@@ -243,7 +243,13 @@ def test_output_columns_and_roles_of_the_example() -> None:
         ("duplicate_of", "json"),
         ("similar", "json"),
     ]
-    assert roles(schema) == {"label": "label", "confidence": "confidence", "review": "needs_review"}
+    assert roles(schema) == {
+        "label": "label",
+        "confidence": "confidence",
+        "review": "needs_review",
+        "reasons": "review_reasons",
+        "known": "duplicate_of",
+    }
 
 
 def test_output_columns_and_roles_of_the_tiny_pipeline() -> None:
@@ -486,20 +492,23 @@ def test_html_review_rows_flagged_first_then_by_confidence(compared: tuple[Path,
     html = (folder / "report.html").read_text(encoding="utf-8")
     ok = [(r.row, r.output) for r in rows if r.output is not None]
     expected = sorted(ok, key=lambda item: (not item[1]["needs_review"], item[1]["confidence"], item[0]))[:50]
-    table = _tables(html)["review"][0]
+    reasons, table = _tables(html)["review"]
+    flagged_total = sum(out["needs_review"] for _, out in ok)
+    # why rows need review (the `reasons` role), counted over the flagged rows
+    assert reasons == [["why (review_reasons)", "rows"], ["low confidence", f"{flagged_total:,}"]]
     header, body = table[0], table[1:]
-    assert header == ["row", *TRIAGE_INPUTS, "label", "confidence", "needs_review"]
+    assert header == ["row", *TRIAGE_INPUTS, "label", "confidence", "needs_review", "review_reasons"]
     assert [int(line[0]) for line in body] == [row for row, _ in expected]
-    flagged = [line for line in body if line[-1] == "yes"]
-    rest = [line for line in body if line[-1] == "no"]
+    flagged = [line for line in body if line[-2] == "yes"]
+    rest = [line for line in body if line[-2] == "no"]
     assert flagged and rest and body == flagged + rest
+    assert {line[-1] for line in flagged} == {"low confidence"} and {line[-1] for line in rest} == {""}
     for group in (flagged, rest):
-        confidences = [float(line[-2]) for line in group]
+        confidences = [float(line[-3]) for line in group]
         assert confidences == sorted(confidences)
-    assert float(rest[0][-2]) == min(out["confidence"] for _, out in ok if not out["needs_review"])
+    assert float(rest[0][-3]) == min(out["confidence"] for _, out in ok if not out["needs_review"])
     long_text = body[[int(line[0]) % 5 for line in body].index(0)][2]
     assert len(long_text) == 200 and long_text.endswith("…")
-    flagged_total = sum(out["needs_review"] for _, out in ok)
     assert f"{flagged_total}</span> rows flagged for review" in html
 
 

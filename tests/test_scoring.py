@@ -52,6 +52,33 @@ def _pairs(rows: list[RowResult], attribute: str) -> tuple[list[str], list[str]]
     return [r.input["cat"] for r in scored], [getattr(r, attribute)["label"] for r in scored]
 
 
+def _report(folder: Path, rows: list[RowResult], compare_flags: dict[str, Any] | None) -> str:
+    """The four reports of a job over `rows` scoring `label` against the column `cat`; the HTML's text."""
+    info = PipelineInfo(
+        name="review-triage",
+        version="0123456789ab",
+        steps=[],
+        input_schema={},
+        output_schema=TRIAGE,
+        flags_schema={},
+        examples={},
+    )
+    meta = JobMeta(
+        id="job-1",
+        spec=JobSpec(
+            file_name="labelled.csv",
+            file_format="csv",
+            mapping={},
+            compare_flags=compare_flags,
+            truth={"label": "cat"},
+        ),
+        owner="key-1",
+        owner_name="reviewer",
+    )
+    write_reports(lambda: iter(rows), meta, info, ["text", "cat"], lambda name: (folder / name).open("wb"))
+    return (folder / "report.html").read_text()
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_categorical_scores_equal_scikit_learns(seed: int) -> None:
     rows = _labelled_rows(400, seed)
@@ -156,32 +183,7 @@ def test_truth_mappings_name_what_is_wrong() -> None:
 
 def test_reports_carry_the_truth_the_scores_and_a_correct_column(tmp_path: Path) -> None:
     rows = _labelled_rows(120, 11)
-    info = PipelineInfo(
-        name="review-triage",
-        version="0123456789ab",
-        steps=[],
-        input_schema={},
-        output_schema=TRIAGE,
-        flags_schema={},
-        examples={},
-    )
-    meta = JobMeta(
-        id="job-1",
-        spec=JobSpec(
-            file_name="labelled.csv",
-            file_format="csv",
-            mapping={},
-            compare_flags={"classifier": "minilm"},
-            truth={"label": "cat"},
-        ),
-        owner="key-1",
-        owner_name="reviewer",
-    )
-
-    def open_file(name: str) -> Any:
-        return (tmp_path / name).open("wb")
-
-    write_reports(lambda: iter(rows), meta, info, ["text", "cat"], open_file)
+    html = _report(tmp_path, rows, {"classifier": "minilm"})
     lines = [json.loads(line) for line in (tmp_path / "report.jsonl").read_text().splitlines()]
     assert list(lines[0])[-4:] == ["truth.label", "correct.label", "compare_correct.label", "error"]
     for line, row in zip(lines, rows, strict=True):
@@ -195,7 +197,6 @@ def test_reports_carry_the_truth_the_scores_and_a_correct_column(tmp_path: Path)
         line["compare_correct.label"] for line in lines
     ]
 
-    html = (tmp_path / "report.html").read_text()
     truth, predicted = _pairs(rows, "output")
     assert "Scores against the truth" in html and "label against the column cat" in html
     assert f"<b>{accuracy_score(truth, predicted):.3f}</b>" in html
@@ -205,6 +206,7 @@ def test_reports_carry_the_truth_the_scores_and_a_correct_column(tmp_path: Path)
     assert f"{blank} rows had no truth value; they are not scored." in html
     assert "the most confident wrong rows" in html
     assert "95% bootstrap interval" in html and "right under the compare flags only" in html
+    assert "Expected calibration error (ECE)" in html and html.count("<svg") >= 2
 
 
 def test_the_difference_in_accuracy_has_a_bootstrap_interval_and_the_split_rows() -> None:
@@ -229,3 +231,63 @@ def test_the_difference_in_accuracy_has_a_bootstrap_interval_and_the_split_rows(
     assert [entry["row"] for entry in splits["flags"]] == only_first[:20]
     assert [entry["row"] for entry in splits["compare flags"]] == only_second[:20]
     assert scoring.fields["label"].paired[(True, False)] == len(only_first)
+
+
+def test_calibration_bins_and_its_expected_error_equal_a_direct_computation() -> None:
+    rows = _labelled_rows(500, 17)
+    scoring = Scoring({"label": "cat"}, TRIAGE, VARIANTS, "confidence", label_field="label")
+    for row in rows:
+        scoring.add(row)
+    for variant, attribute in VARIANTS.items():
+        scored = [r for r in rows if r.input["cat"]]
+        confidence = np.array([getattr(r, attribute)["confidence"] for r in scored])
+        right = np.array([r.input["cat"] == getattr(r, attribute)["label"] for r in scored], dtype=float)
+        index = np.minimum((confidence * 10).astype(int), 9)
+        expected = sum(
+            (index == b).sum() / len(scored) * abs(right[index == b].mean() - confidence[index == b].mean())
+            for b in range(10)
+            if (index == b).any()
+        )
+        calibration = scoring.fields["label"].calibration[variant]
+        assert calibration.expected_calibration_error == pytest.approx(expected)
+        assert [n for n, _, _ in calibration.bins()] == [
+            int((index == b).sum()) for b in range(10) if (index == b).any()
+        ]
+
+
+def test_a_0_to_100_confidence_is_calibrated_as_its_share_of_the_range() -> None:
+    schema = Routing.model_json_schema()  # urgency 0-100 is no confidence; its confidence is 0-1
+    schema["properties"]["confidence"] = {"type": "number", "minimum": 0, "maximum": 100}
+    scoring = Scoring({"team": "t"}, schema, {"flags": "output"}, "confidence", label_field="team")
+    for i, (confidence, right) in enumerate([(95.0, True), (91.0, False), (15.0, False), (5.0, False)]):
+        truth = "billing"
+        scoring.add(
+            RowResult(
+                row=i + 1,
+                input={"t": truth},
+                output={"team": truth if right else "other", "confidence": confidence},
+            )
+        )
+    calibration = scoring.fields["team"].calibration["flags"]
+    expected = [(1, 0.05, 0.0), (1, 0.15, 0.0), (2, 0.93, 0.5)]
+    assert [(n, round(c, 6), a) for n, c, a in calibration.bins()] == expected
+    assert calibration.expected_calibration_error == pytest.approx(0.25 * 0.05 + 0.25 * 0.15 + 0.5 * 0.43)
+
+
+def test_known_and_unseen_inputs_are_scored_apart_and_a_mostly_known_file_is_flagged(tmp_path: Path) -> None:
+    rows = _labelled_rows(200, 19)
+    for row in rows:
+        known = row.row % 10 < 7  # 70% of the file repeats known snippets
+        for output in (row.output, row.compare_output):
+            assert output is not None
+            output["duplicate_of"] = {"id": row.row, "label": "fresh"} if known else None
+    html = _report(tmp_path, rows, None)
+    assert "70.0% of this file's rows are inputs the pipeline already knows" in html
+    known_truth, known_predicted = _pairs([r for r in rows if r.row % 10 < 7], "output")
+    unseen_truth, unseen_predicted = _pairs([r for r in rows if r.row % 10 >= 7], "output")
+    known_accuracy = accuracy_score(known_truth, known_predicted)
+    unseen_accuracy = accuracy_score(unseen_truth, unseen_predicted)
+    assert (
+        f'<td class="num">{len(known_truth)}</td>\n<td class="num">{known_accuracy:.3f}</td>'
+        f'<td class="num">{len(unseen_truth)}</td>\n<td class="num"><b>{unseen_accuracy:.3f}</b></td>'
+    ) in html

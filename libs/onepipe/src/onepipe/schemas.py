@@ -12,7 +12,9 @@ from typing import Any, Final
 ROLE_LABEL: Final = "label"
 ROLE_CONFIDENCE: Final = "confidence"
 ROLE_REVIEW: Final = "review"
-ROLES: Final = (ROLE_LABEL, ROLE_CONFIDENCE, ROLE_REVIEW)
+ROLES: Final = (ROLE_LABEL, ROLE_CONFIDENCE, ROLE_REVIEW)  # the headline roles, shown first
+ROLE_REASONS: Final = "reasons"  # why a row needs review: text or a list of texts
+ROLE_KNOWN: Final = "known"  # set (not null, false or empty) when the input is one the pipeline knows
 
 
 def resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:

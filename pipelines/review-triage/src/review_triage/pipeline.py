@@ -61,7 +61,8 @@ class KnownSnippet(BaseModel):
 class Triage(BaseModel):
     """The pipeline's verdict on one snippet."""
 
-    # x-role tells the faces (reports, UI) which field is the verdict, its confidence, the review mark
+    # x-role tells the faces (reports, UI) which field is the verdict, its confidence, the review mark,
+    # why, and whether the input is already known (a training snippet: scores on it say little)
     label: Literal["fresh", "rotten", "plot"] = Field(
         description="Plot summary, fresh or rotten review.", json_schema_extra={"x-role": "label"}
     )
@@ -78,8 +79,12 @@ class Triage(BaseModel):
     needs_review: bool = Field(
         description="True when a person should check this verdict.", json_schema_extra={"x-role": "review"}
     )
-    review_reasons: list[str] = Field(description="Why it needs review (empty when it does not).")
-    duplicate_of: KnownSnippet | None = Field(description="The known snippet this text repeats, if any.")
+    review_reasons: list[str] = Field(
+        description="Why it needs review (empty when it does not).", json_schema_extra={"x-role": "reasons"}
+    )
+    duplicate_of: KnownSnippet | None = Field(
+        description="The known snippet this text repeats, if any.", json_schema_extra={"x-role": "known"}
+    )
     similar: list[KnownSnippet] = Field(description="The most similar known snippets.")
 
 

@@ -45,7 +45,13 @@ def write_reports(
     summary = Summary(columns, info.output_schema, list(input_columns), comparing)
     variants = {FLAGS: "output"} | ({COMPARE: "compare_output"} if comparing else {})
     scoring = Scoring(
-        meta.spec.truth, info.output_schema, variants, summary.confidence_field, summary.shown_inputs
+        meta.spec.truth,
+        info.output_schema,
+        variants,
+        summary.confidence_field,
+        summary.shown_inputs,
+        summary.label_field,
+        summary.known_field,
     )
     schema = arrow_schema(columns, input_columns, comparing, scoring.arrow_fields())
     with ExitStack() as stack:

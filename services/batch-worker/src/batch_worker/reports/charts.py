@@ -82,3 +82,31 @@ def histogram(
     else:
         bars = bars.mark_bar(color="#4c78a8", stroke="white", strokeWidth=0.5)
     return _svg(bars.encode(**encoding).properties(width=380, height=180))
+
+
+def reliability(bins: Mapping[str, list[tuple[int, float, float]]], title: str) -> str:
+    """Accuracy against mean confidence per confidence bin, one line per flag set, with the diagonal
+    of perfect calibration."""
+    variants = list(bins)
+    values = [
+        {"confidence": round(confidence, 4), "accuracy": round(accuracy, 4), "rows": n, "variant": variant}
+        for variant in variants
+        for n, confidence, accuracy in bins[variant]
+    ]
+    scale = alt.Scale(domain=[0, 1], nice=False)
+    diagonal = (
+        alt.Chart({"values": [{"x": 0, "y": 0}, {"x": 1, "y": 1}]})
+        .mark_line(color="#999", strokeDash=[4, 4])
+        .encode(x=alt.X("x:Q", scale=scale), y=alt.Y("y:Q", scale=scale))
+    )
+    base = alt.Chart({"values": values}).encode(
+        x=alt.X("confidence:Q", title="mean confidence in the bin (0-1)", scale=scale),
+        y=alt.Y("accuracy:Q", title="accuracy in the bin", scale=scale),
+        color=alt.Color("variant:N", sort=variants, title=None, legend=alt.Legend(orient="bottom")),
+    )
+    # the line joins the bins in order of confidence; each point's area tells how many rows it holds
+    lines = alt.layer(
+        base.mark_line().encode(order=alt.Order("confidence:Q")),
+        base.mark_circle(opacity=0.8).encode(size=alt.Size("rows:Q", title="rows", legend=None)),
+    )
+    return _svg(alt.layer(diagonal, lines).properties(title=title, width=300, height=300))

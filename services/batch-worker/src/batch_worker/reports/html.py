@@ -9,9 +9,16 @@ from typing import Any, Final
 import jinja2
 from markupsafe import Markup
 
-from batch_worker.reports.charts import bar_chart, histogram
+from batch_worker.reports.charts import bar_chart, histogram, reliability
 from batch_worker.reports.columns import json_text
-from batch_worker.reports.scoring import CATEGORICAL, CategoricalScore, FieldScores, NumericScore, Scoring
+from batch_worker.reports.scoring import (
+    CALIBRATION_BINS,
+    CATEGORICAL,
+    CategoricalScore,
+    FieldScores,
+    NumericScore,
+    Scoring,
+)
 from batch_worker.reports.statistics import (
     COMPARE,
     FLAGS,
@@ -25,6 +32,8 @@ from onepipe.jobs import JobMeta, utc_now
 MISSING: Final = "\u2013"  # an en dash: nothing to show
 MATRIX_VALUES: Final = 12  # a categorical field with more values seen gets a list of changes, not a matrix
 LISTED_CHANGES: Final = 20
+LISTED_REASONS: Final = 20
+KNOWN_WARNING: Final = 0.5  # above this share of known inputs the report warns that scores say little
 RANGE_SOURCES: Final = {
     "schema": "the schema's range",
     "data": "the data's range",
@@ -108,9 +117,23 @@ td.changes { min-width: 20rem; overflow-wrap: anywhere; }
 </style>
 </head>
 <body>
+{% macro subsets_table(item) %}
+<table>
+<tr><th>variant</th><th class="num">known rows scored</th><th class="num">{{ item.measure }} on known</th>
+<th class="num">unseen rows scored</th><th class="num">{{ item.measure }} on unseen</th></tr>
+{% for line in item.subsets %}<tr><td>{{ line.variant }}</td><td class="num">{{ line.known_rows }}</td>
+<td class="num">{{ line.known }}</td><td class="num">{{ line.unseen_rows }}</td>
+<td class="num"><b>{{ line.unseen }}</b></td></tr>
+{% endfor %}
+</table>
+{% endmacro %}
 <h1>Report: {{ ran.file }}</h1>
 <p class="muted">Pipeline {{ ran.pipeline }} {{ ran.version }} &middot; job {{ ran.job }}</p>
 
+{% if known and known.most %}
+<p class="flag">{{ known.share }} of this file's rows are inputs the pipeline already knows ({{ known.field }}
+is set): scores on them say little about inputs it has not seen. Judge it by the unseen rows' scores.</p>
+{% endif %}
 <section id="ran">
 <h2>What ran</h2>
 <table class="facts">
@@ -120,6 +143,9 @@ td.changes { min-width: 20rem; overflow-wrap: anywhere; }
 <tr><th>Rows in file</th><td class="num">{{ ran.rows_total }}</td></tr>
 <tr><th>Rows in report</th><td class="num">{{ ran.rows }}</td></tr>
 <tr><th>Rows failed</th><td class="num">{{ ran.failed }} ({{ ran.failed_share }})</td></tr>
+{% if known %}
+<tr><th>Known inputs</th><td class="num">{{ known.rows }} ({{ known.share }})</td></tr>
+{% endif %}
 <tr><th>Pipeline</th><td>{{ ran.pipeline }} {{ ran.version }}</td></tr>
 <tr><th>Flags</th><td>{{ ran.flags }}</td></tr>
 {% if ran.compare_flags is not none %}
@@ -147,6 +173,13 @@ td.changes { min-width: 20rem; overflow-wrap: anywhere; }
 <td class="num">{{ v.weighted_f1 }}</td></tr>
 {% endfor %}
 </table>
+{% if item.subsets %}{{ subsets_table(item) }}{% endif %}
+{% if item.calibration %}
+<div class="charts"><figure>{{ item.calibration.svg }}
+<figcaption>Calibration of {{ confidence_field }}: accuracy against confidence in {{ item.calibration.bins }}
+equal bins. Expected calibration error (ECE): {% for e in item.calibration.errors %}{{ e.variant }}
+<b>{{ e.value }}</b>{% if not loop.last %}, {% endif %}{% endfor %}.</figcaption></figure></div>
+{% endif %}
 {% if item.paired %}
 <p>Accuracy under the compare flags minus under the flags, over the {{ item.paired.rows }} rows scored
 under both: <span class="big">{{ item.paired.difference }}</span> (95% bootstrap interval
@@ -206,6 +239,7 @@ flags only, {{ item.paired.compare_only }} under the compare flags only.</p>
 <td class="num"><b>{{ v.mae }}</b></td><td class="num">{{ v.rmse }}</td></tr>
 {% endfor %}
 </table>
+{% if item.subsets %}{{ subsets_table(item) }}{% endif %}
 {% endif %}
 {% endfor %}
 </section>
@@ -274,12 +308,21 @@ uniform sample of {{ sample_size }} of them; count, mean, min and max are exact.
 {% if review.rows %}Below: {{ review.shown }} rows{% if review.field %}, flagged ones first{% endif %}{%
  if review.certainty_field %}, by lowest {{ review.certainty_field }}{% else %}, in row order{% endif %}.{%
  else %}No rows to show.{% endif %}</p>
+{% if review.reasons %}
+<table>
+<tr><th>why ({{ review.reasons_field }})</th><th class="num">rows</th></tr>
+{% for line in review.reasons %}
+<tr><td class="wrap">{{ line.reason }}</td><td class="num">{{ line.rows }}</td></tr>
+{% endfor %}
+</table>
+{% endif %}
 {% if review.rows %}
 <table>
 <tr><th class="num">row</th>{% for column in input_columns %}<th>{{ column }}</th>{% endfor %}
 {% if review.verdict_field %}<th>{{ review.verdict_field }}</th>{% endif %}
 {% if review.certainty_field %}<th class="num">{{ review.certainty_field }}</th>{% endif %}
-{% if review.field %}<th>{{ review.field }}</th>{% endif %}</tr>
+{% if review.field %}<th>{{ review.field }}</th>{% endif %}
+{% if review.reasons_field %}<th>{{ review.reasons_field }}</th>{% endif %}</tr>
 {% for item in review.rows %}<tr><td class="num">{{ item.row }}</td>
 {% for value in item.inputs %}<td class="wrap">{{ value }}</td>{% endfor %}
 {% if review.verdict_field %}<td>{{ item.verdict }}</td>{% endif %}
@@ -287,6 +330,7 @@ uniform sample of {{ sample_size }} of them; count, mean, min and max are exact.
 {% if review.field %}
 <td>{% if item.flagged %}<span class="flag">yes</span>{% else %}no{% endif %}</td>
 {% endif %}
+{% if review.reasons_field %}<td class="wrap">{{ item.reasons }}</td>{% endif %}
 </tr>
 {% endfor %}
 </table>
@@ -432,7 +476,36 @@ def _review_section(summary: Summary) -> dict[str, Any] | None:
         "flagged_share": _percent(summary.flagged, summary.rows - summary.failed),
         "rows": rows,
         "shown": len(rows),
+        "reasons_field": summary.reasons_field,
+        "reasons": [
+            {"reason": reason, "rows": _count(n)} for reason, n in summary.reasons.most_common(LISTED_REASONS)
+        ],
     }
+
+
+def _known(summary: Summary) -> dict[str, Any] | None:
+    """How many rows hold an input the pipeline knows (the `known` role), and whether that is most."""
+    if summary.known_field is None:
+        return None
+    answered = summary.rows - summary.failed
+    return {
+        "field": summary.known_field,
+        "rows": _count(summary.known),
+        "share": _percent(summary.known, answered),
+        "most": answered > 0 and summary.known / answered > KNOWN_WARNING,
+    }
+
+
+def _subsets(scores: FieldScores) -> list[dict[str, Any]]:
+    """Known and unseen inputs scored apart, per flag set: accuracy, or MAE for numbers."""
+    lines = []
+    for variant, subsets in scores.subsets.items():
+        line: dict[str, Any] = {"variant": variant}
+        for name, score in subsets.items():
+            line[f"{name}_rows"] = _count(score.scored)
+            line[name] = _decimal(score.accuracy if isinstance(score, CategoricalScore) else score.mae)
+        lines.append(line)
+    return lines
 
 
 def _numeric_rows(summary: Summary) -> list[dict[str, Any]]:
@@ -679,6 +752,21 @@ def _paired(scores: FieldScores) -> dict[str, Any] | None:
     }
 
 
+def _calibration(scores: FieldScores) -> dict[str, Any] | None:
+    """The reliability chart and the expected calibration error per flag set, when rows were binned."""
+    binned = {variant: c.bins() for variant, c in scores.calibration.items() if c.bins()}
+    if not binned:
+        return None
+    return {
+        "svg": Markup(reliability(binned, f"{scores.name}: calibration")),
+        "bins": CALIBRATION_BINS,
+        "errors": [
+            {"variant": variant, "value": _decimal(scores.calibration[variant].expected_calibration_error)}
+            for variant in binned
+        ],
+    }
+
+
 def _scores_section(scoring: Scoring) -> list[dict[str, Any]]:
     """Each scored field: per flag set, accuracy and per-class scores with the confusion, or MAE and RMSE."""
     found = []
@@ -698,6 +786,9 @@ def _scores_section(scoring: Scoring) -> list[dict[str, Any]]:
                 )
         found.append(
             {
+                "calibration": _calibration(scores),
+                "subsets": _subsets(scores),
+                "measure": "accuracy" if scores.kind == CATEGORICAL else "MAE",
                 "paired": _paired(scores),
                 "field": name,
                 "column": scores.column,
@@ -736,5 +827,6 @@ def render_html(summary: Summary, scoring: Scoring, meta: JobMeta, info: Pipelin
         failed=failed,
         comparison=_comparison_section(summary),
         scores=_scores_section(scoring),
+        known=_known(summary),
         confidence_field=summary.confidence_field,
     )

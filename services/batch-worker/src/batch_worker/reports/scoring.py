@@ -19,18 +19,22 @@ import math
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 import numpy as np
 import pyarrow as pa
 
 from batch_worker.reports.columns import schema_categories, show
-from batch_worker.reports.statistics import FLAGS
+from batch_worker.reports.statistics import FLAGS, is_known, schema_bounds
 from onepipe.jobs import RowResult
 from onepipe.schemas import json_types, scorable
 
 BOOTSTRAP: Final = 2000  # resamples for the interval on a difference in accuracy
 LISTED_SPLITS: Final = 20  # rows listed that one flag set gets right and the other wrong, each way
+CALIBRATION_BINS: Final = 10
+KNOWN: Final = "known"
+UNSEEN: Final = "unseen"
+SUBSETS: Final = (KNOWN, UNSEEN)
 MAX_CLASSES: Final = 50  # classes seen beyond these are pooled as OTHER in the confusion matrix
 OTHER: Final = "(other)"
 CONFIDENT_WRONG: Final = 20
@@ -187,6 +191,39 @@ class NumericScore:
 
 
 @dataclass
+class Calibration:
+    """Confidence against being right, in equal bins over the confidence's range (its schema's, else 0-1)."""
+
+    low: float
+    high: float
+    rows: list[int] = field(default_factory=lambda: [0] * CALIBRATION_BINS)
+    confidence: list[float] = field(default_factory=lambda: [0.0] * CALIBRATION_BINS)
+    right: list[int] = field(default_factory=lambda: [0] * CALIBRATION_BINS)
+
+    def add(self, confidence: float, right: bool) -> None:
+        # on a 0-1 scale, as a probability: a 0-100 score is read as its share of the range
+        share = min(max((confidence - self.low) / (self.high - self.low), 0.0), 1.0)
+        index = min(int(share * CALIBRATION_BINS), CALIBRATION_BINS - 1)
+        self.rows[index] += 1
+        self.confidence[index] += share
+        self.right[index] += right
+
+    def bins(self) -> list[tuple[int, float, float]]:
+        """(rows, mean confidence, accuracy) of every bin holding rows, on a 0-1 scale."""
+        return [
+            (n, c / n, r / n) for n, c, r in zip(self.rows, self.confidence, self.right, strict=True) if n
+        ]
+
+    @property
+    def expected_calibration_error(self) -> float | None:
+        """The rows' share-weighted mean gap between confidence and accuracy over the bins (ECE)."""
+        total = sum(self.rows)
+        if not total:
+            return None
+        return sum(n / total * abs(accuracy - confidence) for n, confidence, accuracy in self.bins())
+
+
+@dataclass
 class FieldScores:
     """One scored output field: its truth column and its scores per flag set."""
 
@@ -203,6 +240,10 @@ class FieldScores:
     paired: Counter[tuple[bool, bool]] = field(default_factory=Counter)
     # rows right under one flag set only: the first LISTED_SPLITS of each, keyed by who got it right
     splits: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # the verdict's confidence against being right, per flag set (the label field with a confidence)
+    calibration: dict[str, Calibration] = field(default_factory=dict)
+    # with a `known` role: the scores of known and of unseen inputs apart, per flag set
+    subsets: dict[str, dict[str, CategoricalScore | NumericScore]] = field(default_factory=dict)
 
     def difference(self) -> tuple[float, float, float] | None:
         """Accuracy under the compare flags minus under the flags, over rows scored under both, with a
@@ -229,11 +270,14 @@ class Scoring:
         variants: Mapping[str, str],
         confidence_field: str | None = None,
         inputs: Callable[[RowResult], list[str]] | None = None,
+        label_field: str | None = None,
+        known_field: str | None = None,
     ) -> None:
         """`truth`: output field -> column; `variants`: flag-set name -> RowResult attribute of its output."""
         properties = schema.get("properties", {})
         self.variants = dict(variants)
         self.confidence_field = confidence_field
+        self.known_field = known_field
         self.inputs = inputs
         self.fields: dict[str, FieldScores] = {}
         for name, column in truth.items():
@@ -250,6 +294,19 @@ class Scoring:
                     for variant in self.variants
                 },
             )
+            if known_field is not None:
+                self.fields[name].subsets = {
+                    variant: {
+                        subset: CategoricalScore() if kind == CATEGORICAL else NumericScore()
+                        for subset in SUBSETS
+                    }
+                    for variant in self.variants
+                }
+            if name == label_field and kind == CATEGORICAL and confidence_field in properties:
+                low, high = schema_bounds(properties[confidence_field], schema)
+                low, high = (0.0 if low is None else low), (1.0 if high is None else high)
+                if high > low:
+                    self.fields[name].calibration = {v: Calibration(low, high) for v in self.variants}
 
     def add(self, result: RowResult) -> dict[str, Any]:
         """Score one row; returns its truth values and, per flag set, whether it was right (or its error)."""
@@ -272,16 +329,25 @@ class Scoring:
                 if truth is None or output is None:
                     continue
                 score = scores.variants[variant]
+                known = is_known(output.get(self.known_field)) if self.known_field else False
+                subset = scores.subsets.get(variant, {}).get(KNOWN if known else UNSEEN)
                 if isinstance(score, CategoricalScore) and isinstance(truth, str):
                     predicted = show(output.get(name))
                     right = score.add(truth, predicted)
                     values[key] = outcomes[variant] = right
+                    if isinstance(subset, CategoricalScore):
+                        subset.add(truth, predicted)
+                    confidence = output.get(self.confidence_field) if self.confidence_field else None
+                    if variant in scores.calibration and _is_number(confidence):
+                        scores.calibration[variant].add(float(confidence), right)
                     if not right:
                         self._note_wrong(scores, variant, result, output, truth, predicted)
                 elif isinstance(score, NumericScore) and isinstance(truth, float):
                     number = output.get(name)
                     if isinstance(number, int | float) and not isinstance(number, bool):
                         values[key] = score.add(truth, float(number))
+                        if isinstance(subset, NumericScore):
+                            subset.add(truth, float(number))
             if len(outcomes) == 2:
                 self._pair(scores, result, truth, outcomes)
         return values
@@ -348,6 +414,10 @@ class Scoring:
                 for variant in self.variants
             ]
         return found
+
+
+def _is_number(value: Any) -> TypeGuard[float]:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _outcome_key(variant: str, name: str, kind: str) -> str:

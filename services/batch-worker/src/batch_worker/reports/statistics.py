@@ -28,7 +28,15 @@ from typing import Any, Final
 
 from batch_worker.reports.columns import schema_alternatives, schema_categories, show, truncate
 from onepipe.jobs import RowResult
-from onepipe.schemas import ROLE_CONFIDENCE, ROLE_LABEL, ROLE_REVIEW, output_roles, resolve
+from onepipe.schemas import (
+    ROLE_CONFIDENCE,
+    ROLE_KNOWN,
+    ROLE_LABEL,
+    ROLE_REASONS,
+    ROLE_REVIEW,
+    output_roles,
+    resolve,
+)
 
 REVIEW_ROWS: Final = 50
 LISTED_ROWS: Final = 200
@@ -218,6 +226,8 @@ class Summary:
     compare_failed: int = 0
     rows_changed: int = 0
     changed: list[dict[str, Any]] = field(default_factory=list)
+    known: int = 0  # rows with an output whose input the pipeline already knows (the `known` role)
+    reasons: Counter[str] = field(default_factory=Counter)  # rows flagged for review, by reason
 
     def __post_init__(self) -> None:
         self.roles = output_roles(self.schema)
@@ -225,6 +235,8 @@ class Summary:
         self.label_field = self.roles.get(ROLE_LABEL)
         self.confidence_field = self.roles.get(ROLE_CONFIDENCE)
         self.review_field = self.roles.get(ROLE_REVIEW)
+        self.reasons_field = self.roles.get(ROLE_REASONS)
+        self.known_field = self.roles.get(ROLE_KNOWN)
         self.variants = [FLAGS, COMPARE] if self.comparing else [FLAGS]
         self.categoricals: dict[str, Categorical] = {}
         self.numeric: dict[str, dict[str, Numbers]] = {}
@@ -273,6 +285,7 @@ class Summary:
         if output is not None:
             self._count(FLAGS, output)
             self._add_review(result, output)
+            self.known += is_known(self._role_value(output, self.known_field))
         if self.comparing:
             if result.compare_output is not None:
                 self._count(COMPARE, result.compare_output)
@@ -292,6 +305,9 @@ class Summary:
         confidence = as_number(self._role_value(output, self.confidence_field))
         flagged = self._role_value(output, self.review_field) is True
         self.flagged += flagged
+        reasons = reason_texts(self._role_value(output, self.reasons_field))
+        if flagged or self.review_field is None:
+            self.reasons.update(reasons)
         if not flagged and confidence is None:
             return
         # flagged rows first, then the least confident; the row number breaks ties
@@ -304,6 +320,7 @@ class Summary:
                 "verdict": show(self._role_value(output, self.label_field)),
                 "certainty": confidence,
                 "flagged": flagged,
+                "reasons": "; ".join(truncate(reason, REASON_CHARS) for reason in reasons),
             }
             heapq.heappush(self.review_heap, (inverse, self.rows, entry))
             if len(self.review_heap) > REVIEW_ROWS:
@@ -367,6 +384,20 @@ class Summary:
 
     def review_rows(self) -> list[dict[str, Any]]:
         return [entry for _, _, entry in sorted(self.review_heap, reverse=True)]
+
+
+def is_known(value: Any) -> bool:
+    """Whether a `known` field's value says the input is known: set, and not false or empty."""
+    return value is not None and value is not False and value != "" and value != [] and value != {}
+
+
+def reason_texts(value: Any) -> list[str]:
+    """A `reasons` field's value as a list of texts (one text, a list of texts, or nothing)."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, list):
+        return [show(item) for item in value if item is not None and item != ""]
+    return [show(value)]
 
 
 def schema_bounds(schema: Mapping[str, Any], root: Mapping[str, Any]) -> tuple[float | None, float | None]:
