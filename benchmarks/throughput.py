@@ -309,8 +309,13 @@ def main() -> None:
         figures["jobs"] = {
             name: job(stack, inputs, rows, {}, jobs[name]) for name, (rows, _) in figures["job_sizes"].items()
         }
+    # the in-process rate depends on the flag sets only, not on the job's size: measured once for each
+    rates = {
+        compared: _in_process_job(loaded, inputs, compare if compared else None, args.runs)
+        for compared in {compared for _, compared in figures["job_sizes"].values()}
+    }
     figures["jobs_in_process"] = {
-        name: _in_process_job(loaded, inputs, other, args.runs) for name, other in jobs.items()
+        name: rates[compared] for name, (_, compared) in figures["job_sizes"].items()
     }
     with model_service(free_port(), **model_env, MODEL_BATCHING="false") as unbatched:
         for name, flags in flag_sets.items():

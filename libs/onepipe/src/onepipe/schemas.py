@@ -75,3 +75,9 @@ def scorable(schema: Mapping[str, Any], root: Mapping[str, Any]) -> bool:
     """Whether an output field's values can be scored against a truth column: scalars, not lists."""
     types = json_types(schema, root) - {"null"}
     return bool(types) and types <= SCALAR_TYPES
+
+
+def scorable_fields(output_schema: Mapping[str, Any]) -> list[str]:
+    """The output fields that can be scored against a truth column, in schema order."""
+    properties = output_schema.get("properties", {})
+    return [name for name, prop in properties.items() if scorable(prop, output_schema)]

@@ -11,7 +11,7 @@ from typing import Any
 
 from onepipe import PipelineInfo
 from onepipe.apidocs import COMPONENTS, examples, finish_refs, steps_markdown, typed_by
-from onepipe.schemas import scorable
+from onepipe.schemas import scorable_fields
 
 REQUEST, RESPONSE = "PublicPredictRequest", "PredictResponse"
 JOBS = "/v1/jobs"
@@ -60,8 +60,7 @@ def with_pipeline(document: dict[str, Any], info: PipelineInfo | None, max_input
     upload = document["paths"][JOBS]["post"]["requestBody"]["content"]["multipart/form-data"]
     form = components[upload["schema"]["$ref"].removeprefix(COMPONENTS)]["properties"]
     form["mapping"]["propertyNames"] = {"enum": list(info.input_schema.get("properties", {}))}
-    outputs = info.output_schema.get("properties", {})
-    scored = [name for name, prop in outputs.items() if scorable(prop, info.output_schema)]
+    scored = scorable_fields(info.output_schema)
     if scored:
         form["truth"]["propertyNames"] = {"enum": scored}
     else:  # nothing this pipeline outputs can be scored

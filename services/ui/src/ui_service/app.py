@@ -19,7 +19,7 @@ import streamlit.components.v1 as components
 from onepipe import PipelineInfo
 from onepipe.client import GatewayClient, ModelServiceClient, RetryPolicy, ServiceError
 from onepipe.datasets import DatasetError, detect_format, read_header
-from onepipe.schemas import ROLES, output_roles, scorable
+from onepipe.schemas import ROLES, output_roles, scorable_fields
 from onepipe.settings import InvalidSettingsError, read_settings
 from ui_service import forms, views
 from ui_service.settings import Settings
@@ -269,8 +269,7 @@ def compare(info: PipelineInfo) -> None:
 
 def truth_form(info: PipelineInfo, header: list[str]) -> dict[str, str]:
     """Output field -> the file's column of its right answers, for the fields that can be scored."""
-    schema = info.output_schema
-    scored = [name for name, prop in schema.get("properties", {}).items() if scorable(prop, schema)]
+    scored = scorable_fields(info.output_schema)
     truth = {}
     with st.expander("Score against the truth", expanded=any(name in header for name in scored)):
         st.caption("Columns holding the right answers: the report then scores each flag set against them.")

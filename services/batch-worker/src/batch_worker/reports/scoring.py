@@ -19,13 +19,13 @@ import math
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, TypeGuard
+from typing import Any, Final
 
 import numpy as np
 import pyarrow as pa
 
 from batch_worker.reports.columns import schema_categories, show
-from batch_worker.reports.statistics import FLAGS, is_known, schema_bounds
+from batch_worker.reports.statistics import FLAGS, as_number, is_known, schema_bounds
 from onepipe.jobs import RowResult
 from onepipe.schemas import json_types, scorable
 
@@ -337,17 +337,19 @@ class Scoring:
                     values[key] = outcomes[variant] = right
                     if isinstance(subset, CategoricalScore):
                         subset.add(truth, predicted)
-                    confidence = output.get(self.confidence_field) if self.confidence_field else None
-                    if variant in scores.calibration and _is_number(confidence):
-                        scores.calibration[variant].add(float(confidence), right)
-                    if not right:
-                        self._note_wrong(scores, variant, result, output, truth, predicted)
+                    confidence = (
+                        as_number(output.get(self.confidence_field)) if self.confidence_field else None
+                    )
+                    if confidence is not None and variant in scores.calibration:
+                        scores.calibration[variant].add(confidence, right)
+                    if confidence is not None and not right:
+                        self._note_wrong(scores, variant, result, confidence, truth, predicted)
                 elif isinstance(score, NumericScore) and isinstance(truth, float):
-                    number = output.get(name)
-                    if isinstance(number, int | float) and not isinstance(number, bool):
-                        values[key] = score.add(truth, float(number))
+                    number = as_number(output.get(name))
+                    if number is not None:
+                        values[key] = score.add(truth, number)
                         if isinstance(subset, NumericScore):
-                            subset.add(truth, float(number))
+                            subset.add(truth, number)
             if len(outcomes) == 2:
                 self._pair(scores, result, truth, outcomes)
         return values
@@ -377,22 +379,19 @@ class Scoring:
         scores: FieldScores,
         variant: str,
         result: RowResult,
-        output: Mapping[str, Any],
+        confidence: float,
         truth: str,
         predicted: str,
     ) -> None:
-        confidence = output.get(self.confidence_field) if self.confidence_field else None
-        if not isinstance(confidence, int | float) or isinstance(confidence, bool):
-            return
         heap = scores.confident_wrong.setdefault(variant, [])
-        key = (float(confidence), -result.row)
+        key = (confidence, -result.row)
         if len(heap) < CONFIDENT_WRONG or key > heap[0][:2]:
             entry = {
                 "row": result.row,
                 "inputs": self.inputs(result) if self.inputs else [],
                 "truth": truth,
                 "predicted": predicted,
-                "confidence": float(confidence),
+                "confidence": confidence,
             }
             heapq.heappush(heap, (*key, entry))
             if len(heap) > CONFIDENT_WRONG:
@@ -414,10 +413,6 @@ class Scoring:
                 for variant in self.variants
             ]
         return found
-
-
-def _is_number(value: Any) -> TypeGuard[float]:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _outcome_key(variant: str, name: str, kind: str) -> str:
