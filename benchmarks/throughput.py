@@ -120,6 +120,32 @@ def start_seconds(model_env: dict[str, str], runs: int) -> float:
     return _median(runs, once)
 
 
+LOAD_ALONE = """
+import sys, time
+from pathlib import Path
+started = time.monotonic()
+from onepipe.loading import import_pipeline
+pipeline = import_pipeline(sys.argv[1])
+pipeline.load(Path(sys.argv[2]) / pipeline.name)
+print(time.monotonic() - started)
+"""
+
+
+def load_alone_seconds(pipeline: str, artifacts: Path, runs: int) -> float:
+    """Seconds a fresh Python process takes to import the pipeline and load it: the floor of any start."""
+
+    def once() -> float:
+        done = subprocess.run(
+            [sys.executable, "-c", LOAD_ALONE, pipeline, str(artifacts)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return float(done.stdout.split()[-1])
+
+    return _median(runs, once)
+
+
 def job(
     stack: dict[str, ServiceProcess],
     inputs: list[Any],
@@ -220,6 +246,9 @@ def ratios(figures: dict[str, Any]) -> dict[str, float]:
                         large[f"{face}_peak_mib"] / small[f"{face}_peak_mib"]
                     )
     found["model service start, s"] = figures["start_seconds"]
+    found["model service start, one process, s"] = figures["start_seconds_one_process"]
+    found["pipeline import and load in a fresh process, s"] = figures["load_alone_seconds"]
+    found["model service start / import and load"] = figures["start_seconds"] / figures["load_alone_seconds"]
     return found
 
 
@@ -292,6 +321,8 @@ def main() -> None:
     model_env = {"MODEL_ARTIFACTS_DIR": str(artifacts), "MODEL_WORKERS": str(settings.workers)}
     figures["model_workers"] = settings.workers
     figures["start_seconds"] = start_seconds(model_env, args.runs)
+    figures["start_seconds_one_process"] = start_seconds(model_env | {"MODEL_WORKERS": "1"}, args.runs)
+    figures["load_alone_seconds"] = load_alone_seconds(settings.pipeline, artifacts, args.runs)
     with tempfile.TemporaryDirectory() as folder, services(model_env, Path(folder)) as stack:
         for name, flags in flag_sets.items():
             figures["flag_sets"][name] = {

@@ -137,11 +137,13 @@ def test_async_client_behaves_the_same(scripted: tuple[Script, str]) -> None:
             with pytest.raises(ServiceRejectedError):
                 await client.predict([{"text": "x"}])
             script.delay = 1.0
-            with pytest.raises(ServiceTimeoutError):
-                await AsyncModelServiceClient(url, timeout=0.2, retry=FAST).predict([{"text": "x"}])
-        down = AsyncModelServiceClient(f"http://127.0.0.1:{free_port()}", retry=FAST)
-        with pytest.raises(ServiceUnavailableError, match="after 3 attempts"):
-            await down.predict([{"text": "x"}])
+            async with AsyncModelServiceClient(url, timeout=0.2, retry=FAST) as slow:
+                with pytest.raises(ServiceTimeoutError) as caught:
+                    await slow.predict([{"text": "x"}])
+            assert caught.value.status == 504 and "timed out on POST /v1/predict" in str(caught.value)
+        async with AsyncModelServiceClient(f"http://127.0.0.1:{free_port()}", retry=FAST) as down:
+            with pytest.raises(ServiceUnavailableError, match="after 3 attempts"):
+                await down.predict([{"text": "x"}])
 
     asyncio.run(run())
     assert script.calls == 4

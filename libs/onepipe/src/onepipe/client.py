@@ -1,4 +1,4 @@
-"""The one client for the model service, sync and async (needs the `client` extra: httpx, tenacity).
+"""The one client for the model service, sync and async (needs the `client` extra: httpx, aiohttp, tenacity).
 
 Timeouts on every call; a bounded retry with exponential backoff on connection
 errors and 503 (the service is starting or overloaded); never a retry on 4xx.
@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, Self
 
+import aiohttp
 import httpx
 from tenacity import (
     AsyncRetrying,
@@ -92,28 +93,31 @@ def _headers(request_id: str | None) -> dict[str, str]:
 
 
 def _check(service: str, response: httpx.Response) -> httpx.Response:
-    if response.status_code == 503:
-        raise _RetryableError(f"answered 503: {_detail(response)}")
-    if 400 <= response.status_code < 500:
-        raise ServiceRejectedError(service, response.status_code, _problem(response))
-    if response.status_code >= 500:
-        raise ServiceFailedError(
-            service, f"failed with {response.status_code}: {_detail(response)}", response.status_code
-        )
+    _check_status(service, response.status_code, response.content, response.reason_phrase)
     return response
 
 
-def _problem(response: httpx.Response) -> dict[str, Any]:
+def _check_status(service: str, status: int, body: bytes, reason: str) -> None:
+    """Raise the typed error for a failed answer (a 503 as worth another try); pass a success."""
+    if status == 503:
+        raise _RetryableError(f"answered 503: {_detail(body, reason)}")
+    if 400 <= status < 500:
+        raise ServiceRejectedError(service, status, _problem(body))
+    if status >= 500:
+        raise ServiceFailedError(service, f"failed with {status}: {_detail(body, reason)}", status)
+
+
+def _problem(body: bytes) -> dict[str, Any]:
     try:
-        body = response.json()
+        problem = json.loads(body)
     except ValueError:
-        return {"detail": response.text[:500]}
-    return body if isinstance(body, dict) else {"detail": str(body)[:500]}
+        return {"detail": body[:500].decode("utf-8", "replace")}
+    return problem if isinstance(problem, dict) else {"detail": str(problem)[:500]}
 
 
-def _detail(response: httpx.Response) -> str:
-    problem = _problem(response)
-    return str(problem.get("detail") or problem.get("title") or response.reason_phrase)
+def _detail(body: bytes, reason: str) -> str:
+    problem = _problem(body)
+    return str(problem.get("detail") or problem.get("title") or reason)
 
 
 def _transport_error(service: str, method: str, path: str, error: httpx.TransportError) -> Exception:
@@ -212,7 +216,11 @@ class RawPredictAnswer:
 
 
 class AsyncModelServiceClient:
-    """Async client for the model service at `base_url` (same behaviour as the blocking one)."""
+    """Async client for the model service at `base_url` (same behaviour as the blocking one).
+
+    On aiohttp rather than httpx: the gateway calls it once per public request, and httpx's
+    layers above the connection pool were a fifth of the gateway's CPU (docs/performance.md).
+    """
 
     service = "model service"
 
@@ -223,15 +231,11 @@ class AsyncModelServiceClient:
         timeout: float = 30.0,
         connect_timeout: float = 3.0,
         retry: RetryPolicy | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.retry = retry or RetryPolicy()
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            transport=transport,
-        )
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=timeout)
+        self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> AsyncModelServiceClient:
         return self
@@ -241,28 +245,43 @@ class AsyncModelServiceClient:
 
     async def aclose(self) -> None:
         """Close the connection pool."""
-        await self._http.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
-    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _pool(self) -> aiohttp.ClientSession:
+        # made on first use: a session belongs to the event loop that runs it
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout, raise_for_status=False)
+        return self._session
+
+    async def _request(
+        self, method: str, path: str, body: bytes | None = None, headers: Mapping[str, str] | None = None
+    ) -> tuple[bytes, Mapping[str, str]]:
+        sent_headers = {**(headers or {}), **({"Content-Type": "application/json"} if body else {})}
         try:
             async for attempt in AsyncRetrying(**self.retry.kwargs()):
                 with attempt:
                     try:
-                        response = await self._http.request(method, path, **kwargs)
-                    except httpx.TransportError as error:
-                        raise _transport_error(self.service, method, path, error) from error
-                    return _check(self.service, response)
+                        async with self._pool().request(
+                            method, self.base_url + path, data=body, headers=sent_headers
+                        ) as response:
+                            content = await response.read()
+                    except (aiohttp.ClientError, TimeoutError) as error:
+                        raise _aiohttp_error(self.service, method, path, error) from error
+                    _check_status(self.service, response.status, content, response.reason or "")
+                    return content, response.headers
         except RetryError as error:
             raise _give_up(self.service, self.base_url, error, self.retry.attempts) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def ready(self) -> dict[str, Any]:
         """The service's /readyz answer (raises ServiceUnavailableError when not ready)."""
-        return dict((await self._request("GET", "/readyz")).json())
+        return dict(json.loads((await self._request("GET", "/readyz"))[0]))
 
     async def pipeline(self) -> PipelineInfo:
         """The pipeline's description: steps, schemas, examples, version."""
-        return PipelineInfo.model_validate((await self._request("GET", "/v1/pipeline")).json())
+        return PipelineInfo.model_validate_json((await self._request("GET", "/v1/pipeline"))[0])
 
     async def predict(
         self,
@@ -283,10 +302,16 @@ class AsyncModelServiceClient:
         request_id: str | None = None,
     ) -> RawPredictAnswer:
         """Run inputs through the pipeline; the answer as sent, to pass on without parsing it."""
-        response = await self._request(
-            "POST", "/v1/predict", json=_predict_body(inputs, flags, debug), headers=_headers(request_id)
-        )
-        return RawPredictAnswer(response.content, response.headers.get(VERSION_HEADER, ""))
+        body = json.dumps(_predict_body(inputs, flags, debug)).encode()
+        content, headers = await self._request("POST", "/v1/predict", body, _headers(request_id))
+        return RawPredictAnswer(content, headers.get(VERSION_HEADER, ""))
+
+
+def _aiohttp_error(service: str, method: str, path: str, error: Exception) -> Exception:
+    """As _transport_error: a read timeout is final, connecting again is worth a retry."""
+    if isinstance(error, TimeoutError) and not isinstance(error, aiohttp.ConnectionTimeoutError):
+        return ServiceTimeoutError(service, f"timed out on {method} {path}", 504)
+    return _RetryableError(f"{type(error).__name__}: {error}")
 
 
 class GatewayClient(ServiceClient):
@@ -324,6 +349,22 @@ class GatewayClient(ServiceClient):
                 failure = ServiceUnavailableError(self.service, reason, 503)
             raise failure from None
         return dict(_check(self.service, sent).json())
+
+    def report_case(
+        self,
+        inputs: Mapping[str, Any],
+        flags: Mapping[str, Any],
+        expected: Mapping[str, Any],
+        note: str = "",
+        source: str = "app",
+    ) -> dict[str, Any]:
+        """Report an answer judged wrong, for the edge-case library; returns the case as kept."""
+        body = {"input": dict(inputs), "flags": dict(flags), "expected": dict(expected), "note": note}
+        return dict(self._request("POST", "/v1/cases", json=body | {"source": source}).json())
+
+    def cases(self, offset: int = 0, limit: int = 20) -> dict[str, Any]:
+        """The reported cases not yet merged into the library, newest first."""
+        return dict(self._request("GET", "/v1/cases", params={"offset": offset, "limit": limit}).json())
 
     def job(self, job_id: str) -> dict[str, Any]:
         """A job's state and progress."""

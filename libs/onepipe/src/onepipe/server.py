@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
+from typing import Any, NoReturn
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -296,18 +298,38 @@ def metrics_response() -> Response:
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 
-def serve(factory: str, host: str, port: int, workers: int) -> None:
+START_FAILURE_FILE = "ONEPIPE_START_FAILURE_FILE"
+STARTUP_FAILURE = 3  # uvicorn's exit code for a worker that cannot start: its parent stops them all
+
+
+def serve(factory: str, host: str, port: int, workers: int) -> str | None:
     """Serve the app that `factory` (module:function) makes under uvicorn, in `workers` processes.
 
     Each worker is a process of its own (its own GIL, event loop and copy of the app),
     sharing the port. Their metrics go to files in one folder, which `/metrics` sums
     (prometheus-client's multiprocess mode), so any worker answers for all of them.
+    Returns why a worker refused to start (`refuse_start`), if one did.
     """
     import uvicorn
 
+    failure: Path | None = None
     if workers > 1:
         os.environ[MULTIPROCESS_DIR] = tempfile.mkdtemp(prefix="onepipe-metrics-")
+        failure = Path(tempfile.mkdtemp(prefix="onepipe-start-")) / "failure"
+        os.environ[START_FAILURE_FILE] = str(failure)
     uvicorn.run(factory, factory=True, host=host, port=port, workers=workers, log_config=None)
+    return failure.read_text() if failure is not None and failure.exists() else None
+
+
+def started_by_serve_in_workers() -> bool:
+    """Whether this process is one of several workers of `serve`, whose parent checked nothing."""
+    return START_FAILURE_FILE in os.environ
+
+
+def refuse_start(message: str) -> NoReturn:
+    """Stop this worker before it serves: `serve` returns `message`, and uvicorn stops every worker."""
+    Path(os.environ[START_FAILURE_FILE]).write_text(message)
+    sys.exit(STARTUP_FAILURE)
 
 
 def predict_response(result: PredictResponse) -> Response:

@@ -6,7 +6,6 @@ import logging
 import time
 from typing import Any
 
-from httpx_aiohttp import AiohttpTransport
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 from pydantic_core import PydanticCustomError
 
@@ -77,9 +76,6 @@ class Gateway:
             settings.model_url,
             timeout=settings.model_timeout,
             retry=RetryPolicy(attempts=settings.model_attempts, backoff_min=0.2, backoff_max=1.0),
-            # aiohttp's connection pool under httpx's API: httpcore's pool checks every pooled
-            # connection on each request, 38% of the gateway's CPU at 32 concurrent requests
-            transport=AiohttpTransport(),
         )
         self._info: PipelineInfo | None = None
         self._info_at = 0.0

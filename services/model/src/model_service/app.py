@@ -13,13 +13,19 @@ from fastapi.openapi.utils import get_openapi
 from model_service.openapi import typed_document
 from model_service.service import ModelService
 from model_service.settings import Settings
-from onepipe import PipelineInfo
+from onepipe import ArtifactsError, PipelineDefinitionError, PipelineInfo
 from onepipe.apidocs import install_docs, problems
 from onepipe.envelopes import VERSION_HEADER, PredictRequest, PredictResponse
 from onepipe.json_bodies import JsonBodyRoute
 from onepipe.loading import import_pipeline
 from onepipe.logs import configure_logging
-from onepipe.server import install_common, metrics_response, predict_response
+from onepipe.server import (
+    install_common,
+    metrics_response,
+    predict_response,
+    refuse_start,
+    started_by_serve_in_workers,
+)
 
 VERSIONED = {
     "headers": {VERSION_HEADER: {"description": "The pipeline's version.", "schema": {"type": "string"}}}
@@ -30,7 +36,14 @@ LOADING: dict[int | str, dict[str, Any]] = {200: VERSIONED, **problems(503)}  # 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The model service for the configured pipeline; it loads the pipeline in the background."""
     settings = settings or Settings()
-    service = ModelService(import_pipeline(settings.pipeline), settings)
+    try:
+        service = ModelService(import_pipeline(settings.pipeline), settings)
+        if started_by_serve_in_workers():
+            service.check()  # the parent left it to each worker (model-service serve)
+    except (ArtifactsError, PipelineDefinitionError) as error:
+        if started_by_serve_in_workers():
+            refuse_start(str(error))
+        raise
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

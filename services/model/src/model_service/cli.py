@@ -53,12 +53,17 @@ def serve() -> None:
     from onepipe.server import serve as serve_app
 
     settings = load_settings(Settings)
-    pipeline = _pipeline(settings)
-    try:
-        pipeline.check_artifacts(settings.artifacts_for(pipeline.name))
-    except ArtifactsError as error:
-        _fail(str(error), code=1)
-    serve_app("model_service.app:create_app", settings.host, settings.port, settings.workers)
+    if settings.workers == 1:
+        pipeline = _pipeline(settings)
+        try:
+            pipeline.check_artifacts(settings.artifacts_for(pipeline.name))
+        except ArtifactsError as error:
+            _fail(str(error), code=1)
+    # with several processes this one does not import the pipeline (seconds of CPU the workers'
+    # own imports need): each worker checks before it loads, and a refusal stops them all
+    refused = serve_app("model_service.app:create_app", settings.host, settings.port, settings.workers)
+    if refused:
+        _fail(refused, code=1)
 
 
 @app.command()
