@@ -71,6 +71,15 @@ soak *args: sync
 batch file *args: sync
     uv run --frozen --no-sync gateway batch "$@"
 
+# replay the edge-case library in-process, through the model service, the gateway and a batch job: just cases [--save RUN.json] [--against RUN.json] | just cases pull
+cases *args: sync
+    uv run --frozen --no-sync model-service train --if-needed
+    uv run --frozen --no-sync python scripts/cases.py "$@"
+
+# add to the edge-case library: just case add --input '{"text": "..."}' --expect label=plot [--flag n=v] [--note TEXT] [--must-pass] | --from FILE | --from-job JOB
+case *args: sync
+    uv run --frozen --no-sync python scripts/cases.py "$@"
+
 # Settings under `just up`: the shell's environment, then .env (just loads it and never overrides a variable
 # already set), then the settings' defaults; what it prints is what the processes get.
 # run the stack as local processes (Procfile, honcho), on Redis or the embedded default; Ctrl-C stops it all

@@ -42,8 +42,8 @@ SECRETS = {
         "and paste the GATEWAY_API_KEYS='[...]' line it prints; several keys (the ui's too) go in one list.",
     ],
     "UI_API_KEY": [
-        "Required by the Docker stack: a key with the jobs scope, the key line of",
-        "  uv run gateway new-key --name ui --scope jobs",
+        "Required by the Docker stack: a key with the jobs and feedback scopes, the key line of",
+        "  uv run gateway new-key --name ui --scope jobs --scope feedback",
         "(its entry goes into the GATEWAY_API_KEYS list above).",
     ],
 }

@@ -27,7 +27,11 @@ KEYS = {"reviewer": f"reviewer-{RUN}", "other": f"other-{RUN}", "admin": f"admin
 def keys_env() -> str:
     return json.dumps(
         [
-            {"name": "reviewer", "sha256": hash_key(KEYS["reviewer"]), "scopes": ["predict", "jobs"]},
+            {
+                "name": "reviewer",
+                "sha256": hash_key(KEYS["reviewer"]),
+                "scopes": ["predict", "jobs", "feedback"],
+            },
             {"name": "other", "sha256": hash_key(KEYS["other"]), "scopes": ["jobs"]},
             {"name": "admin", "sha256": hash_key(KEYS["admin"]), "scopes": ["admin"]},
             {"name": "app", "sha256": hash_key(KEYS["app"]), "scopes": ["predict"]},

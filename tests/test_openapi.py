@@ -37,7 +37,7 @@ PROBLEM_CONTENT = {PROBLEM: {"schema": {"$ref": "#/components/schemas/ProblemDet
 def front(
     example_service: ServiceProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServiceProcess]:
-    keys = [{"name": "doc", "sha256": hash_key(KEY), "scopes": ["predict", "debug", "jobs"]}]
+    keys = [{"name": "doc", "sha256": hash_key(KEY), "scopes": ["predict", "debug", "jobs", "feedback"]}]
     env = {
         "GATEWAY_API_KEYS": json.dumps(keys),
         "GATEWAY_MAX_INPUTS": "4",

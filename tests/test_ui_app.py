@@ -15,6 +15,8 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from onepipe.cases import case_id
+from onepipe.storage import CaseStore
 from review_triage.pipeline import pipeline as example
 from tests import rich_pipeline
 from tests.processes import ROOT, RedisServer, ServiceProcess, free_port, model_service
@@ -74,7 +76,7 @@ def _expander_labels(at: AppTest) -> list[str]:
     return [e.label for e in at.expander]
 
 
-@pytest.mark.parametrize("page", ["Explore", "Compare", "Batch jobs"])
+@pytest.mark.parametrize("page", ["Explore", "Compare", "Batch jobs", "Cases"])
 def test_every_page_renders(app: AppTest, page: str) -> None:
     at = _page(app, page)
     assert at.header[0].value == page
@@ -120,6 +122,34 @@ def test_changing_a_flag_changes_the_result_as_the_pipeline_says(app: AppTest, u
     assert metrics["confidence"] == f"{expected['outputs'][0]['confidence']:.3f}"
     tables = [d.value for d in at.dataframe]
     assert any(len(t) == 5 and "label" in t.columns for t in tables)  # the 5 neighbours with their labels
+
+
+def test_this_is_wrong_keeps_a_case_that_the_cases_page_lists(app: AppTest, ui_stack: Stack) -> None:
+    at = _page(app, "Explore")
+    at.selectbox(key="explore.example").set_value("rotten review").run()
+    at.sidebar.selectbox(key="explore.flags.classifier").set_value("minilm").run()
+    at.button(key="explore.run").click().run()
+    answered = {m.label: m.value for m in at.metric}["label"]
+    assert at.multiselect(key="explore.fix").value == ["label"]  # the verdict, picked to start with
+    assert at.selectbox(key="explore.fix.label").value == answered  # starts from the pipeline's answer
+    right = next(option for option in ("fresh", "rotten", "plot") if option != answered)
+    at.selectbox(key="explore.fix.label").set_value(right).run()
+    at.text_area(key="explore.fix.note").input("a domain expert disagrees").run()
+    at.button(key="explore.fix.send").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    text = example.examples["rotten review"].text
+    expected_id = case_id({"text": text}, {"classifier": "minilm"})
+    assert f"Kept as case {expected_id}; the pipeline answers it wrongly: label." in at.success[0].value
+    kept = {case.note: case for _, case in CaseStore(str(ui_stack.storage)).cases(example.name)}
+    case = kept["a domain expert disagrees"]
+    assert (case.expected, case.source, case.input["text"]) == ({"label": right}, "ui", text)
+    assert case.flags["classifier"] == "minilm"
+    at.sidebar.radio(key="page").set_value("Cases").run()
+    table = at.dataframe[0].value
+    row = table[table["note"] == "a domain expert disagrees"].iloc[0]
+    assert (
+        row["case"] == expected_id and row["expected"] == f"label: {right}" and row["from"] == "ui (reviewer)"
+    )
 
 
 def test_compare_shows_both_variants_and_marks_differences(app: AppTest, ui_stack: Stack) -> None:
@@ -203,7 +233,7 @@ def test_a_stopped_model_service_is_named_and_the_rest_keeps_working(
     at.run()
     assert not at.exception
     assert any("The model service is unavailable" in e.value and "just up" in e.value for e in at.error)
-    assert at.sidebar.radio(key="page").options == ["Explore", "Compare", "Batch jobs"]
+    assert at.sidebar.radio(key="page").options == ["Explore", "Compare", "Batch jobs", "Cases"]
 
 
 def test_a_model_service_stopped_after_start_gives_the_message_on_run(

@@ -80,6 +80,8 @@ def _new_key() -> tuple[str, str]:
             "jobs",
             "--scope",
             "debug",
+            "--scope",
+            "feedback",
         ],
         cwd=ROOT,
         capture_output=True,

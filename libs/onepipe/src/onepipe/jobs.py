@@ -82,6 +82,26 @@ class RowResult(BaseModel):
     error: str | None = Field(None, description="Why the row has no output.")
 
 
+# A report's own columns start with these; an input column that does too is renamed input.<name>.
+REPORT_PREFIXES: tuple[str, ...] = (
+    "output.",
+    "compare.",
+    "input.",
+    "truth.",
+    "correct.",
+    "compare_correct.",
+    "abs_error.",
+    "compare_abs_error.",
+)
+
+
+def input_key(column: str) -> str:
+    """A report record's key for an input column; prefixed only when it would clash with the report's own."""
+    if column in ("row", "error") or column.startswith(REPORT_PREFIXES):
+        return f"input.{column}"
+    return column
+
+
 # The Celery task the gateway sends by name and the worker runs (the gateway never imports the worker).
 RUN_JOB_TASK = "onepipe.run_job"
 JOBS_QUEUE = "jobs"

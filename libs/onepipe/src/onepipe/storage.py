@@ -4,6 +4,7 @@
     <root>/jobs/<job id>/input.<format>    the uploaded file
     <root>/jobs/<job id>/chunks/NNNNNN.jsonl  each chunk's row results, written once
     <root>/jobs/<job id>/report.<format>   the reports
+    <root>/cases/<pipeline>/<key>.json      each case reported to a running service (CaseStore)
 
 Needs the `storage` extra. Writes of metadata and chunks go to a temporary name
 first and are then moved into place, so a reader never sees half a file.
@@ -19,10 +20,25 @@ from typing import IO, Any
 
 import fsspec
 
+from onepipe.cases import Case
 from onepipe.jobs import JobMeta, RowResult
 
 CHUNKS = "chunks"
 CANCELLED = "cancelled"
+
+
+def _atomic_write(fs: Any, path: str, data: bytes) -> None:
+    """Write to a temporary name, then move it into place: a reader never sees half a file."""
+    temporary = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        with fs.open(temporary, "wb") as handle:
+            handle.write(data)
+        fs.mv(temporary, path)
+    except OSError:
+        # a full disk: the half-written file would hold the space the job's failure needs
+        with suppress(OSError):
+            fs.rm(temporary)
+        raise
 
 
 class JobStore:
@@ -49,16 +65,7 @@ class JobStore:
         return f"{self.jobs}/{job_id}/{name}".rstrip("/")
 
     def _atomic_write(self, path: str, data: bytes) -> None:
-        temporary = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-        try:
-            with self.fs.open(temporary, "wb") as handle:
-                handle.write(data)
-            self.fs.mv(temporary, path)
-        except OSError:
-            # a full disk: the half-written file would hold the space the job's failure needs
-            with suppress(OSError):
-                self.fs.rm(temporary)
-            raise
+        _atomic_write(self.fs, path, data)
 
     def save(self, meta: JobMeta) -> None:
         """Write a job's metadata."""
@@ -173,3 +180,46 @@ class JobStore:
         """Every row result written, chunk by chunk, in row order."""
         for number in self.chunk_numbers(job_id):
             yield from self.read_chunk(job_id, number)
+
+
+class CaseStore:
+    """Cases reported to running services (the UI, the gateway), one file each, until `just cases pull`."""
+
+    def __init__(self, root_url: str) -> None:
+        self.fs: Any
+        self.fs, root = fsspec.core.url_to_fs(root_url, use_listings_cache=False)
+        self.root = f"{root.rstrip('/')}/cases"
+
+    def folder(self, pipeline: str) -> str:
+        """Where a pipeline's reported cases live."""
+        if "/" in pipeline or pipeline.startswith("."):
+            raise ValueError(f"invalid pipeline name {pipeline!r}")
+        return f"{self.root}/{pipeline}"
+
+    def add(self, pipeline: str, case: Case) -> str:
+        """Keep a reported case; its key sorts by arrival, and no report overwrites another."""
+        key = f"{datetime.now(UTC):%Y%m%d%H%M%S%f}-{case.id}-{uuid.uuid4().hex[:6]}"
+        self.fs.makedirs(self.folder(pipeline), exist_ok=True)
+        _atomic_write(self.fs, f"{self.folder(pipeline)}/{key}.json", case.model_dump_json().encode())
+        return key
+
+    def cases(self, pipeline: str) -> list[tuple[str, Case]]:
+        """Every reported case of a pipeline with its key, oldest first."""
+        try:
+            paths = sorted(p for p in self.fs.ls(self.folder(pipeline), detail=False) if p.endswith(".json"))
+        except FileNotFoundError:
+            return []
+        found = []
+        for path in paths:
+            with self.fs.open(path, "rb") as handle:
+                found.append(
+                    (path.rsplit("/", 1)[-1].removesuffix(".json"), Case.model_validate_json(handle.read()))
+                )
+        return found
+
+    def remove(self, pipeline: str, key: str) -> None:
+        """Forget a reported case (once merged into the library)."""
+        if "/" in key:
+            raise ValueError(f"invalid case key {key!r}")
+        with suppress(FileNotFoundError):
+            self.fs.rm(f"{self.folder(pipeline)}/{key}.json")

@@ -14,7 +14,9 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from gateway import cases
 from gateway.auth import Caller, ConfigurationError, KeyRing
+from gateway.cases import CasePage, CaseReport, ReportedCase
 from gateway.jobs import REPORT_MEDIA_TYPES, JobPage, JobService, JobView, parse_json_field, view
 from gateway.openapi import with_json_fields, with_pipeline
 from gateway.ratelimit import RateLimiter
@@ -28,7 +30,7 @@ from onepipe.json_bodies import JsonBodyRoute
 from onepipe.logs import configure_logging
 from onepipe.server import install_common, metrics_response
 from onepipe.settings import uses_redis
-from onepipe.storage import JobStore
+from onepipe.storage import CaseStore, JobStore
 
 API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="Your API key.")
 BEARER = HTTPBearer(auto_error=False, description="Your API key as a bearer token.")
@@ -167,6 +169,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(answer.body, media_type="application/json", headers={VERSION_HEADER: answer.version})
 
     app.add_api_route("/metrics", metrics_response, include_in_schema=False)
+
+    case_store = CaseStore(settings.storage_url)
+
+    @app.post(
+        "/v1/cases",
+        tags=["cases"],
+        status_code=201,
+        response_model=ReportedCase,
+        response_model_exclude_none=True,
+        responses=_problems(*AUTHENTICATED, 403, 413, 415, 422, *MODEL_SERVICE),
+    )
+    async def report_case(body: CaseReport, who: Caller = authenticated) -> ReportedCase:
+        """Report an answer you judge wrong (`feedback` scope): kept for the edge-case library."""
+        KeyRing.require(who, "feedback")
+        info = await gateway.pipeline()
+        return await cases.report(gateway, case_store, info, who, body)
+
+    @app.get("/v1/cases", tags=["cases"], responses=_problems(*AUTHENTICATED, 403, 422, *MODEL_SERVICE))
+    async def list_cases(
+        offset: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+        who: Caller = authenticated,
+    ) -> CasePage:
+        """The reported cases not yet merged into the library (`feedback` scope), newest first."""
+        KeyRing.require(who, "feedback")
+        info = await gateway.pipeline()
+        return await run_in_threadpool(cases.page, case_store, info, offset, limit)
 
     def jobs_caller(who: Caller) -> Caller:
         KeyRing.require(who, "jobs")

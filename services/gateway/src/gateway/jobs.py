@@ -53,6 +53,7 @@ class JobView(BaseModel):
         "left by a dead worker is queued again by the workers' sweep once its lease lapses."
     )
     pipeline_version: str | None
+    mapping: dict[str, str] = Field(description="Input field -> the file's column it was read from.")
     flags: dict[str, Any]
     compare_flags: dict[str, Any] | None
     truth: dict[str, str] = Field(description="Output field -> the file's column of right answers, scored.")
@@ -86,6 +87,7 @@ def view(meta: JobMeta, base_url: str) -> JobView:
         finished_at=meta.finished_at,
         last_worked_at=meta.worked_at,
         pipeline_version=meta.pipeline_version,
+        mapping=meta.spec.mapping,
         flags=meta.spec.flags,
         compare_flags=meta.spec.compare_flags,
         truth=meta.spec.truth,
@@ -112,7 +114,9 @@ def _invalid(loc: str, message: str) -> ProblemError:
     return ProblemError(422, "Invalid job", f"{loc}: {message}", errors=[Problem(loc=loc, message=message)])
 
 
-def check_flags(name: str, flags: Mapping[str, Any], schema: dict[str, Any]) -> None:
+def check_flags(
+    name: str, flags: Mapping[str, Any], schema: dict[str, Any], title: str = "Invalid job"
+) -> None:
     """A 422 naming every flag that the pipeline's flags schema refuses."""
     problems = []
     for error in Draft202012Validator(schema).iter_errors(dict(flags)):
@@ -129,7 +133,7 @@ def check_flags(name: str, flags: Mapping[str, Any], schema: dict[str, Any]) -> 
             continue
         problems.append(Problem(loc=f"{name}.{where}" if where else name, message=error.message))
     if problems:
-        raise ProblemError(422, "Invalid job", "; ".join(str(p) for p in problems), errors=problems)
+        raise ProblemError(422, title, "; ".join(str(p) for p in problems), errors=problems)
 
 
 class JobService:
@@ -186,6 +190,7 @@ class JobService:
             with self.store.open(meta.id, self.store.input_name(meta)) as handle:
                 header = read_header(file_format, handle)
             columns = resolve_mapping(info.input_schema, header, mapping, file_format)
+            meta.spec.mapping = columns  # every field's column, as the job reads it (shown in JobView)
             wrong_truth = [
                 Problem(loc=f"truth.{name}", message=message)
                 for name, message in truth_problems(info.output_schema, header, truth, file_format)

@@ -14,6 +14,7 @@ from onepipe.apidocs import COMPONENTS, examples, finish_refs, steps_markdown, t
 from onepipe.schemas import scorable_fields
 
 REQUEST, RESPONSE = "PublicPredictRequest", "PredictResponse"
+CASE, REPORTED = "CaseReport", "ReportedCase"
 JOBS = "/v1/jobs"
 JSON_FIELDS = ("mapping", "flags", "compare_flags", "truth")
 
@@ -56,6 +57,21 @@ def with_pipeline(document: dict[str, Any], info: PipelineInfo | None, max_input
     }
     request["flags"] = {"allOf": [flags_ref], "description": "Flags; unset flags take their default."}
     components[RESPONSE]["properties"]["outputs"] = {"type": "array", "items": output_ref}
+    case = components[CASE]["properties"]
+    case["input"] = {"allOf": [input_ref], "description": case["input"].get("description", "")}
+    case["flags"] = {"allOf": [flags_ref], "description": case["flags"].get("description", "")}
+    # any subset of the output's fields, each as the output schema types it; no other field
+    output = components[output_ref["$ref"].removeprefix(COMPONENTS)]
+    case["expected"] = {
+        **{key: value for key, value in output.items() if key not in ("required", "title", "description")},
+        "additionalProperties": False,
+        "minProperties": 1,
+        "description": case["expected"].get("description", ""),
+    }
+    components[REPORTED]["properties"]["answer"] = {
+        "anyOf": [output_ref, {"type": "null"}],
+        "description": components[REPORTED]["properties"]["answer"].get("description", ""),
+    }
 
     upload = document["paths"][JOBS]["post"]["requestBody"]["content"]["multipart/form-data"]
     form = components[upload["schema"]["$ref"].removeprefix(COMPONENTS)]["properties"]

@@ -10,7 +10,8 @@ from pydantic_settings import SettingsConfigDict
 from onepipe import settings as peers
 from onepipe.settings import ServiceSettings
 
-SCOPES = ("predict", "debug", "jobs", "admin")
+Scope = Literal["predict", "debug", "jobs", "feedback", "admin"]
+SCOPES: tuple[Scope, ...] = ("predict", "debug", "jobs", "feedback", "admin")
 
 
 class ApiKeyEntry(BaseModel):
@@ -18,7 +19,7 @@ class ApiKeyEntry(BaseModel):
 
     name: str = Field(min_length=1)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    scopes: list[Literal["predict", "debug", "jobs", "admin"]] = ["predict"]
+    scopes: list[Scope] = ["predict"]
     rate_limit: str | None = Field(
         None, description="Overrides GATEWAY_RATE_LIMIT for this key, e.g. '600/minute'."
     )

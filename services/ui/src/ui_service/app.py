@@ -25,7 +25,7 @@ from ui_service import forms, views
 from ui_service.settings import Settings
 
 T = TypeVar("T")
-PAGES = ("Explore", "Compare", "Batch jobs")
+PAGES = ("Explore", "Compare", "Batch jobs", "Cases")
 OWN_INPUT = "(your own input)"
 QUICK = RetryPolicy(attempts=2, backoff_min=0.2, backoff_max=0.5)
 
@@ -214,13 +214,48 @@ def explore(info: PipelineInfo) -> None:
         for problem in problems + flag_problems:
             st.error(problem)
         if not problems and not flag_problems:
-            st.session_state["explore.result"] = predict(inputs, flags)
+            result = predict(inputs, flags)
+            st.session_state["explore.result"] = result and {**result, "input": inputs, "flags": flags}
     result = st.session_state.get("explore.result")
     if result:
         st.subheader("Output")
         st.caption(f"pipeline version {result['version']}")
         show_output(result["output"], info)
+        feedback_form(info, result)
         show_trace(result["trace"])
+
+
+def feedback_form(info: PipelineInfo, result: dict[str, Any]) -> None:
+    """ "This is wrong": the right answer and a note, kept by the gateway for the edge-case library."""
+    judged = [s for s in forms.fields(info.output_schema) if s.name in scorable_fields(info.output_schema)]
+    if not judged:
+        return
+    label = output_roles(info.output_schema).get("label")
+    with st.expander("This is wrong"):
+        names = [spec.name for spec in judged]
+        wrong = st.multiselect(
+            "Which answers are wrong?", names, default=[label] if label in names else [], key="explore.fix"
+        )
+        expected = {}
+        for spec in judged:
+            if spec.name in wrong:
+                key = f"explore.fix.{spec.name}"
+                st.session_state.setdefault(key, result["output"].get(spec.name))
+                expected[spec.name] = _widget(spec, key, mark_optional=False)
+        note = st.text_area("What is wrong, in your words", key="explore.fix.note", max_chars=2000)
+        if st.button("Report", key="explore.fix.send", disabled=not expected):
+            kept = attempt(
+                "gateway",
+                lambda: gateway_client().report_case(
+                    result["input"], result["flags"], expected, note, source="ui"
+                ),
+            )
+            if kept is not None:
+                st.success(
+                    f"Kept as case {kept['id']}; the pipeline answers it "
+                    + ("rightly now." if not kept["wrong"] else "wrongly: " + ", ".join(kept["wrong"]) + ".")
+                    + " `just cases pull` adds it to the edge-case library."
+                )
 
 
 def compare(info: PipelineInfo) -> None:
@@ -402,6 +437,23 @@ def show_finished(job: dict[str, Any]) -> None:
         components.html(report.decode(), height=900, scrolling=True)
 
 
+def cases(info: PipelineInfo) -> None:
+    """The cases reported from every face and not yet pulled into the library."""
+    st.header("Cases")
+    st.caption(
+        "Answers people judged wrong, kept by the gateway until an engineer runs `just cases pull`, "
+        "which merges them into the edge-case library that `just cases` replays through every face."
+    )
+    page = attempt("gateway", lambda: gateway_client().cases(limit=100))
+    if page is None:
+        return
+    if not page["cases"]:
+        st.info('No reported case is waiting: report one from Explore\'s "This is wrong".')
+        return
+    st.markdown(f"{page['total']} reported case(s), newest first")
+    st.dataframe(views.case_rows(page["cases"]), hide_index=True)
+
+
 def main() -> None:
     """Pick a page; every page keeps working when a service is down."""
     st.sidebar.title("onepipe")
@@ -411,7 +463,7 @@ def main() -> None:
         st.info("The pages need the model service: they come back as soon as it answers.")
         return
     st.sidebar.caption(f"Pipeline **{info.name}**, version `{info.version}`")
-    {"Explore": explore, "Compare": compare, "Batch jobs": batch}[page](info)
+    {"Explore": explore, "Compare": compare, "Batch jobs": batch, "Cases": cases}[page](info)
 
 
 main()

@@ -17,7 +17,9 @@ class Settings(ServiceSettings):
     model_url: str = peers.model_url()
     gateway_url: str = peers.gateway_url()
     api_key: str = Field(
-        DEVELOPMENT_KEY, description="API key the UI uses for batch jobs at the gateway (jobs scope)."
+        DEVELOPMENT_KEY,
+        description="API key the UI uses at the gateway for batch jobs and reported cases "
+        "(jobs and feedback scopes).",
     )
     timeout: float = Field(30.0, gt=0, description="Seconds to wait for the model service or the gateway.")
     poll_seconds: float = Field(1.0, gt=0, description="Seconds between progress checks of a running job.")

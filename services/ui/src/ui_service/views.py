@@ -74,3 +74,23 @@ def problem_text(service: str, error: Exception) -> str:
     if isinstance(error, ServiceFailedError):
         return f"The {service} failed on this request; its log has the details."
     return f"Unexpected problem talking to the {service}: {error}"
+
+
+def case_rows(cases: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Reported cases as table rows: when, who, the input, what is expected, the note."""
+
+    def text(value: Any) -> str:
+        return ", ".join(f"{k}: {v}" for k, v in value.items()) if isinstance(value, dict) else str(value)
+
+    return [
+        {
+            "reported": str(case["added_at"])[:16].replace("T", " "),
+            "from": f"{case['source']} ({case.get('reported_by') or '?'})",
+            "input": text(case["input"]),
+            "expected": text(case["expected"]),
+            "flags": text(case["flags"]) or "defaults",
+            "note": case["note"],
+            "case": case["id"],
+        }
+        for case in cases
+    ]

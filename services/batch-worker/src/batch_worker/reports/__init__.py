@@ -16,13 +16,13 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack
 from typing import IO
 
-from batch_worker.reports.columns import flatten, input_key, output_columns
+from batch_worker.reports.columns import flatten, output_columns
 from batch_worker.reports.files import FORMULA_STARTS, MachineWriters, arrow_schema
 from batch_worker.reports.html import render_html
 from batch_worker.reports.scoring import Scoring
 from batch_worker.reports.statistics import COMPARE, FLAGS, Summary, histogram_range
 from onepipe import PipelineInfo
-from onepipe.jobs import REPORT_FORMATS, JobMeta, RowResult
+from onepipe.jobs import REPORT_FORMATS, JobMeta, RowResult, input_key
 
 __all__ = ["FORMULA_STARTS", "flatten", "histogram_range", "output_columns", "write_reports"]
 

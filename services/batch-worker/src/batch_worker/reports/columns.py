@@ -10,24 +10,12 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
-from onepipe.jobs import RowResult
+from onepipe.jobs import RowResult, input_key
 from onepipe.schemas import resolve
 
 SCALAR_KINDS: Final = ("string", "number", "integer", "boolean")
 TRUNCATE_AT: Final = 200
 NONE: Final = "(none)"
-# the report's own columns start with these; an input column that does too is renamed input.<name>
-REPORT_PREFIXES: Final = (
-    "output.",
-    "compare.",
-    "input.",
-    "truth.",
-    "correct.",
-    "compare_correct.",
-    "abs_error.",
-    "compare_abs_error.",
-)
-
 # -- the output schema -----------------------------------------------------------------
 
 
@@ -109,13 +97,6 @@ def output_columns(output_schema: dict[str, Any]) -> list[tuple[str, str]]:
 def json_text(value: Any) -> str:
     """A value as JSON text (non-ASCII kept)."""
     return json.dumps(value, ensure_ascii=False, default=str)
-
-
-def input_key(column: str) -> str:
-    """The record key of an input column; prefixed only when it would clash with the report's own."""
-    if column in ("row", "error") or column.startswith(REPORT_PREFIXES):
-        return f"input.{column}"
-    return column
 
 
 def _output_values(

@@ -1,0 +1,128 @@
+"""Edge cases reported through the gateway: checked, answered by the pipeline, kept for `just cases pull`."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.auth import Caller
+from gateway.jobs import check_flags
+from gateway.service import Gateway, PublicPredictRequest
+from onepipe import PipelineInfo, Problem
+from onepipe.cases import (
+    NOTE_MAX_CHARS,
+    Case,
+    CaseSource,
+    expected_problems,
+    without_defaults,
+    wrong_fields,
+)
+from onepipe.envelopes import PredictResponse
+from onepipe.server import ProblemError
+from onepipe.storage import CaseStore
+
+TITLE = "Invalid case"
+
+
+class CaseReport(BaseModel):
+    """What surprised you: an input, the flags it ran with, and the answer it should have had."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: dict[str, Any] = Field(description="The input, as for POST /v1/predict.")
+    flags: dict[str, Any] = Field(
+        default_factory=dict, description="The flags it ran with (unset: defaults)."
+    )
+    expected: dict[str, Any] = Field(
+        min_length=1, description="Output field -> the right answer, for any fields you can judge."
+    )
+    note: str = Field("", max_length=NOTE_MAX_CHARS, description="What is wrong, in your words.")
+    source: CaseSource = Field("app", description="Who found it: ui, app (team), reviewer or engineer.")
+
+
+class ReportedCase(BaseModel):
+    """A case as kept: the report, with what the pipeline answered when it came in."""
+
+    key: str = Field(description="Where it is kept until `just cases pull` merges it into the library.")
+    id: str = Field(description="The case's id: a hash of its input and flags.")
+    input: dict[str, Any]
+    flags: dict[str, Any]
+    expected: dict[str, Any]
+    note: str
+    source: CaseSource
+    reported_by: str | None = Field(description="The name of the key that reported it.")
+    added_at: datetime
+    answer: dict[str, Any] | None = Field(
+        None, description="What the pipeline answered when the case came in (POST only)."
+    )
+    version: str | None = Field(None, description="The pipeline version that answered (POST only).")
+    wrong: list[str] | None = Field(
+        None, description="The expected fields that answer gets wrong (POST only): empty when it agrees."
+    )
+
+
+class CasePage(BaseModel):
+    """The reported cases not yet pulled into the library, newest first."""
+
+    cases: list[ReportedCase]
+    total: int
+    offset: int
+    limit: int
+
+
+def _shown(key: str, case: Case) -> ReportedCase:
+    return ReportedCase(key=key, **case.model_dump(exclude={"must_pass"}))
+
+
+def _as_case_problem(error: ProblemError) -> ProblemError:
+    """The model service's refusal of `inputs[0]` as a refusal of the case's `input`."""
+    errors = [
+        Problem(loc=re.sub(r"^inputs\[0\]", "input", p.loc), message=p.message) for p in error.errors or []
+    ]
+    detail = re.sub(r"inputs\[0\]", "input", error.detail)
+    return ProblemError(
+        error.status, TITLE if error.status == 422 else error.title, detail, errors, error.headers
+    )
+
+
+async def report(
+    gateway: Gateway, store: CaseStore, info: PipelineInfo, caller: Caller, body: CaseReport
+) -> ReportedCase:
+    """Check a case (its expected values against the output schema, its input by running it) and keep it."""
+    problems = expected_problems(body.expected, info.output_schema)
+    if problems:
+        raise ProblemError(422, TITLE, "; ".join(str(p) for p in problems), errors=problems)
+    check_flags("flags", body.flags, info.flags_schema, title=TITLE)
+    try:
+        raw = await gateway.predict(PublicPredictRequest(inputs=body.input, flags=body.flags), caller)
+    except ProblemError as error:
+        raise _as_case_problem(error) from None
+    answered = PredictResponse.model_validate_json(raw.body)
+    case = Case(
+        input=body.input,
+        flags=without_defaults(body.flags, info.flags_schema),
+        expected=body.expected,
+        note=body.note,
+        source=body.source,
+        reported_by=caller.name,
+    )
+    key = await asyncio.to_thread(store.add, info.name, case)  # object storage: off the event loop
+    output = answered.outputs[0]
+    return _shown(key, case).model_copy(
+        update={"answer": output, "version": answered.version, "wrong": wrong_fields(case, output)}
+    )
+
+
+def page(store: CaseStore, info: PipelineInfo, offset: int, limit: int) -> CasePage:
+    """One page of the reported cases, newest first."""
+    found = list(reversed(store.cases(info.name)))
+    return CasePage(
+        cases=[_shown(key, case) for key, case in found[offset : offset + limit]],
+        total=len(found),
+        offset=offset,
+        limit=limit,
+    )
