@@ -24,6 +24,7 @@ from onepipe import PipelineInfo
 from onepipe.jobs import JobMeta, JobSpec, RowResult
 from onepipe.schemas import output_roles as roles
 from review_triage.pipeline import KnownSnippet, Triage
+from tests import rich_pipeline
 from tests.tiny_pipeline import Summary
 
 LABELS = ("fresh", "rotten", "plot")
@@ -97,7 +98,9 @@ def _info(name: str, schema: dict[str, Any]) -> PipelineInfo:
     )
 
 
-def _meta(rows: list[RowResult], compare_flags: dict[str, Any] | None) -> JobMeta:
+def _meta(
+    rows: list[RowResult], compare_flags: dict[str, Any] | None, truth: dict[str, str] | None = None
+) -> JobMeta:
     failed = sum(r.error is not None for r in rows)
     return JobMeta(
         id="job-1",
@@ -107,6 +110,7 @@ def _meta(rows: list[RowResult], compare_flags: dict[str, Any] | None) -> JobMet
             mapping={},
             flags={"classifier": "tfidf"},
             compare_flags=compare_flags,
+            truth=truth or {},
         ),
         owner="key-1",
         owner_name="Reviewer <One>",
@@ -222,7 +226,8 @@ def _section(html: str, name: str) -> str:
 
 def _assert_offline(html: str) -> None:
     assert not re.search(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", html, re.I)
-    assert "<script" not in html.lower()
+    # at most the review list's filter, inline: no script is loaded from anywhere
+    assert re.findall(r"<script\b[^>]*>", html, re.I) in ([], ["<script>"])
     assert "<link" not in html.lower()
 
 
@@ -367,7 +372,18 @@ def test_machine_formats_hold_every_row_in_order(compared: tuple[Path, list[RowR
     assert table.schema.field("id").type == pa.string()  # inputs are text in Parquet
     assert table.schema.field("output.confidence").type == pa.float64()
     assert table.schema.field("output.needs_review").type == pa.bool_()
-    assert table.schema.field("compare.similar").type == pa.string()
+    snippet = pa.struct(
+        [
+            ("id", pa.int64()),
+            ("label", pa.string()),
+            ("movie", pa.string()),
+            ("text", pa.string()),
+            ("score", pa.float64()),
+        ]
+    )
+    assert table.schema.field("compare.similar").type == pa.list_(snippet)  # nested outputs stay nested
+    assert table.schema.field("output.duplicate_of").type == snippet
+    assert table.schema.field("output.review_reasons").type == pa.list_(pa.string())
     assert table.column("id").to_pylist()[:3] == ["1", "2", "3"]
 
     first = rows[0].output
@@ -437,6 +453,7 @@ def test_csv_cells_are_quoted_and_formulas_neutralised(tmp_path: Path) -> None:
 
 
 def test_json_columns_hold_valid_json(compared: tuple[Path, list[RowResult]]) -> None:
+    """CSV and JSONL cells of nested outputs are JSON text; the Parquet holds the values themselves."""
     folder, rows = compared
     _, csv_rows = _csv(folder)
     lines = _jsonl(folder)
@@ -446,12 +463,151 @@ def test_json_columns_hold_valid_json(compared: tuple[Path, list[RowResult]]) ->
         if result.output is None:
             continue
         for column in ("output.similar", "compare.similar", "output.review_reasons"):
-            assert json.loads(csv_row[column]) == json.loads(line[column]) == json.loads(record[column])
+            assert json.loads(csv_row[column]) == json.loads(line[column]) == record[column]
         assert json.loads(line["output.similar"]) == result.output["similar"]
         duplicate = result.output["duplicate_of"]
         assert (csv_row["output.duplicate_of"] == "") == (duplicate is None)
-        if duplicate is not None:
-            assert json.loads(record["output.duplicate_of"]) == duplicate
+        assert (line["output.duplicate_of"] is None) == (duplicate is None)
+        assert record["output.duplicate_of"] == duplicate
+
+
+# -- nested outputs in the Parquet report ----------------------------------------------------
+
+
+def _read_parquet(folder: Path) -> list[dict[str, Any]]:
+    """The Parquet report as Python values; maps as dicts (pyarrow's to_pylist gives pairs otherwise)."""
+    records: list[dict[str, Any]] = pq.read_table(folder / "report.parquet").to_pylist(
+        maps_as_pydicts="strict"
+    )
+    return records
+
+
+def _assert_outputs_read_back(folder: Path, rows: list[RowResult], fields: list[str]) -> None:
+    """Every output (and compare output) read back from the Parquet report equals the one written."""
+    records = _read_parquet(folder)
+    assert [record["row"] for record in records] == [result.row for result in rows]
+    for result, record in zip(rows, records, strict=True):
+        for prefix, output in (("output", result.output), ("compare", result.compare_output)):
+            if f"{prefix}.{fields[0]}" not in record:
+                continue
+            read = {name: record[f"{prefix}.{name}"] for name in fields}
+            assert read == (output or dict.fromkeys(fields)), (result.row, prefix)
+
+
+def test_parquet_keeps_the_examples_nested_outputs_as_lists_and_structs(tmp_path: Path) -> None:
+    schema = Triage.model_json_schema()
+    rows = _triage_rows(120, comparing=True)  # every 10th row a duplicate, flagged rows with reasons
+    first = rows[0].output
+    assert first is not None
+    # an empty list, and a nested optional left empty
+    rows[0] = rows[0].model_copy(
+        update={"output": {**first, "similar": [], "duplicate_of": {**first["similar"][0], "score": None}}}
+    )
+    _write(tmp_path, rows, _info("review-triage", schema), _meta(rows, {"x": 1}), TRIAGE_INPUTS)
+    fields = list(schema["properties"])
+    _assert_outputs_read_back(tmp_path, rows, fields)
+    records = _read_parquet(tmp_path)
+    assert records[0]["output.similar"] == [] and records[0]["output.duplicate_of"]["score"] is None
+    assert records[1]["output.duplicate_of"] is None  # a missing optional object is None, not {}
+    assert records[9]["output.duplicate_of"]["id"] == 10
+    assert records[36]["output.similar"] is None and records[36]["error"]  # a failed row: no outputs
+    # the CSV and the JSONL keep JSON text for them
+    _, csv_rows = _csv(tmp_path)
+    assert json.loads(csv_rows[2]["output.similar"]) == json.loads(_jsonl(tmp_path)[2]["output.similar"])
+    assert json.loads(_jsonl(tmp_path)[2]["output.similar"]) == records[2]["output.similar"]
+
+
+def test_parquet_keeps_the_rich_pipelines_nested_and_dict_outputs(
+    tmp_path: Path, rich_artifacts: Path
+) -> None:
+    loaded = rich_pipeline.pipeline.load(rich_artifacts)
+    info = loaded.describe()
+    tickets: list[dict[str, Any]] = [
+        example.model_dump(mode="json") for example in rich_pipeline.pipeline.examples.values()
+    ]
+    tickets += [
+        {
+            "subject": f"ticket {i}",
+            "body": " ".join(["refund", "login", "crash down"][: i % 4]),
+            "tags": ["x"],
+        }
+        for i in range(1, 40)
+    ]
+    outputs = loaded.run(tickets).outputs
+    compared = loaded.run(tickets, {"scorer": "weighted"}).outputs
+    rows = [
+        RowResult(
+            row=i,
+            input={"subject": ticket["subject"]},
+            output=output.model_dump(mode="json"),
+            compare_output=compare.model_dump(mode="json"),
+        )
+        for i, (ticket, output, compare) in enumerate(zip(tickets, outputs, compared, strict=True), start=1)
+    ]
+    rows.append(RowResult(row=len(rows) + 1, input={"subject": "x"}, error="refused"))
+    _write(tmp_path, rows, info, _meta(rows, {"scorer": "weighted"}), ["subject"])
+    fields = list(info.output_schema["properties"])
+    _assert_outputs_read_back(tmp_path, rows, fields)
+
+    types = pq.read_table(tmp_path / "report.parquet").schema
+    match = pa.struct([("keyword", pa.string()), ("team", pa.string()), ("count", pa.int64())])
+    assert types.field("output.matches").type == pa.list_(match)
+    assert types.field("compare.escalation").type == pa.struct(
+        [("level", pa.string()), ("reason", pa.string())]
+    )
+    assert types.field("output.scores").type == pa.map_(pa.string(), pa.float64())  # keys vary: a map
+    # what the rows cover: lists empty and not, escalations set and not
+    produced = [r.output for r in rows if r.output is not None]
+    assert {bool(o["matches"]) for o in produced} == {True, False}
+    assert {o["escalation"] is None for o in produced} == {True, False}
+
+
+class _Node(BaseModel):
+    """A recursive model: Arrow has no type for it."""
+
+    name: str
+    children: list[_Node] = []
+
+
+class _Odd(BaseModel):
+    """Nested shapes Arrow cannot hold as they are, and some it can."""
+
+    anything: dict[str, Any]
+    either: int | list[int]
+    pair: tuple[int, str]
+    tree: _Node
+    free: list[Any]
+    grid: list[list[float | None]]
+    counts: dict[str, int] | None
+
+
+def test_parquet_keeps_json_text_for_what_arrow_cannot_hold(tmp_path: Path) -> None:
+    schema = _Odd.model_json_schema()
+    outputs = [
+        _Odd(
+            anything={"a": [1, "b"], str(n): None},
+            either=n if n % 2 else [n, n],
+            pair=(n, "x"),
+            tree=_Node(name="root", children=[_Node(name=f"leaf {n}")]),
+            free=[1, "two", None],
+            grid=[[1.0, None], []],
+            counts=None if n % 3 == 0 else {f"k{n}": n},
+        ).model_dump(mode="json")
+        for n in range(1, 7)
+    ]
+    rows = [RowResult(row=n, input={"text": "t"}, output=o) for n, o in enumerate(outputs, start=1)]
+    _write(tmp_path, rows, _info("odd", schema), _meta(rows, None), ["text"])
+    types = pq.read_table(tmp_path / "report.parquet").schema
+    for name in ("anything", "either", "pair", "tree", "free"):
+        assert types.field(f"output.{name}").type == pa.string(), name
+    assert types.field("output.grid").type == pa.list_(pa.list_(pa.float64()))
+    assert types.field("output.counts").type == pa.map_(pa.string(), pa.int64())
+    for output, record in zip(outputs, _read_parquet(tmp_path), strict=True):
+        for name, value in output.items():
+            stored = record[f"output.{name}"]
+            assert (
+                json.loads(stored) if types.field(f"output.{name}").type == pa.string() else stored
+            ) == value
 
 
 def test_html_report_is_self_contained_and_says_what_ran(compared: tuple[Path, list[RowResult]]) -> None:
@@ -510,6 +666,91 @@ def test_html_review_rows_flagged_first_then_by_confidence(compared: tuple[Path,
     long_text = body[[int(line[0]) % 5 for line in body].index(0)][2]
     assert len(long_text) == 200 and long_text.endswith("…")
     assert f"{flagged_total}</span> rows flagged for review" in html
+
+
+class _Reviewed(BaseModel):
+    """Roles under names unlike the example's: a verdict, its certainty, a review mark and why."""
+
+    verdict: Literal["yes", "no"] = Field(json_schema_extra={"x-role": "label"})
+    certainty: float = Field(ge=0, le=1, json_schema_extra={"x-role": "confidence"})
+    check: bool = Field(json_schema_extra={"x-role": "review"})
+    why: list[str] = Field(json_schema_extra={"x-role": "reasons"})
+
+
+REVIEW_REASONS = {0: ["disagrees with the index", "low certainty"], 1: ["low certainty"], 2: ["new <word>"]}
+
+
+def _reviewed_rows(count: int) -> list[RowResult]:
+    rows = []
+    for n in range(1, count + 1):
+        why = REVIEW_REASONS.get(n % 5, [])
+        output = {"verdict": "yes", "certainty": (n * 37 % 100) / 100, "check": bool(why), "why": why}
+        rows.append(RowResult(row=n, input={"text": f"t{n}"}, output=output))
+    return rows
+
+
+def test_html_review_list_is_ranked_by_need_and_can_be_filtered(tmp_path: Path) -> None:
+    rows = _reviewed_rows(40)
+    _write(tmp_path, rows, _info("reviewed", _Reviewed.model_json_schema()), _meta(rows, None), ["text"])
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    _assert_offline(html)
+    section = " ".join(_section(html, "review").split())
+    # flagged first, then more reasons, then the least certain: and the page says so
+    assert (
+        "ranked by need: flagged (check) before the rest; then by the number of reasons (why), most first;"
+        " then by certainty, lowest first; ties in row order." in section
+    )
+    outputs = {r.row: r.output or {} for r in rows}
+    expected = sorted(
+        outputs, key=lambda n: (not outputs[n]["check"], -len(outputs[n]["why"]), outputs[n]["certainty"], n)
+    )
+    listed = re.findall(r'<tr data-reasons="([^"]*)"><td class="num">(\d+)</td>', html)
+    assert [int(row) for _, row in listed] == expected
+
+    # the filter: hidden until its script shows it (with script off every row stays listed), a text box,
+    # and one tick box per reason in the list, the commonest first
+    assert '<form id="review-filter" class="filter" hidden>' in html
+    assert '<input type="search" id="review-text"' in html
+    options = re.findall(r'name="reason" value="(\d+)">\s*(.*?) <span class="muted">\((\d+) listed\)', html)
+    assert [(value, unescape(text)) for value, text, _ in options] == [
+        ("0", "low certainty"),
+        ("1", "disagrees with the index"),
+        ("2", "new <word>"),
+    ]
+    assert [int(n) for *_, n in options] == [16, 8, 8]
+    assert "new &lt;word&gt;" in html  # reasons are escaped like every other value
+    names = {value: unescape(text) for value, text, _ in options}
+    for indices, row in listed:
+        assert sorted(names[i] for i in indices.split()) == sorted(outputs[int(row)]["why"]), row
+    assert html.count("<script>") == 1 and "#review-rows tr[data-reasons]" in html
+
+    # without a reasons role: the text box, no tick boxes; without review rows: no filter and no script
+    scored = _scored_rows(10)
+    _write(tmp_path, scored, _info("scored", _Scored.model_json_schema()), _meta(scored, None), ["text"])
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert 'id="review-text"' in html and 'name="reason"' not in html
+    assert "ranked by need: by score, lowest first; ties in row order." in " ".join(html.split())
+    tiny = _tiny_rows(5, set())
+    _write(tmp_path, tiny, _info("tiny", Summary.model_json_schema()), _meta(tiny, None), TINY_INPUTS)
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "review-filter" not in html and "<script" not in html
+
+
+def test_the_most_confident_wrong_rows_say_how_to_keep_them_as_edge_cases(tmp_path: Path) -> None:
+    rows = [
+        r.model_copy(update={"input": {**r.input, "truth": LABELS[r.row % 2]}})
+        for r in _triage_rows(60, comparing=True)
+    ]
+    schema = Triage.model_json_schema()
+    meta = _meta(rows, {"x": 1}, truth={"label": "truth"})
+    _write(tmp_path, rows, _info("review-triage", schema), meta, [*TRIAGE_INPUTS, "truth"])
+    scores = " ".join(_section((tmp_path / "report.html").read_text(encoding="utf-8"), "scores").split())
+    hint = "wrong rows as edge cases: <code>just case add --from-job job-1</code>"
+    # one line under each list of the most confident wrong rows, one list per flag set
+    assert scores.count("the most confident wrong rows") == 2 and scores.count(hint) == 2
+    # a job with no truth column has no wrong rows, and no hint
+    _write(tmp_path, rows, _info("review-triage", schema), _meta(rows, {"x": 1}), [*TRIAGE_INPUTS, "truth"])
+    assert "just case add" not in (tmp_path / "report.html").read_text(encoding="utf-8")
 
 
 def test_html_comparison_agreement_confusion_and_changed_rows(compared: tuple[Path, list[RowResult]]) -> None:

@@ -2,9 +2,9 @@
 
 Nothing here names a pipeline's fields. The columns come from the output JSON Schema,
 and the fields the HTML report summarises come from the schema's `x-role` marks
-(`label`, `confidence`, `review`); every role is optional and the report shows less
-without it. Rows are streamed once: machine formats are written as they arrive and
-the HTML report keeps only bounded aggregates.
+(`label`, `confidence`, `review`, `reasons`, `known`); every role is optional and the
+report shows less without it. Rows are streamed once: machine formats are written as they
+arrive and the HTML report keeps only bounded aggregates.
 
 The parts: `columns` (schema -> columns, flat records), `statistics` (the aggregates),
 `charts` (SVG), `html` (template and sections), `files` (CSV, JSONL, Parquet).
@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack
 from typing import IO
 
-from batch_worker.reports.columns import flatten, output_columns
+from batch_worker.reports.columns import flatten, nested_keys, output_columns
 from batch_worker.reports.files import FORMULA_STARTS, MachineWriters, arrow_schema
 from batch_worker.reports.html import render_html
 from batch_worker.reports.scoring import Scoring
@@ -53,14 +53,16 @@ def write_reports(
         summary.label_field,
         summary.known_field,
     )
-    schema = arrow_schema(columns, input_columns, comparing, scoring.arrow_fields())
+    schema = arrow_schema(columns, input_columns, comparing, scoring.arrow_fields(), info.output_schema)
     with ExitStack() as stack:
         handles = {
             fmt: stack.enter_context(open_file(f"report.{fmt}")) for fmt in ("csv", "jsonl", "parquet")
         }
-        writers = MachineWriters(handles, schema, {input_key(column) for column in input_columns})
+        inputs = {input_key(column) for column in input_columns}
+        writers = MachineWriters(handles, schema, inputs, nested_keys(columns, comparing))
         for result in rows():
-            writers.add(flatten(result, columns, input_columns, comparing, scoring.add(result)))
+            scores = scoring.add(result)
+            writers.add(flatten(result, columns, input_columns, comparing, scores, nested_as_json=False))
             summary.add(result)
         writers.close()
     html = render_html(summary, scoring, meta, info)

@@ -46,7 +46,8 @@ def _value_kind(value: Any) -> str:
     return "string" if isinstance(value, str) else "json"
 
 
-def _alternative_kind(schema: Mapping[str, Any]) -> str:
+def alternative_kind(schema: Mapping[str, Any]) -> str:
+    """string, number, integer or boolean for one scalar alternative (see schema_alternatives), else json."""
     kind = schema.get("type")
     if kind in SCALAR_KINDS:
         return str(kind)
@@ -59,7 +60,7 @@ def _alternative_kind(schema: Mapping[str, Any]) -> str:
 
 
 def _field_kind(schema: Mapping[str, Any], root: Mapping[str, Any]) -> str:
-    kinds = {_alternative_kind(option) for option in schema_alternatives(schema, root)}
+    kinds = {alternative_kind(option) for option in schema_alternatives(schema, root)}
     if kinds == {"integer", "number"}:
         return "number"
     if len(kinds) == 1 and "json" not in kinds:
@@ -100,13 +101,20 @@ def json_text(value: Any) -> str:
 
 
 def _output_values(
-    output: Mapping[str, Any] | None, columns: list[tuple[str, str]], prefix: str
+    output: Mapping[str, Any] | None, columns: list[tuple[str, str]], prefix: str, nested_as_json: bool
 ) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name, kind in columns:
         value = None if output is None else output.get(name)
-        values[f"{prefix}.{name}"] = json_text(value) if kind == "json" and value is not None else value
+        as_text = nested_as_json and kind == "json" and value is not None
+        values[f"{prefix}.{name}"] = json_text(value) if as_text else value
     return values
+
+
+def nested_keys(columns: list[tuple[str, str]], comparing: bool) -> list[str]:
+    """The record keys of the output fields that are neither text, numbers nor booleans (kind json)."""
+    prefixes = ("output", "compare") if comparing else ("output",)
+    return [f"{prefix}.{name}" for prefix in prefixes for name, kind in columns if kind == "json"]
 
 
 def flatten(
@@ -115,17 +123,23 @@ def flatten(
     input_columns: list[str],
     comparing: bool,
     scores: Mapping[str, Any] | None = None,
+    nested_as_json: bool = True,
 ) -> dict[str, Any]:
     """One flat record: row, input columns, `output.<field>`, `compare.<field>` (when comparing), the
-    truth and scores of scored fields, error."""
+    truth and scores of scored fields, error.
+
+    Nested output values (lists, objects, mixed) become JSON text, unless `nested_as_json` is false:
+    then they stay as they are, for a writer that stores them typed (Parquet) and encodes them
+    itself for the text formats.
+    """
     record: dict[str, Any] = {"row": result.row}
     for column in input_columns:
         value = result.input.get(column)
         scalar = value is None or isinstance(value, str | int | float | bool)
         record[input_key(column)] = value if scalar else json_text(value)
-    record.update(_output_values(result.output, columns, "output"))
+    record.update(_output_values(result.output, columns, "output", nested_as_json))
     if comparing:
-        record.update(_output_values(result.compare_output, columns, "compare"))
+        record.update(_output_values(result.compare_output, columns, "compare", nested_as_json))
     record.update(scores or {})
     record["error"] = result.error
     return record

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
@@ -10,7 +11,7 @@ import jinja2
 from markupsafe import Markup
 
 from batch_worker.reports.charts import bar_chart, histogram, reliability
-from batch_worker.reports.columns import json_text
+from batch_worker.reports.columns import json_text, truncate
 from batch_worker.reports.scoring import (
     CALIBRATION_BINS,
     CATEGORICAL,
@@ -33,6 +34,8 @@ MISSING: Final = "\u2013"  # an en dash: nothing to show
 MATRIX_VALUES: Final = 12  # a categorical field with more values seen gets a list of changes, not a matrix
 LISTED_CHANGES: Final = 20
 LISTED_REASONS: Final = 20
+REASON_OPTIONS: Final = 20  # tick boxes in the review list's filter; its text box finds the rest
+OPTION_CHARS: Final = 120
 KNOWN_WARNING: Final = 0.5  # above this share of known inputs the report warns that scores say little
 RANGE_SOURCES: Final = {
     "schema": "the schema's range",
@@ -114,6 +117,10 @@ td.same { background: #eef4fa; }
 figcaption { font-size: 0.85rem; color: #444; max-width: 30rem; }
 .charts figure { margin: 0; }
 td.changes { min-width: 20rem; overflow-wrap: anywhere; }
+form.filter { margin: 0.5rem 0; }
+form.filter fieldset { border: 1px solid #ddd; margin: 0.4rem 0; }
+form.filter fieldset label { display: block; }
+code { background: #f4f6f8; padding: 0 0.2rem; }
 </style>
 </head>
 <body>
@@ -217,6 +224,8 @@ flags only, {{ item.paired.compare_only }} under the compare flags only.</p>
 <td>{{ row.truth }}</td><td>{{ row.predicted }}</td><td class="num">{{ row.confidence }}</td></tr>
 {% endfor %}
 </table>
+{% if case_job %}<p class="muted">To keep this job's wrong rows as edge cases:
+<code>just case add --from-job {{ case_job }}</code></p>{% endif %}
 {% endif %}
 {% endfor %}
 {% if item.paired %}{% for split in item.paired.splits %}
@@ -305,9 +314,8 @@ uniform sample of {{ sample_size }} of them; count, mean, min and max are exact.
 {% else %}
 <p>{% if review.field %}<span class="big">{{ review.flagged }}</span> rows flagged for review
 ({{ review.flagged_share }}).{% endif %}
-{% if review.rows %}Below: {{ review.shown }} rows{% if review.field %}, flagged ones first{% endif %}{%
- if review.certainty_field %}, by lowest {{ review.certainty_field }}{% else %}, in row order{% endif %}.{%
- else %}No rows to show.{% endif %}</p>
+{% if review.rows %}Below: the {{ review.shown }} rows most in need of review, ranked by need:
+{{ review.order }}.{% else %}No rows to show.{% endif %}</p>
 {% if review.reasons %}
 <table>
 <tr><th>why ({{ review.reasons_field }})</th><th class="num">rows</th></tr>
@@ -317,20 +325,34 @@ uniform sample of {{ sample_size }} of them; count, mean, min and max are exact.
 </table>
 {% endif %}
 {% if review.rows %}
-<table>
+{# shown by the script below: without it the controls would do nothing, and every row stays listed #}
+<form id="review-filter" class="filter" hidden>
+<label>Rows containing <input type="search" id="review-text" placeholder="any text in the row"></label>
+{% if review.options %}
+<fieldset><legend>with any of these reasons ({{ review.reasons_field }}); none ticked: every row</legend>
+{% for option in review.options %}<label><input type="checkbox" name="reason" value="{{ option.index }}">
+{{ option.reason }} <span class="muted">({{ option.rows }} listed)</span></label>
+{% endfor %}
+{% if review.options_more %}<p class="muted">The first {{ review.options|length }} reasons of the
+{{ review.options_total }} in the list; the text box finds the others.</p>{% endif %}
+</fieldset>
+{% endif %}
+<output id="review-count"></output>
+</form>
+<table id="review-rows">
 <tr><th class="num">row</th>{% for column in input_columns %}<th>{{ column }}</th>{% endfor %}
 {% if review.verdict_field %}<th>{{ review.verdict_field }}</th>{% endif %}
 {% if review.certainty_field %}<th class="num">{{ review.certainty_field }}</th>{% endif %}
 {% if review.field %}<th>{{ review.field }}</th>{% endif %}
 {% if review.reasons_field %}<th>{{ review.reasons_field }}</th>{% endif %}</tr>
-{% for item in review.rows %}<tr><td class="num">{{ item.row }}</td>
+{% for item in review.rows %}<tr data-reasons="{{ item.options }}"><td class="num">{{ item.row }}</td>
 {% for value in item.inputs %}<td class="wrap">{{ value }}</td>{% endfor %}
 {% if review.verdict_field %}<td>{{ item.verdict }}</td>{% endif %}
 {% if review.certainty_field %}<td class="num">{{ item.certainty }}</td>{% endif %}
 {% if review.field %}
 <td>{% if item.flagged %}<span class="flag">yes</span>{% else %}no{% endif %}</td>
 {% endif %}
-{% if review.reasons_field %}<td class="wrap">{{ item.reasons }}</td>{% endif %}
+{% if review.reasons_field %}<td class="wrap">{{ item.reasons|join("; ") }}</td>{% endif %}
 </tr>
 {% endfor %}
 </table>
@@ -425,6 +447,38 @@ with both outputs).</p>
 {% endif %}
 </section>
 {% endif %}
+{% if review and review.rows %}
+<script>
+// The review list's filter: a row stays when it holds the text (any case) and, with reasons
+// ticked, at least one of them. No network, nothing stored; without it every row is shown.
+(function () {
+  var form = document.getElementById("review-filter");
+  var text = document.getElementById("review-text");
+  var count = document.getElementById("review-count");
+  var rows = document.querySelectorAll("#review-rows tr[data-reasons]");
+  var boxes = form.querySelectorAll("input[name=reason]");
+  function apply() {
+    var needle = text.value.trim().toLowerCase();
+    var ticked = Array.prototype.filter.call(boxes, function (b) { return b.checked; })
+      .map(function (b) { return b.value; });
+    var shown = 0;
+    rows.forEach(function (row) {
+      var reasons = row.getAttribute("data-reasons").split(" ");
+      var keep = (!needle || row.textContent.toLowerCase().indexOf(needle) >= 0) &&
+        (!ticked.length || ticked.some(function (r) { return reasons.indexOf(r) >= 0; }));
+      row.hidden = !keep;
+      shown += keep ? 1 : 0;
+    });
+    count.textContent = shown + " of " + rows.length + " rows shown";
+  }
+  form.addEventListener("input", apply);
+  form.addEventListener("change", apply);
+  form.addEventListener("submit", function (event) { event.preventDefault(); });
+  form.hidden = false;
+  apply();
+})();
+</script>
+{% endif %}
 </body>
 </html>
 """
@@ -464,10 +518,33 @@ def _what_ran(summary: Summary, meta: JobMeta, info: PipelineInfo) -> dict[str, 
     }
 
 
+def _review_order(summary: Summary) -> str:
+    """How the review list is ranked, in the page's words; the order Summary keeps its rows in."""
+    order = [f"flagged ({summary.review_field}) before the rest"] if summary.review_field else []
+    if summary.reasons_field:
+        order.append(f"by the number of reasons ({summary.reasons_field}), most first")
+    if summary.confidence_field:
+        order.append(f"by {summary.confidence_field}, lowest first")
+    return "; then ".join(order) + "; ties in row order"
+
+
 def _review_section(summary: Summary) -> dict[str, Any] | None:
-    if summary.review_field is None and summary.confidence_field is None:
+    if summary.review_field is None and summary.confidence_field is None and summary.reasons_field is None:
         return None
-    rows = [{**entry, "certainty": _decimal(entry["certainty"])} for entry in summary.review_rows()]
+    entries = summary.review_rows()
+    # one tick box per reason in the list (the commonest over the job first, then as listed), a few
+    # lines of script hide the rows without a ticked one
+    listed: Counter[str] = Counter(reason for entry in entries for reason in dict.fromkeys(entry["reasons"]))
+    reasons = sorted(listed, key=lambda reason: -summary.reasons[reason])  # stable: ties as listed
+    index = {reason: i for i, reason in enumerate(reasons[:REASON_OPTIONS])}
+    rows = [
+        {
+            **entry,
+            "certainty": _decimal(entry["certainty"]),
+            "options": " ".join(str(index[r]) for r in dict.fromkeys(entry["reasons"]) if r in index),
+        }
+        for entry in entries
+    ]
     return {
         "field": summary.review_field,
         "verdict_field": summary.label_field,
@@ -476,10 +553,17 @@ def _review_section(summary: Summary) -> dict[str, Any] | None:
         "flagged_share": _percent(summary.flagged, summary.rows - summary.failed),
         "rows": rows,
         "shown": len(rows),
+        "order": _review_order(summary),
         "reasons_field": summary.reasons_field,
         "reasons": [
             {"reason": reason, "rows": _count(n)} for reason, n in summary.reasons.most_common(LISTED_REASONS)
         ],
+        "options": [
+            {"index": i, "reason": truncate(reason, OPTION_CHARS), "rows": _count(listed[reason])}
+            for reason, i in index.items()
+        ],
+        "options_total": len(reasons),
+        "options_more": len(reasons) > len(index),
     }
 
 
@@ -801,7 +885,8 @@ def _scores_section(scoring: Scoring) -> list[dict[str, Any]]:
 
 
 def render_html(summary: Summary, scoring: Scoring, meta: JobMeta, info: PipelineInfo) -> str:
-    """The report as one self-contained HTML page: inline SVG charts, no script, no network."""
+    """The report as one self-contained HTML page: inline SVG charts, no network; one inline script
+    filters the review list, and the page reads whole without it."""
     summary.finish()
     charts = [
         Markup(bar_chart(categorical, summary.comparing))
@@ -829,4 +914,6 @@ def render_html(summary: Summary, scoring: Scoring, meta: JobMeta, info: Pipelin
         scores=_scores_section(scoring),
         known=_known(summary),
         confidence_field=summary.confidence_field,
+        # the command that turns the wrong rows into edge cases, for a job scored against a truth
+        case_job=meta.id if meta.spec.truth else None,
     )

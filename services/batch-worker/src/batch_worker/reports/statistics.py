@@ -11,8 +11,9 @@ Every output field is summarised by its schema type, never by its name:
   compared, the rows where the value changed.
 
 A row changed under the compare flags when any output field differs. The roles (`label`,
-`confidence`, `review`) come from the schema's `x-role` marks; every role is optional and
-the report shows less without it.
+`confidence`, `review`, `reasons`, `known`) come from the schema's `x-role` marks; every role
+is optional and the report shows less without it. The review list is ranked by need: flagged
+rows first, then those with more reasons, then the least confident.
 """
 
 from __future__ import annotations
@@ -220,7 +221,7 @@ class Summary:
     failed: int = 0
     failed_rows: list[dict[str, Any]] = field(default_factory=list)
     flagged: int = 0
-    review_heap: list[tuple[tuple[int, float, int], int, dict[str, Any]]] = field(default_factory=list)
+    review_heap: list[tuple[tuple[int, int, float, int], int, dict[str, Any]]] = field(default_factory=list)
     compared: int = 0
     agreed: int = 0
     compare_failed: int = 0
@@ -308,11 +309,12 @@ class Summary:
         reasons = reason_texts(self._role_value(output, self.reasons_field))
         if flagged or self.review_field is None:
             self.reasons.update(reasons)
-        if not flagged and confidence is None:
+        if not flagged and confidence is None and not reasons:
             return
-        # flagged rows first, then the least confident; the row number breaks ties
-        key = (0 if flagged else 1, math.inf if confidence is None else confidence, result.row)
-        inverse = (-key[0], -key[1], -key[2])
+        # ranked by need: flagged rows first, then those with more reasons, then the least
+        # confident; the row number breaks ties
+        key = (0 if flagged else 1, -len(reasons), math.inf if confidence is None else confidence, result.row)
+        inverse = (-key[0], -key[1], -key[2], -key[3])
         if len(self.review_heap) < REVIEW_ROWS or inverse > self.review_heap[0][0]:
             entry = {
                 "row": result.row,
@@ -320,7 +322,7 @@ class Summary:
                 "verdict": show(self._role_value(output, self.label_field)),
                 "certainty": confidence,
                 "flagged": flagged,
-                "reasons": "; ".join(truncate(reason, REASON_CHARS) for reason in reasons),
+                "reasons": [truncate(reason, REASON_CHARS) for reason in reasons],
             }
             heapq.heappush(self.review_heap, (inverse, self.rows, entry))
             if len(self.review_heap) > REVIEW_ROWS:
