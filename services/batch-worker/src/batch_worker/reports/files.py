@@ -11,7 +11,8 @@ from typing import IO, Any, Final
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from batch_worker.reports.columns import input_key, json_text
+from batch_worker.reports.columns import input_key
+from onepipe.values import json_text
 
 BATCH_ROWS: Final = 1000
 # Characters str.splitlines() (and some editors) take for line ends: escaped in the JSONL,
