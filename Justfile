@@ -80,6 +80,10 @@ cases *args: sync
 case *args: sync
     uv run --frozen --no-sync python scripts/cases.py "$@"
 
+# what changed between two finished jobs on the same file (rows, fields, scores): just compare JOB_A JOB_B [--html FILE]
+compare job_a job_b *args: sync
+    uv run --frozen --no-sync gateway compare "$@"
+
 # Settings under `just up`: the shell's environment, then .env (just loads it and never overrides a variable
 # already set), then the settings' defaults; what it prints is what the processes get.
 # run the stack as local processes (Procfile, honcho), on Redis or the embedded default; Ctrl-C stops it all

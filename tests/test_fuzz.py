@@ -152,7 +152,10 @@ def test_gateway_keeps_its_published_contract(fuzzed_gateway: FuzzedGateway, tmp
         "headers": {"X-API-Key": KEY},
         "checks": {"negative_data_rejection": {"expected-statuses": REJECTED}},
         "dictionaries": {"jobs": {"values": [fuzzed_gateway.job_id]}},
-        "parameters": {"path.job_id": {"dictionary": "jobs", "probability": 0.5}},
+        "parameters": {
+            "path.job_id": {"dictionary": "jobs", "probability": 0.5},
+            "path.other_id": {"dictionary": "jobs", "probability": 0.5},  # the second job of a comparison
+        },
         "operations": [
             {
                 # an upload's content is beyond what a schema says (its header must hold the mapped

@@ -20,10 +20,11 @@ from sklearn.metrics import (
 )
 
 from batch_worker.reports import write_reports
-from batch_worker.reports.scoring import CategoricalScore, NumericScore, Scoring, truth_category
+from batch_worker.reports.scoring import CategoricalScore, NumericScore, Scoring
 from onepipe import PipelineInfo
 from onepipe.datasets import truth_problems
 from onepipe.jobs import JobMeta, JobSpec, RowResult
+from onepipe.values import truth_category
 from review_triage.pipeline import Triage
 from tests.rich_pipeline import Routing
 from tests.tiny_pipeline import Summary

@@ -377,3 +377,11 @@ class GatewayClient(ServiceClient):
     def report(self, job_id: str, file_format: str) -> bytes:
         """A finished job's report, as bytes."""
         return self._request("GET", f"/v1/jobs/{job_id}/report.{file_format}").content
+
+    def compare(self, job_id: str, other_id: str) -> dict[str, Any]:
+        """What changed from job A to job B (two succeeded jobs on the same file), as the gateway shows it."""
+        return dict(self._request("GET", f"/v1/jobs/{job_id}/compare/{other_id}").json())
+
+    def compare_page(self, job_id: str, other_id: str) -> bytes:
+        """The comparison of two jobs as an HTML page."""
+        return self._request("GET", f"/v1/jobs/{job_id}/compare/{other_id}.html").content

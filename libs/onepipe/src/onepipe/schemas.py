@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from onepipe.values import CATEGORICAL, NUMERIC, show
+
 # The output roles a pipeline marks with json_schema_extra={"x-role": ...}
 ROLE_LABEL: Final = "label"
 ROLE_CONFIDENCE: Final = "confidence"
@@ -81,3 +83,55 @@ def scorable_fields(output_schema: Mapping[str, Any]) -> list[str]:
     """The output fields that can be scored against a truth column, in schema order."""
     properties = output_schema.get("properties", {})
     return [name for name, prop in properties.items() if scorable(prop, output_schema)]
+
+
+def schema_alternatives(schema: Mapping[str, Any], root: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The non-null shapes a value of this schema can take."""
+    schema = resolve(schema, root)
+    for key in ("anyOf", "oneOf"):
+        if isinstance(schema.get(key), list):
+            return [option for member in schema[key] for option in schema_alternatives(member, root)]
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        return [{**schema, "type": item} for item in kind if item != "null"]
+    if kind == "null" or ("const" in schema and schema["const"] is None):
+        return []
+    if isinstance(schema.get("enum"), list):
+        values = [v for v in schema["enum"] if v is not None]
+        return [{**schema, "enum": values}] if values else []
+    return [schema]
+
+
+def schema_categories(schema: Mapping[str, Any], root: Mapping[str, Any]) -> list[str] | None:
+    """The values a categorical field can take (enums and booleans) as `show` writes them, else None."""
+    alternatives = schema_alternatives(schema, root)
+    if not alternatives:
+        return None
+    values: list[Any] = []
+    for alt_schema in alternatives:
+        if alt_schema.get("type") == "boolean" and "enum" not in alt_schema:
+            values.extend([True, False])
+        elif isinstance(alt_schema.get("enum"), list):
+            values.extend(alt_schema["enum"])
+        elif "const" in alt_schema:
+            values.append(alt_schema["const"])
+        else:
+            return None
+    return list(dict.fromkeys(show(v) for v in values))
+
+
+def scored_kind(schema: Mapping[str, Any], root: Mapping[str, Any]) -> str | None:
+    """categorical, numeric, or None when a field's values cannot be scored (lists, objects, mixed)."""
+    if not scorable(schema, root):
+        return None
+    if (
+        json_types(schema, root) - {"null"} <= {"integer", "number"}
+        and schema_categories(schema, root) is None
+    ):
+        return NUMERIC
+    return CATEGORICAL
+
+
+def is_boolean(schema: Mapping[str, Any], root: Mapping[str, Any]) -> bool:
+    """Whether a field's values are booleans (its truth cells may say yes or no)."""
+    return json_types(schema, root) - {"null"} == {"boolean"}

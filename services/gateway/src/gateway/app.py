@@ -10,13 +10,14 @@ from celery import Celery
 from fastapi import Depends, FastAPI, File, Form, Query, Request, Response, Security, UploadFile
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from gateway import cases
 from gateway.auth import Caller, ConfigurationError, KeyRing
 from gateway.cases import CasePage, CaseReport, ReportedCase
+from gateway.compare import JobComparison, render_html
 from gateway.jobs import REPORT_MEDIA_TYPES, JobPage, JobService, JobView, parse_json_field, view
 from gateway.openapi import with_json_fields, with_pipeline
 from gateway.ratelimit import RateLimiter
@@ -55,6 +56,19 @@ REPORTS: dict[int | str, dict[str, Any]] = {
         "headers": {
             "Content-Disposition": {
                 "description": "inline for html, attachment for the others, with the file's name.",
+                "schema": {"type": "string"},
+            }
+        },
+    }
+}
+
+
+COMPARISON_PAGE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The comparison as an HTML page.",
+        "headers": {
+            "Content-Disposition": {
+                "description": "inline, with the page's file name.",
                 "schema": {"type": "string"},
             }
         },
@@ -304,6 +318,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             media_type=REPORT_MEDIA_TYPES[file_format],
             headers={"Content-Disposition": f'{disposition}; filename="{meta.id}.{file_format}"'},
         )
+
+    async def comparison(job_id: str, other_id: str, who: Caller) -> JobComparison:
+        caller = jobs_caller(who)
+        info = await gateway.pipeline()  # its output schema says which fields are categories, scored
+        return await run_in_threadpool(jobs.compare, caller, job_id, other_id, info.output_schema)
+
+    compare_problems = _problems(*AUTHENTICATED, 403, 404, 409, 422, *MODEL_SERVICE)
+
+    # before the JSON route, whose {other_id} would otherwise take "<id>.html"
+    @app.get(
+        "/v1/jobs/{job_id}/compare/{other_id}.html",
+        tags=["jobs"],
+        response_class=HTMLResponse,
+        responses={**COMPARISON_PAGE, **compare_problems},
+    )
+    async def compare_jobs_page(job_id: str, other_id: str, who: Caller = authenticated) -> HTMLResponse:
+        """The comparison of two jobs as a page to read in a browser (the same figures as the JSON)."""
+        found = await comparison(job_id, other_id, who)
+        name = f"compare-{found.a.id}-{found.b.id}.html"
+        return HTMLResponse(render_html(found), headers={"Content-Disposition": f'inline; filename="{name}"'})
+
+    @app.get("/v1/jobs/{job_id}/compare/{other_id}", tags=["jobs"], responses=compare_problems)
+    async def compare_jobs(job_id: str, other_id: str, who: Caller = authenticated) -> JobComparison:
+        """What changed from job A (`job_id`) to job B (`other_id`), two succeeded jobs on the same file."""
+        return await comparison(job_id, other_id, who)
 
     base_document: dict[str, Any] = {}
 

@@ -1,4 +1,4 @@
-"""The gateway's commands: serve it, and make API keys."""
+"""The gateway's commands: serve it, make API keys, run a batch job, compare two jobs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from gateway.auth import ConfigurationError, hash_key, new_key
 from gateway.settings import SCOPES, Settings
@@ -125,6 +127,82 @@ def batch(
     except ServiceError as error:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1) from None
+
+
+@app.command()
+def compare(
+    job_a: Annotated[str, typer.Argument(help="Job A: the one before the change.")],
+    job_b: Annotated[str, typer.Argument(help="Job B: the one after (same file, succeeded).")],
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also save the comparison as an HTML page here.")
+    ] = None,
+    url: Annotated[str, typer.Option(envvar="GATEWAY_URL", help="The gateway.")] = "http://127.0.0.1:8000",
+    api_key: Annotated[
+        str, typer.Option(envvar="ONEPIPE_API_KEY", help="Your API key (jobs scope).")
+    ] = DEVELOPMENT_KEY,
+) -> None:
+    """Compare two finished jobs on the same file: rows that changed, transitions, scores."""
+    console = Console()
+    try:
+        with GatewayClient(url, api_key, timeout=300) as client:
+            found = client.compare(job_a, job_b)
+            page = client.compare_page(job_a, job_b) if html is not None else None
+    except ServiceError as error:
+        console.print(f"[red]error:[/red] {escape(str(error))}")
+        raise typer.Exit(1) from None
+    _print_comparison(console, found)
+    if html is not None and page is not None:
+        html.parent.mkdir(parents=True, exist_ok=True)
+        html.write_bytes(page)
+        console.print(f"saved {escape(str(html))}")
+
+
+def _print_comparison(console: Console, found: dict[str, Any]) -> None:
+    """The comparison's summary as tables: what ran, rows, scores, fields."""
+    ran = Table(title="What ran", title_justify="left")
+    for column in ("", "job", "version", "flags", "rows failed"):
+        ran.add_column(column, overflow="fold")  # a job id is to be copied: folded, never cut
+    for side in ("a", "b"):
+        job = found[side]
+        flags = json.dumps(job["flags"]) if job["flags"] else "(defaults)"
+        row = [side.upper(), job["id"], job["pipeline_version"] or "", flags, str(job["rows_failed"])]
+        ran.add_row(*(escape(cell) for cell in row))
+    console.print(ran)
+    changed, compared = found["rows_changed"], found["compared"]
+    share = f" ({changed / compared:.1%})" if compared else ""
+    console.print(
+        f"{found['rows']} rows, {compared} with an output in both jobs: {changed}{share} changed; "
+        f"{found['failed_in_one']} failed in one job only, {found['failed_in_both']} in both"
+    )
+    if found["scores"]:
+        scores = Table(title="Scores against the truth", title_justify="left")
+        for column in ("field", "measure", "rows", "A", "B", "B - A", "fixed", "broken"):
+            scores.add_column(column, justify="left" if column in ("field", "measure") else "right")
+        for score in found["scores"]:
+            scores.add_row(
+                escape(score["field"]),
+                score["measure"],
+                str(score["scored"]),
+                _figure(score["a"]),
+                _figure(score["b"]),
+                "-" if score["difference"] is None else f"{score['difference']:+.3f}",
+                str(score["fixed"]),
+                str(score["broken"]),
+            )
+        console.print(scores)
+    fields = Table(title="Output fields", title_justify="left")
+    for column in ("field", "rows changed", "what became what (changes only)"):
+        fields.add_column(column)
+    for field in found["fields"]:
+        moves = [t for t in field["transitions"] if t["before"] != t["after"]]
+        shown = ", ".join(f"{t['before']} -> {t['after']}: {t['rows']}" for t in moves[:5])
+        more = f", ... ({len(moves) - 5} more)" if len(moves) > 5 else ""
+        fields.add_row(escape(field["field"]), str(field["changed"]), escape(shown + more))
+    console.print(fields)
+
+
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def _flag_values(pairs: dict[str, str]) -> dict[str, Any]:

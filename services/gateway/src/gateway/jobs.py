@@ -12,6 +12,7 @@ from jsonschema import Draft202012Validator
 from pydantic import BaseModel, Field
 
 from gateway.auth import Caller
+from gateway.compare import DifferentFilesError, JobComparison, NotFinishedError, compare_jobs
 from onepipe import PipelineInfo, Problem
 from onepipe.datasets import (
     DatasetError,
@@ -302,3 +303,16 @@ class JobService:
                 404, "Report not ready", f"job {job_id} is {meta.state}; reports come when it succeeds"
             )
         return meta, f"report.{fmt}"
+
+    def compare(
+        self, caller: Caller, job_id: str, other_id: str, output_schema: Mapping[str, Any]
+    ) -> JobComparison:
+        """Job `job_id` (A) against `other_id` (B): 404 unknown, 409 not succeeded, 422 not the same file."""
+        first, second = self.get(caller, job_id), self.get(caller, other_id)
+        try:
+            return compare_jobs(self.store, first, second, output_schema)
+        except NotFinishedError as error:
+            raise ProblemError(409, "Job not finished", str(error)) from None
+        except DifferentFilesError as error:
+            problem = Problem(loc=f"row {error.row}", message=f"{error.why} (not the same file)")
+            raise ProblemError(422, "Not the same file", str(error), errors=[problem]) from None

@@ -21,6 +21,7 @@ from onepipe.client import GatewayClient, ModelServiceClient, RetryPolicy, Servi
 from onepipe.datasets import DatasetError, detect_format, read_header
 from onepipe.schemas import ROLES, output_roles, scorable_fields
 from onepipe.settings import InvalidSettingsError, read_settings
+from onepipe.values import show
 from ui_service import forms, views
 from ui_service.settings import Settings
 
@@ -385,6 +386,101 @@ def batch(info: PipelineInfo) -> None:
             ],
             hide_index=True,
         )
+        compare_jobs(listed["jobs"])
+
+
+def _job_label(job: dict[str, Any]) -> str:
+    flags = ", ".join(f"{k}={v}" for k, v in job["flags"].items()) or "default flags"
+    return f"{job['id']}: {job['file_name']}, {flags}, version {job['pipeline_version']}"
+
+
+def compare_jobs(jobs: list[dict[str, Any]]) -> None:
+    """Two succeeded jobs from the list, compared by the gateway: scores, fields, changed rows, the page."""
+    st.subheader("Compare two jobs")
+    done = {job["id"]: job for job in jobs if job["state"] == "succeeded"}
+    if len(done) < 2:
+        st.caption(
+            "Two succeeded jobs on the same file (other flags, or another pipeline version) compare here."
+        )
+        return
+    left, right = st.columns(2)
+    ids = list(done)  # newest first: by default the older one is A, the newer B
+    first = left.selectbox(
+        "Job A (before)", ids, index=1, key="jobs.compare.a", format_func=lambda i: _job_label(done[i])
+    )
+    second = right.selectbox(
+        "Job B (after)", ids, index=0, key="jobs.compare.b", format_func=lambda i: _job_label(done[i])
+    )
+    if st.button("Compare", key="jobs.compare.run"):
+        st.session_state.pop("jobs.comparison", None)
+        if first == second:
+            st.error("Pick two different jobs.")
+        else:
+            found = attempt("gateway", lambda: gateway_client().compare(first, second))
+            page = attempt("gateway", lambda: gateway_client().compare_page(first, second)) if found else None
+            if found is not None and page is not None:
+                st.session_state["jobs.comparison"] = {"found": found, "page": page}
+    shown = st.session_state.get("jobs.comparison")
+    if shown and (shown["found"]["a"]["id"], shown["found"]["b"]["id"]) == (first, second):
+        show_comparison(shown["found"], shown["page"])
+
+
+def show_comparison(found: dict[str, Any], page: bytes) -> None:
+    """A comparison's figures: rows changed, score changes as metrics, fields, changed rows, the page."""
+    compared = found["compared"]
+    columns = st.columns(2 + len(found["scores"]))
+    columns[0].metric(
+        "Rows changed", found["rows_changed"], help=f"of {compared} rows with an output in both jobs"
+    )
+    columns[1].metric("Failed in one job only", found["failed_in_one"])
+    for column, score in zip(columns[2:], found["scores"], strict=True):
+        accuracy = score["measure"] == "accuracy"
+        column.metric(
+            f"{score['field']}: {'accuracy' if accuracy else 'MAE'} in B",
+            "-" if score["b"] is None else f"{score['b']:.3f}",
+            None if score["difference"] is None else f"{score['difference']:+.3f}",
+            delta_color="normal" if accuracy else "inverse",
+            help=f"job A: {'-' if score['a'] is None else format(score['a'], '.3f')}; "
+            f"{score['fixed']} rows fixed, {score['broken']} broken, of {score['scored']} scored",
+        )
+    st.dataframe(
+        [
+            {
+                "field": field["field"],
+                "rows changed": field["changed"],
+                "what became what": ", ".join(
+                    f"{t['before']} → {t['after']}: {t['rows']}"
+                    for t in field["transitions"]
+                    if t["before"] != t["after"]
+                ),
+            }
+            for field in found["fields"]
+        ],
+        hide_index=True,
+    )
+    st.caption(f"Changed rows (the first {len(found['changed_rows'])} of {found['rows_changed']})")
+    st.dataframe(
+        [
+            {
+                "row": row["row"],
+                "field": change["field"],
+                "job A": show(change["before"]),
+                "job B": show(change["after"]),
+            }
+            for row in found["changed_rows"]
+            for change in row["changes"]
+        ],
+        hide_index=True,
+    )
+    st.download_button(
+        "Download the comparison (.html)",
+        data=page,
+        file_name=f"compare-{found['a']['id']}-{found['b']['id']}.html",
+        mime="text/html",
+        key="jobs.compare.download",
+    )
+    with st.expander("The comparison page", expanded=False):
+        components.html(page.decode(), height=900, scrolling=True)
 
 
 def job_status(job_id: str) -> None:

@@ -6,34 +6,17 @@ JSON Schema (through `$ref`s, `anyOf` / `oneOf`, enums and consts).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any, Final
 
 from onepipe.jobs import RowResult, input_key
-from onepipe.schemas import resolve
+from onepipe.schemas import schema_alternatives
+from onepipe.values import json_text
 
 SCALAR_KINDS: Final = ("string", "number", "integer", "boolean")
 TRUNCATE_AT: Final = 200
-NONE: Final = "(none)"
+
 # -- the output schema -----------------------------------------------------------------
-
-
-def schema_alternatives(schema: Mapping[str, Any], root: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """The non-null shapes a value of this schema can take."""
-    schema = resolve(schema, root)
-    for key in ("anyOf", "oneOf"):
-        if isinstance(schema.get(key), list):
-            return [option for member in schema[key] for option in schema_alternatives(member, root)]
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        return [{**schema, "type": item} for item in kind if item != "null"]
-    if kind == "null" or ("const" in schema and schema["const"] is None):
-        return []
-    if isinstance(schema.get("enum"), list):
-        values = [v for v in schema["enum"] if v is not None]
-        return [{**schema, "enum": values}] if values else []
-    return [schema]
 
 
 def _value_kind(value: Any) -> str:
@@ -68,24 +51,6 @@ def _field_kind(schema: Mapping[str, Any], root: Mapping[str, Any]) -> str:
     return "json"
 
 
-def schema_categories(schema: Mapping[str, Any], root: Mapping[str, Any]) -> list[Any] | None:
-    """The values a categorical field can take (enums and booleans), else None."""
-    alternatives = schema_alternatives(schema, root)
-    if not alternatives:
-        return None
-    values: list[Any] = []
-    for alt_schema in alternatives:
-        if alt_schema.get("type") == "boolean" and "enum" not in alt_schema:
-            values.extend([True, False])
-        elif isinstance(alt_schema.get("enum"), list):
-            values.extend(alt_schema["enum"])
-        elif "const" in alt_schema:
-            values.append(alt_schema["const"])
-        else:
-            return None
-    return list(dict.fromkeys(show(v) for v in values))
-
-
 def output_columns(output_schema: dict[str, Any]) -> list[tuple[str, str]]:
     """The output fields in schema order, each with its kind: string, number, integer, boolean or json."""
     properties = output_schema.get("properties", {})
@@ -93,11 +58,6 @@ def output_columns(output_schema: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 # -- flat records ----------------------------------------------------------------------
-
-
-def json_text(value: Any) -> str:
-    """A value as JSON text (non-ASCII kept)."""
-    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 def _output_values(
@@ -146,17 +106,6 @@ def flatten(
 
 
 # -- values as the report shows them ------------------------------------------------------
-
-
-def show(value: Any) -> str:
-    """A value as the report shows it in a table cell or a chart's category."""
-    if value is None:
-        return NONE
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value
-    return json_text(value)
 
 
 def truncate(text: str, limit: int = TRUNCATE_AT) -> str:

@@ -19,8 +19,10 @@ from typing import IO, Any, Final
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from batch_worker.reports.columns import alternative_kind, json_text, schema_alternatives
+from batch_worker.reports.columns import alternative_kind
 from onepipe.jobs import input_key
+from onepipe.schemas import schema_alternatives
+from onepipe.values import json_text
 
 BATCH_ROWS: Final = 1000
 # Characters str.splitlines() (and some editors) take for line ends: escaped in the JSONL,

@@ -11,10 +11,9 @@ import jinja2
 from markupsafe import Markup
 
 from batch_worker.reports.charts import bar_chart, histogram, reliability
-from batch_worker.reports.columns import json_text, truncate
+from batch_worker.reports.columns import truncate
 from batch_worker.reports.scoring import (
     CALIBRATION_BINS,
-    CATEGORICAL,
     CategoricalScore,
     FieldScores,
     NumericScore,
@@ -29,6 +28,7 @@ from batch_worker.reports.statistics import (
 )
 from onepipe import PipelineInfo
 from onepipe.jobs import JobMeta, utc_now
+from onepipe.values import CATEGORICAL, json_text
 
 MISSING: Final = "\u2013"  # an en dash: nothing to show
 MATRIX_VALUES: Final = 12  # a categorical field with more values seen gets a list of changes, not a matrix

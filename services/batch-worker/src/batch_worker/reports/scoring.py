@@ -24,10 +24,19 @@ from typing import Any, Final
 import numpy as np
 import pyarrow as pa
 
-from batch_worker.reports.columns import schema_categories, show
-from batch_worker.reports.statistics import FLAGS, as_number, is_known, schema_bounds
+from batch_worker.reports.statistics import FLAGS, is_known, schema_bounds
 from onepipe.jobs import RowResult
-from onepipe.schemas import json_types, scorable
+from onepipe.schemas import is_boolean, scored_kind
+from onepipe.values import (
+    CATEGORICAL,
+    NUMERIC,
+    abs_error,
+    as_number,
+    is_right,
+    read_truth,
+    show,
+    truth_category,
+)
 
 BOOTSTRAP: Final = 2000  # resamples for the interval on a difference in accuracy
 LISTED_SPLITS: Final = 20  # rows listed that one flag set gets right and the other wrong, each way
@@ -38,50 +47,6 @@ SUBSETS: Final = (KNOWN, UNSEEN)
 MAX_CLASSES: Final = 50  # classes seen beyond these are pooled as OTHER in the confusion matrix
 OTHER: Final = "(other)"
 CONFIDENT_WRONG: Final = 20
-_TRUE: Final = {"true", "1", "yes", "y", "t"}
-_FALSE: Final = {"false", "0", "no", "n", "f"}
-
-CATEGORICAL: Final = "categorical"
-NUMERIC: Final = "numeric"
-
-
-def scored_kind(schema: Mapping[str, Any], root: Mapping[str, Any]) -> str | None:
-    """categorical, numeric, or None when a field's values cannot be scored (lists, objects, mixed)."""
-    if not scorable(schema, root):
-        return None
-    if (
-        json_types(schema, root) - {"null"} <= {"integer", "number"}
-        and schema_categories(schema, root) is None
-    ):
-        return NUMERIC
-    return CATEGORICAL
-
-
-def truth_category(value: Any, boolean: bool) -> str | None:
-    """A truth cell as the category it names (None when blank): text trimmed, yes/no words for booleans."""
-    if value is None:
-        return None
-    text = show(value).strip()
-    if not text:
-        return None
-    if boolean and isinstance(value, str):
-        lowered = text.lower()
-        if lowered in _TRUE:
-            return "true"
-        if lowered in _FALSE:
-            return "false"
-    return text
-
-
-def truth_number(value: Any) -> float | None:
-    """A truth cell as a finite number, or None (blank or not a number)."""
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = float(value.strip() if isinstance(value, str) else value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 @dataclass
@@ -117,7 +82,7 @@ class CategoricalScore:
         return value
 
     def add(self, truth: str, predicted: str) -> bool:
-        right = truth == predicted
+        right = is_right(truth, predicted)
         self.scored += 1
         self.correct += right
         self.confusion[(self._class(truth), self._class(predicted))] += 1
@@ -174,8 +139,8 @@ class NumericScore:
     absolute: float = 0.0
     squared: float = 0.0
 
-    def add(self, truth: float, predicted: float) -> float:
-        error = abs(predicted - truth)
+    def add(self, error: float) -> float:
+        """Count one row's absolute error."""
         self.scored += 1
         self.absolute += error
         self.squared += error * error
@@ -288,7 +253,7 @@ class Scoring:
                 name,
                 column,
                 kind,
-                json_types(properties[name], schema) - {"null"} == {"boolean"},
+                is_boolean(properties[name], schema),
                 {
                     variant: CategoricalScore() if kind == CATEGORICAL else NumericScore()
                     for variant in self.variants
@@ -313,11 +278,8 @@ class Scoring:
         values: dict[str, Any] = {}
         for name, scores in self.fields.items():
             cell = result.input.get(scores.column)
-            truth: str | float | None
-            if scores.kind == CATEGORICAL:
-                truth = truth_category(cell, scores.boolean)
-            else:
-                truth = truth_number(cell)
+            truth = read_truth(cell, scores.kind, scores.boolean)
+            if scores.kind == NUMERIC:
                 scores.unreadable += truth is None and truth_category(cell, False) is not None
             scores.blank += truth_category(cell, False) is None
             values[f"truth.{name}"] = truth
@@ -345,11 +307,11 @@ class Scoring:
                     if confidence is not None and not right:
                         self._note_wrong(scores, variant, result, confidence, truth, predicted)
                 elif isinstance(score, NumericScore) and isinstance(truth, float):
-                    number = as_number(output.get(name))
-                    if number is not None:
-                        values[key] = score.add(truth, number)
+                    error = abs_error(truth, output.get(name))
+                    if error is not None:
+                        values[key] = score.add(error)
                         if isinstance(subset, NumericScore):
-                            subset.add(truth, number)
+                            subset.add(error)
             if len(outcomes) == 2:
                 self._pair(scores, result, truth, outcomes)
         return values

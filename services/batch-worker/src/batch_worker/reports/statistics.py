@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from batch_worker.reports.columns import schema_alternatives, schema_categories, show, truncate
+from batch_worker.reports.columns import truncate
 from onepipe.jobs import RowResult
 from onepipe.schemas import (
     ROLE_CONFIDENCE,
@@ -37,7 +37,10 @@ from onepipe.schemas import (
     ROLE_REVIEW,
     output_roles,
     resolve,
+    schema_alternatives,
+    schema_categories,
 )
+from onepipe.values import as_number, show
 
 REVIEW_ROWS: Final = 50
 LISTED_ROWS: Final = 200
@@ -58,13 +61,6 @@ LIST: Final = "list"
 OBJECT: Final = "object"
 TEXT: Final = "text"
 VALUE: Final = "value"  # JSON of several shapes
-
-
-def as_number(value: Any) -> float | None:
-    """A finite number as a float; anything else (booleans, text, NaN) as None."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
 
 
 def _shape(schema: Mapping[str, Any], root: Mapping[str, Any]) -> str:
