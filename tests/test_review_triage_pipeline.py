@@ -13,6 +13,7 @@ from onepipe import ArtifactsError, LoadedPipeline, PipelineInputError
 from review_triage.data import load_snippets
 from review_triage.pipeline import MAX_TEXT_CHARS
 from review_triage.pipeline import pipeline as example
+from review_triage.training import split
 from tests.conftest import EXAMPLE_ARTIFACTS
 
 Loaded = LoadedPipeline[Any, Any, Any]
@@ -48,6 +49,47 @@ def test_named_examples_get_the_expected_verdicts(example_pipeline: Loaded) -> N
     assert all(len(v.similar) == 3 for v in outputs)
 
 
+def test_known_means_learned_from_a_held_out_snippet_is_unseen(example_pipeline: Loaded) -> None:
+    rows = [json.loads(line) for line in (EXAMPLE_ARTIFACTS / "snippets.jsonl").read_text().splitlines()]
+    trained = {r["text"] for r in rows if r["trained_on"]}
+    # a held-out snippet whose text no training snippet repeats (the corpus has a few repeats)
+    held_out = next(r for r in rows if not r["trained_on"] and r["text"].strip() and r["text"] not in trained)
+    learned = next(r for r in rows if r["trained_on"] and r["text"].strip())
+    assert sum(1 for r in rows if not r["trained_on"]) == 3477  # the model card's 25% held out
+    unseen, known = example_pipeline.run([{"text": held_out["text"]}, {"text": learned["text"]}]).outputs
+    assert unseen.duplicate_of is None
+    assert known.duplicate_of is not None and known.duplicate_of.id == learned["id"]
+    # the similar-snippet search still covers the whole corpus, held-out rows included
+    assert unseen.similar[0].id == held_out["id"]
+
+
+def test_the_held_out_split_is_written_for_a_reviewer(tmp_path: Path) -> None:
+    import csv
+    import subprocess
+
+    from tests.processes import ROOT
+
+    target = tmp_path / "held-out.csv"
+    done = subprocess.run(
+        ["uv", "run", "--frozen", "--no-sync", "python", "-m", "review_triage", "held-out", str(target)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"3477 held-out snippets written to {target}"
+    rows = list(csv.DictReader(target.open(encoding="utf-8", newline="")))
+    snippets = load_snippets()
+    _, held_out = split([s.label for s in snippets])
+    assert [(r["text"], r["label"]) for r in rows] == [
+        (snippets[i].text, snippets[i].label) for i in sorted(held_out)
+    ]
+    # the same rows the artifacts mark as not learned from
+    stored = [json.loads(line) for line in (EXAMPLE_ARTIFACTS / "snippets.jsonl").read_text().splitlines()]
+    assert {r["id"] for r in stored if not r["trained_on"]} == set(held_out.tolist())
+
+
 @pytest.mark.parametrize(
     "flags", VARIANTS, ids=lambda f: ",".join(f"{k}={v}" for k, v in f.items()) or "default"
 )
@@ -72,7 +114,9 @@ def test_debug_on_and_off_give_the_same_outputs(
         assert [s.name for s in trace.steps] == STEPS
         for step in trace.steps:
             if step.status == "ran":
-                assert step.time_ms > 0 and step.output is not None
+                assert step.time_ms > 0
+                # duplicate_of's output is None for a text no training snippet repeats
+                assert step.output is not None or step.name == "duplicate_of"
 
 
 def test_the_debug_trace_carries_each_steps_detail(example_pipeline: Loaded) -> None:

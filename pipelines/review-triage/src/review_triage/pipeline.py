@@ -83,7 +83,8 @@ class Triage(BaseModel):
         description="Why it needs review (empty when it does not).", json_schema_extra={"x-role": "reasons"}
     )
     duplicate_of: KnownSnippet | None = Field(
-        description="The known snippet this text repeats, if any.", json_schema_extra={"x-role": "known"}
+        description="The training snippet this text repeats, if any: known to the classifiers.",
+        json_schema_extra={"x-role": "known"},
     )
     similar: list[KnownSnippet] = Field(description="The most similar known snippets.")
 
@@ -103,7 +104,9 @@ class TriageFlags(BaseModel):
         description="How similar snippets are found: BM25 over words, or MiniLM cosine similarity.",
     )
     check_duplicates: bool = Field(
-        True, description="Check the text against the known corpus (bloom filter, then confirmed)."
+        True,
+        description="Check the text against the snippets the classifiers learned from (bloom filter, "
+        "then confirmed).",
     )
     neighbours: int = Field(3, ge=0, le=20, description="How many similar known snippets to return.")
     review_below: float = Field(
@@ -140,7 +143,7 @@ def embeddings(
 def duplicate_of(
     normalised_text: list[str], bloom: rbloom.Bloom, snippet_store: SnippetStore, recorder: Recorder
 ) -> list[KnownSnippet | None]:
-    """The known snippet this text repeats exactly, if any: bloom filter, then confirmed."""
+    """The training snippet this text repeats exactly, if any: bloom filter, then confirmed."""
     found: list[KnownSnippet | None] = []
     for index, text in enumerate(normalised_text):
         key = duplicate_key(text)

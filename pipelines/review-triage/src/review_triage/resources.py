@@ -20,7 +20,8 @@ from review_triage.training import BLOOM, BM25_DIR, MODELS, SNIPPETS, VECTORS
 
 @dataclass
 class SnippetStore:
-    """The known snippets, and an exact lookup by duplicate key to confirm bloom hits."""
+    """The corpus's snippets (all searched for similar ones), and an exact lookup by duplicate key of
+    those the classifiers learned from, to confirm bloom hits."""
 
     ids: list[int]
     texts: list[str]
@@ -38,8 +39,9 @@ class SnippetStore:
             labels=[r["label"] for r in rows],
             movies=[r["movie"] for r in rows],
         )
-        for row, text in enumerate(store.texts):
-            store.by_key.setdefault(duplicate_key(normalise(text)), row)
+        for row, (text, record) in enumerate(zip(store.texts, rows, strict=True)):
+            if record["trained_on"]:
+                store.by_key.setdefault(duplicate_key(normalise(text)), row)
         return store
 
 
