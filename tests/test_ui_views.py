@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import tomllib
 from datetime import UTC, datetime, timedelta
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
+import yaml
 
 from onepipe.client import ServiceRejectedError, ServiceUnavailableError
 from review_triage.pipeline import pipeline as example
 from tests import rich_pipeline, tiny_pipeline
+from tests.processes import ROOT
 from ui_service import charts, forms, jobs_view, views, wording
 
 EXAMPLE = example.describe("v").model_dump(mode="json")
@@ -31,6 +35,8 @@ TINY = tiny_pipeline.pipeline.describe("v").model_dump(mode="json")
         (2049, "2049"),
         (1.234e-05, "1.2e-05"),
         (float("nan"), "not a number"),
+        (0.99962, "0.9996"),
+        (2.0004, "2.0004"),
     ],
 )
 def test_numbers_are_rounded_for_people(number: float, text: str) -> None:
@@ -44,6 +50,11 @@ def test_values_read_in_plain_words() -> None:
     assert wording.value({"kind_confidence": 0.9}) == "Kind confidence: 0.9"
     assert wording.signed(0.14) == "+0.14" and wording.signed(-0.02) == "-0.02" and wording.signed(0.0) == "0"
     assert wording.percent(0.9766) == "98%" and wording.percent(0.0142) == "1.4%"
+    assert wording.percent(0.99962) == "99.96%" and wording.percent(0.0004) == "0.04%"
+    assert wording.distinct(0.9766, 0.9781) == ("0.977", "0.978") and wording.distinct(0.5, 0.5) == (
+        "0.5",
+        "0.5",
+    )
     assert wording.milliseconds(0.0153) == "0.015 ms" and wording.milliseconds(44.2) == "44 ms"
     assert wording.seconds(185) == "3 min 5 s" and wording.seconds(40) == "40 s"
 
@@ -229,6 +240,8 @@ def test_two_answers_compare_in_one_summary() -> None:
         "Needs review": ("no", "no longer needed"),
     }
     assert views.difference_rows(a, b, schema)[0] == {"Field": "Confidence", "A": "0.62", "B": "0.76"}
+    assert views.pair_text(0.9766, 0.9781) == ("0.977", "0.978")  # not "0.98" twice
+    assert views.pair_text(None, ["a", "b"]) == ("none", "a, b")
     flags = views.flag_differences({"classifier": "tfidf"}, {"classifier": "minilm"}, EXAMPLE["flags_schema"])
     assert flags == "Classifier minilm (A: tfidf)"
 
@@ -265,6 +278,8 @@ def test_charts_draw_scores_signs_and_a_waterfall() -> None:
         ("dull", "negative", "-0.4"),
     ]
     assert signed["layer"][0]["encoding"]["color"]["scale"]["range"] == [charts.POSITIVE, charts.NEGATIVE]
+    counts = charts.signed_bars({"refund": 2, "invoice": 1})
+    assert [v["text"] for v in counts["data"]["values"]] == ["2", "1"]  # no sign where none is negative
     low, high = signed["encoding"]["x"]["scale"]["domain"]
     assert low < -0.4 and high > 0.9  # room beside the bars for their values
     rows = [{"step": "1. A", "start": 0, "end": 2, "ms": 2, "time": "2 ms"}]
@@ -297,7 +312,7 @@ def test_jobs_show_progress_speed_and_time_left() -> None:
     assert row == {
         "Job": "j1",
         "File": "f.csv",
-        "State": "▶️ running",
+        "State": "running",
         "Progress": 0.4,
         "Rows": "40 of 100",
         "Failed": 2,
@@ -362,3 +377,27 @@ def test_reported_cases_read_with_field_titles() -> None:
         "Note": "lukewarm",
         "Case": "case-1",
     }
+
+
+def test_the_viewer_settings_sit_beside_the_script_every_launcher_runs() -> None:
+    """Streamlit reads .streamlit/config.toml beside the script it runs, whatever the working directory:
+    the Procfile (`just up`), compose and the image all run the same script, and the image copies its folder.
+    """
+    procfile = dict(
+        line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if ": " in line
+    )
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]["ui"]["command"]
+    scripts = {procfile["ui"].split("streamlit run ")[1].split()[0], compose[2]}
+    (script,) = scripts
+    config = tomllib.loads((ROOT / script).parent.joinpath(".streamlit", "config.toml").read_text())
+    assert config["client"] == {"toolbarMode": "viewer", "showErrorDetails": "none"}
+    assert (
+        config["server"]["address"] == "127.0.0.1"
+    )  # this machine only, unless STREAMLIT_SERVER_ADDRESS says
+    copied = [
+        line.split()[-1]
+        for line in (ROOT / "services" / "ui" / "Dockerfile").read_text().splitlines()
+        if line.startswith("COPY --from=build")
+    ]
+    assert str(PurePosixPath("/app") / PurePosixPath(script).parent) in copied
+    assert Path(ROOT / script).name == "app.py"

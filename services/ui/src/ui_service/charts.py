@@ -80,14 +80,18 @@ def score_bars(scores: Mapping[str, float], chosen: str | None, as_shares: bool)
 
 
 def signed_bars(values: Mapping[str, float]) -> dict[str, Any]:
-    """Numbers by name as bars from zero, sorted (largest first), positive and negative in two colours."""
+    """Numbers by name as bars from zero, sorted (largest first), positive and negative in two colours.
+
+    Each bar carries its value (with its sign when some are negative).
+    """
     ordered = sorted(values.items(), key=lambda item: -abs(item[1]))[:MAX_BARS]
     ordered.sort(key=lambda item: -item[1])
+    mixed = any(value < 0 for _, value in ordered)  # signs shown only where some values are negative
     rows = [
         {
             "name": name,
             "value": value,
-            "text": wording.signed(value),
+            "text": wording.signed(value) if mixed else wording.number(value),
             "sign": "positive" if value >= 0 else "negative",
         }
         for name, value in ordered

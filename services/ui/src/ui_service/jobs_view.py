@@ -13,12 +13,12 @@ from typing import Any, Final, Literal
 from ui_service import wording
 
 ACTIVE: Final = ("queued", "running")
-STATES: Final = {
-    "queued": "⏳ queued",
-    "running": "▶️ running",
-    "succeeded": "✅ succeeded",
-    "failed": "❌ failed",
-    "cancelled": "⏹️ cancelled",
+STATES: Final = {  # words, not emoji: a table cell shows no icon font
+    "queued": "queued (waiting for a worker)",
+    "running": "running",
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "cancelled": "cancelled",
 }
 # a queued or running job nobody has worked on for this long may have lost its worker: offer to resume it
 # (the gateway refuses with a sentence while a worker still holds it)

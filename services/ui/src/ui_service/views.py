@@ -532,12 +532,13 @@ def compare_metrics(
         b_value = float(second[confidence])
         a_value = float(first[confidence]) if _is_number(first.get(confidence)) else None
         delta = None if a_value is None else wording.signed(b_value - a_value)
+        a_text, b_text = wording.distinct(b_value if a_value is None else a_value, b_value)
         metrics.append(
             MetricView(
                 titles[confidence],
-                wording.number(b_value),
+                b_text,
                 None if delta == "0" else delta,
-                help=f"A: {wording.value(a_value)}; B: {wording.number(b_value)}",
+                help=f"A: {a_text if a_value is not None else wording.NONE}; B: {b_text}",
             )
         )
     review = roles.get(ROLE_REVIEW)
@@ -555,14 +556,19 @@ def difference_rows(
 ) -> list[dict[str, str]]:
     """The output fields that differ, as table rows: the field, A's value, B's value (in words)."""
     titles = wording.field_titles(schema)
-    return [
-        {
-            "Field": titles.get(name, wording.readable(name)),
-            "A": wording.shorten(wording.value(first.get(name)), 200),
-            "B": wording.shorten(wording.value(second.get(name)), 200),
-        }
-        for name in changed_fields(first, second)
-    ]
+    rows = []
+    for name in changed_fields(first, second):
+        a_text, b_text = pair_text(first.get(name), second.get(name))
+        rows.append({"Field": titles.get(name, wording.readable(name)), "A": a_text, "B": b_text})
+    return rows
+
+
+def pair_text(before: Any, after: Any) -> tuple[str, str]:
+    """A value before and after a change, in words; two numbers with the digits that tell them apart."""
+    numbers = isinstance(before, int | float) and isinstance(after, int | float)
+    if numbers and not isinstance(before, bool) and not isinstance(after, bool):
+        return wording.distinct(float(before), float(after))
+    return wording.shorten(wording.value(before), 200), wording.shorten(wording.value(after), 200)
 
 
 # -- peers and cases ---------------------------------------------------------------------------------

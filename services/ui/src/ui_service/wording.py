@@ -49,8 +49,12 @@ def field_titles(schema: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-def number(value: float) -> str:
-    """A number rounded for people: 0.976606 -> "0.98", 0.014248 -> "0.014", 3.0 -> "3"."""
+def number(value: float, digits: int = 2) -> str:
+    """A number rounded for people: 0.976606 -> "0.98", 0.014248 -> "0.014", 3.0 -> "3".
+
+    `digits`: significant digits below 1, decimals from 1 to 1000. A fraction is never
+    rounded to a whole number it is not (0.9996 -> "0.9996", not "1").
+    """
     if isinstance(value, bool):
         return YES if value else NO
     if isinstance(value, int):
@@ -61,15 +65,25 @@ def number(value: float) -> str:
         return str(int(value))
     size = abs(value)
     if size >= 1000:
-        text = f"{value:,.0f}"
-    elif size >= 1:
-        text = f"{value:.2f}"
-    elif size >= 1e-4:
-        # two significant digits: 0.0142 -> 0.014, 0.976 -> 0.98
-        text = f"{value:.{1 - math.floor(math.log10(size))}f}"
-    else:
+        return f"{value:,.0f}"
+    if size < 1e-4:
         return f"{value:.1e}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    # decimals for `digits` significant digits below 1 (0.0142 -> 0.014), `digits` decimals above
+    decimals = digits if size >= 1 else digits - 1 - math.floor(math.log10(size))
+    text = f"{value:.{decimals}f}"
+    while float(text) == round(value) and decimals < 6:  # 0.9996 is not 1, 2.0004 is not 2
+        decimals += 1
+        text = f"{value:.{decimals}f}"
+    return text.rstrip("0").rstrip(".")
+
+
+def distinct(first: float, second: float) -> tuple[str, str]:
+    """Two different numbers rounded for people, with the digits that tell them apart."""
+    for digits in range(2, 7):
+        a, b = number(first, digits), number(second, digits)
+        if a != b or first == second:
+            return a, b
+    return number(first, 6), number(second, 6)
 
 
 def signed(value: float) -> str:
@@ -79,11 +93,16 @@ def signed(value: float) -> str:
 
 
 def percent(share: float) -> str:
-    """A share of 1 as a percentage: 0.9766 -> "98%", 0.0142 -> "1.4%"."""
+    """A share of 1 as a percentage: 0.9766 -> "98%", 0.0142 -> "1.4%", 0.9996 -> "99.96%" (not 100%)."""
     value = share * 100
-    if value == 0 or value >= 10 or value == int(value):
+    if value == int(value):
         return f"{value:.0f}%"
-    return f"{value:.1f}%"
+    decimals = 0 if value >= 10 else 1
+    text = f"{value:.{decimals}f}"
+    while float(text) in (0, 100) and decimals < 4:  # a share is never rounded to none or all of it
+        decimals += 1
+        text = f"{value:.{decimals}f}"
+    return text + "%"
 
 
 def is_empty(value: Any) -> bool:
