@@ -175,6 +175,11 @@ def _screenshot(browser: webdriver.Chrome, name: str) -> Path:
     return path
 
 
+def _progress_text(browser: webdriver.Chrome) -> str:
+    bars = browser.find_elements(By.CSS_SELECTOR, "[data-testid='stProgress']")
+    return str(bars[0].text) if bars else ""
+
+
 def _no_trouble(browser: webdriver.Chrome) -> None:
     """For a viewer: no Deploy button or developer menu, no traceback, no exception box."""
     body = _body(browser)
@@ -255,9 +260,22 @@ def test_batch_jobs_in_a_browser_follow_a_job_and_reopen_its_report(
     ).json()
     for job in (first, second):
         assert browser_stack.wait(job["id"])["state"] == "succeeded"
+    # a long job, followed live (its progress refreshes on its own), then cancelled from the page
+    rows = "".join(f"A film numbered {n} and a long enough review of it.\n" for n in range(30000))
+    long = browser_stack.submit("long.csv", ("text\n" + rows).encode()).json()
     browser.get(ui.url)
     _page(browser, "Batch jobs")
     _shows(browser, "Compare two jobs")
+    _choose(browser, _selectbox(browser, "Open a job"), long["id"])
+    readings = []
+    for _ in range(3):
+        _wait(browser).until(lambda driver: "rows/s" in _progress_text(driver))
+        readings.append(_progress_text(browser))
+        time.sleep(2)
+    assert len(set(readings)) > 1, readings  # no click between them: the page refreshed itself
+    _click(browser, _button("Cancel"))
+    _shows(browser, f"Job {long['id']} was cancelled by reviewer after ")
+    assert "Resume" in _body(browser)
     _choose(browser, _selectbox(browser, "Open a job"), first["id"])
     _shows(browser, f"Job {first['id']} succeeded")
     _click(browser, _button("Compare"))

@@ -538,7 +538,7 @@ def open_job(jobs: list[dict[str, Any]]) -> None:
         list(known),
         index=None,
         key="batch.open",
-        format_func=lambda job_id: f"{job_id}: {known[job_id]['file_name']} ({known[job_id]['state']})",
+        format_func=lambda job_id: f"{job_id}: {known[job_id]['file_name']}",  # its state is shown below
         placeholder="Pick a job to follow it, cancel or resume it, or read its report",
     )
     st.session_state["batch.opened"], st.session_state["batch.picker_shown"] = picked, True
@@ -567,8 +567,7 @@ def job_progress(job_id: str) -> None:
         "Cancel", key=f"batch.cancel.{job_id}", icon=":material/stop:"
     )
     if cancel and attempt("gateway", lambda: gateway().cancel_job(job_id)) is not None:
-        st.session_state["batch.note"] = f"Job {job_id} cancelled."
-        st.rerun()
+        st.rerun()  # the page shows it cancelled, with its resume button
     if "resume" in actions:
         resume_button(job_id, columns[1], "No worker has worked on it for a while: resume it if it is stuck.")
     if not jobs_view.active(job):
@@ -592,10 +591,13 @@ def finished_job(job: dict[str, Any]) -> None:
             resume_button(job["id"], st)
         return
     speed, spent = jobs_view.rate(job, now), jobs_view.timing_text(job, now)
-    st.success(
-        f"Job {job['id']} succeeded: {job['rows_done']} rows, {job['rows_failed']} failed"
-        + (f"; {speed:,.1f} rows/s, {spent}." if speed else ".")
+    done = f"Job {job['id']} succeeded: {job['rows_done']} rows, {job['rows_failed']} failed" + (
+        f"; {speed:,.1f} rows/s, {spent}." if speed else "."
     )
+    if job["rows_failed"]:  # a job that ran to its end, but not every row: said in amber, with where to look
+        st.warning(done + " The report lists the failed rows with their reasons.", icon=":material/warning:")
+    else:
+        st.success(done)
     if job["reports"]:
         row = st.container(horizontal=True)
         for file_format in job["reports"]:
