@@ -330,6 +330,20 @@ def test_the_batch_page_prefills_only_matching_columns_and_shows_the_finished_jo
     assert f"Job {job['id']} succeeded" in at.success[0].value
 
 
+def test_a_job_whose_rows_failed_is_not_shown_as_a_plain_success(app: AppTest) -> None:
+    at = _page(app, "Batch jobs")
+    _upload(at, "blank.csv", _csv([{"text": "A fine film."}, {"text": "   "}]))  # a blank text is refused
+    at.button(key="batch.submit").click().run()
+    _clean(at)
+    deadline = time.monotonic() + 120
+    while not at.warning and time.monotonic() < deadline:
+        time.sleep(1)
+        at.run()
+    (warning,) = [w.value for w in at.warning]
+    assert "succeeded: 2 rows, 1 failed" in warning and "failed rows with their reasons" in warning
+    assert not at.success
+
+
 @pytest.fixture
 def idle_gateway(
     example_service: ServiceProcess, redis_server: RedisServer, tmp_path: Path
