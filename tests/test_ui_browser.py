@@ -1,25 +1,39 @@
-"""The UI in a real headless Chromium (Debian's, with its chromedriver), served by `streamlit run`."""
+"""The UI in a real headless Chromium (Debian's, with its chromedriver), served by `streamlit run`.
+
+Every page is loaded and used as a person would, and saved as a screenshot under test-output/
+(ui-explore.png, ui-steps.png, ui-compare.png, ui-batch-jobs.png, ui-cases.png) to look at.
+The UI runs with only its port set: its viewer settings come from the config.toml it ships.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import shutil
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from review_triage.pipeline import pipeline as example
-from tests.processes import OUTPUT, ServiceProcess, free_port
+from tests.processes import OUTPUT, RedisServer, ServiceProcess, free_port
+from tests.stacks import KEYS, Stack, as_key, stack
+from ui_service import wording
 
 os.environ.setdefault("SE_OFFLINE", "true")  # Selenium must not look for drivers online: Debian's are here
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+WIDTH = 1400
 # flags a root, offline machine needs (no sandbox for root; no calls home, which this network refuses)
 FLAGS = [
     "--headless",
@@ -31,21 +45,33 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
     "--disable-dev-shm-usage",
-    "--window-size=1400,2600",
+    "--hide-scrollbars",
+    f"--window-size={WIDTH},1000",
 ]
+STEPS = example.describe("").steps
 
 
 @pytest.fixture(scope="module")
-def ui(example_service: ServiceProcess) -> Iterator[ServiceProcess]:
+def browser_stack(
+    example_service: ServiceProcess, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    with stack(
+        example_service.url, tmp_path_factory.mktemp("ui-browser"), redis=redis_server.url(9)
+    ) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def ui(browser_stack: Stack) -> Iterator[ServiceProcess]:
     port = free_port()
     process = ServiceProcess(
         "ui",
         ["uv", "run", "--frozen", "--no-sync", "streamlit", "run", "services/ui/src/ui_service/app.py"],
         {
-            "MODEL_URL": example_service.url,
+            "MODEL_URL": browser_stack.model_url,
+            "GATEWAY_URL": browser_stack.gateway.url,
+            "UI_API_KEY": KEYS["reviewer"],
             "STREAMLIT_SERVER_PORT": str(port),
-            "STREAMLIT_SERVER_HEADLESS": "true",
-            "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
         },
         port,
     )
@@ -73,24 +99,209 @@ def browser() -> Iterator[webdriver.Chrome]:
     driver.quit()
 
 
-# the browser is asked for first: a missing Chromium fails before the UI and model service start
-def test_explore_in_a_browser_shows_the_output_and_every_step(
+def _wait(browser: webdriver.Chrome) -> WebDriverWait[webdriver.Chrome]:
+    return WebDriverWait(browser, 90)
+
+
+def _click(browser: webdriver.Chrome, xpath: str) -> None:
+    _wait(browser).until(expected_conditions.element_to_be_clickable((By.XPATH, xpath))).click()
+
+
+def _button(text: str) -> str:
+    return f"//button[.//p[normalize-space()='{text}']]"
+
+
+def _shows(browser: webdriver.Chrome, text: str) -> None:
+    """Wait until the page shows `text` and the run that shows it has ended."""
+    _wait(browser).until(expected_conditions.text_to_be_present_in_element((By.TAG_NAME, "body"), text))
+    _settled(browser)
+
+
+def _settled(browser: webdriver.Chrome) -> None:
+    """Wait until the app has stopped running (no "Running..." status) and its charts are drawn."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        running = browser.find_elements(By.CSS_SELECTOR, "[data-testid='stStatusWidget']")
+        if not any(element.is_displayed() for element in running):
+            break
+        time.sleep(0.2)
+    time.sleep(1.5)
+
+
+def _body(browser: webdriver.Chrome) -> str:
+    return str(browser.find_element(By.TAG_NAME, "body").text)
+
+
+def _page(browser: webdriver.Chrome, name: str) -> None:
+    _click(browser, f"//*[@data-testid='stSidebar']//label[.//p[normalize-space()='{name}']]")
+    heading = f"//*[@data-testid='stMain']//h2[contains(normalize-space(), '{name}')]"
+    _wait(browser).until(expected_conditions.presence_of_element_located((By.XPATH, heading)))
+    _settled(browser)
+
+
+def _choose(browser: webdriver.Chrome, box: WebElement, option: str) -> None:
+    """Pick an option of a Streamlit select box, as a person would: open it, click the option."""
+    box.find_element(By.CSS_SELECTOR, "[role='combobox']").click()
+    _click(browser, f"//*[@role='option'][starts-with(normalize-space(), '{option}')]")
+
+
+def _selectbox(browser: webdriver.Chrome, label: str, index: int = 0) -> WebElement:
+    xpath = f"//div[@data-testid='stSelectbox'][.//label//p[starts-with(normalize-space(), '{label}')]]"
+    _wait(browser).until(lambda driver: len(driver.find_elements(By.XPATH, xpath)) > index)
+    return browser.find_elements(By.XPATH, xpath)[index]
+
+
+def _screenshot(browser: webdriver.Chrome, name: str) -> Path:
+    """The whole page, top to bottom, with no tooltip over it, saved as test-output/<name>."""
+    _settled(browser)
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
+    browser.execute_script(  # from the top of the page, whatever was clicked last
+        "window.scrollTo(0, 0); const main = document.querySelector('[data-testid=stMain]');"
+        "if (main) { main.scrollTop = 0; }"
+    )
+    resting = browser.find_element(By.CSS_SELECTOR, "[data-testid='stSidebar'] h1")
+    webdriver.ActionChains(browser).move_to_element(resting).perform()  # no tooltip over the page
+    height = browser.execute_script(
+        "const main = document.querySelector('[data-testid=stMain]');"
+        "return Math.max(document.body.scrollHeight, main ? main.scrollHeight : 0);"
+    )
+    browser.set_window_size(WIDTH, min(max(int(height) + 60, 1000), 7000))
+    _settled(browser)
+    OUTPUT.mkdir(exist_ok=True)
+    path = OUTPUT / name
+    browser.save_screenshot(str(path))
+    browser.set_window_size(WIDTH, 1000)
+    assert path.stat().st_size > 10_000
+    return path
+
+
+def _progress_text(browser: webdriver.Chrome) -> str:
+    bars = browser.find_elements(By.CSS_SELECTOR, "[data-testid='stProgress']")
+    return str(bars[0].text) if bars else ""
+
+
+def _no_trouble(browser: webdriver.Chrome) -> None:
+    """For a viewer: no Deploy button or developer menu, no traceback, no exception box."""
+    body = _body(browser)
+    assert "Deploy" not in body and not browser.find_elements(
+        By.CSS_SELECTOR, "[data-testid='stAppDeployButton']"
+    )
+    assert "Traceback" not in body and not browser.find_elements(
+        By.CSS_SELECTOR, "[data-testid='stException']"
+    )
+
+
+# the browser is asked for first: a missing Chromium fails before the UI and its services start
+def test_explore_in_a_browser_shows_the_verdict_then_every_step(
     browser: webdriver.Chrome, ui: ServiceProcess
 ) -> None:
     browser.get(ui.url)
-    wait = WebDriverWait(browser, 90)
-    text_box = wait.until(expected_conditions.element_to_be_clickable((By.CSS_SELECTOR, "textarea")))
-    text_box.send_keys(example.examples["rotten review"].text)
-    text_box.send_keys(Keys.CONTROL, Keys.ENTER)  # commit the value, as a person leaving the field would
-    run = wait.until(expected_conditions.element_to_be_clickable((By.XPATH, "//button[.//p[text()='Run']]")))
-    run.click()
-    steps = example.describe("").steps
-    last = f"{len(steps)}. {steps[-1].name}"
-    wait.until(expected_conditions.text_to_be_present_in_element((By.TAG_NAME, "body"), last))
-    body = browser.find_element(By.TAG_NAME, "body").text
-    OUTPUT.mkdir(exist_ok=True)
-    browser.save_screenshot(str(OUTPUT / "ui-explore.png"))
-    assert "Output" in body and "rotten" in body
-    for number, step in enumerate(steps, start=1):
-        assert f"{number}. {step.name}" in body, step.name
-    assert (OUTPUT / "ui-explore.png").stat().st_size > 10_000
+    _wait(browser).until(expected_conditions.element_to_be_clickable((By.CSS_SELECTOR, "textarea")))
+    _no_trouble(browser)
+    _click(browser, _button("rotten review"))  # an example card: fills the form and runs it
+    _shows(browser, "Details")
+    body = _body(browser)
+    assert "Label\nrotten" in body and "no review needed" in body
+    assert "Kind confidence" in body and "kind_confidence" not in body  # names in words
+    _no_trouble(browser)
+    _screenshot(browser, "ui-explore.png")
+    _click(browser, "//div[@role='tab'][.//p[normalize-space()='Steps']]")
+    last = f"{len(STEPS)}. {wording.readable(STEPS[-1].name)}"
+    _shows(browser, last)
+    body = _body(browser)
+    for number, step in enumerate(STEPS, start=1):
+        assert f"{number}. {wording.readable(step.name)}" in body, step.name
+    assert "not needed with these flags" in body and "ms from the start" in body
+    _screenshot(browser, "ui-steps.png")
+
+
+def test_compare_in_a_browser_shows_the_two_flag_sets_then_the_summary(
+    browser: webdriver.Chrome, ui: ServiceProcess
+) -> None:
+    browser.get(ui.url)
+    _page(browser, "Compare")
+    _choose(browser, _selectbox(browser, "Classifier", index=1), "minilm")
+    _shows(browser, "B differs from A in: Classifier minilm")
+    _click(browser, _button("rotten review"))
+    _shows(browser, "Both answers in full")
+    body = _body(browser)
+    assert "Verdict " in body and "Confidence (B)" in body and "4. Kind: differs" in body
+    # top to bottom: the flag sets, the button, the summary, what differs
+    assert body.index("Flag set B") < body.index("Verdict ") < body.index("4. Kind: differs")
+    _no_trouble(browser)
+    _screenshot(browser, "ui-compare.png")
+
+
+def _labelled_file() -> bytes:
+    rows = [
+        {"review": item.text, "category": "plot" if name.startswith("plot") else name.split()[0]}
+        for name, item in example.examples.items()
+    ] * 5
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=["review", "category"])
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+def test_batch_jobs_in_a_browser_follow_a_job_and_reopen_its_report(
+    browser: webdriver.Chrome, ui: ServiceProcess, browser_stack: Stack
+) -> None:
+    content = _labelled_file()
+    first = browser_stack.submit(
+        "labelled.csv", content, mapping={"text": "review"}, truth={"label": "category"}
+    ).json()
+    second = browser_stack.submit(
+        "labelled.csv",
+        content,
+        mapping={"text": "review"},
+        truth={"label": "category"},
+        flags={"classifier": "minilm"},
+    ).json()
+    for job in (first, second):
+        assert browser_stack.wait(job["id"])["state"] == "succeeded"
+    # a long job, followed live (its progress refreshes on its own), then cancelled from the page
+    rows = "".join(f"A film numbered {n} and a long enough review of it.\n" for n in range(30000))
+    long = browser_stack.submit("long.csv", ("text\n" + rows).encode()).json()
+    browser.get(ui.url)
+    _page(browser, "Batch jobs")
+    _shows(browser, "Compare two jobs")
+    _choose(browser, _selectbox(browser, "Open a job"), long["id"])
+    readings = []
+    for _ in range(3):
+        _wait(browser).until(lambda driver: "rows/s" in _progress_text(driver))
+        readings.append(_progress_text(browser))
+        time.sleep(2)
+    assert len(set(readings)) > 1, readings  # no click between them: the page refreshed itself
+    _click(browser, _button("Cancel"))
+    _shows(browser, f"Job {long['id']} was cancelled by reviewer after ")
+    assert "Resume" in _body(browser)
+    _choose(browser, _selectbox(browser, "Open a job"), first["id"])
+    _shows(browser, f"Job {first['id']} succeeded")
+    _click(browser, _button("Compare"))
+    _shows(browser, "Rows changed")
+    body = _body(browser)
+    assert "Download .csv" in body and "label: accuracy in B" in body
+    _no_trouble(browser)
+    _screenshot(browser, "ui-batch-jobs.png")
+
+
+def test_cases_in_a_browser_list_what_people_reported(
+    browser: webdriver.Chrome, ui: ServiceProcess, browser_stack: Stack
+) -> None:
+    case = {
+        "input": {"text": "Not bad at all."},
+        "flags": {},
+        "expected": {"label": "fresh"},
+        "note": "a double negative reads as praise",
+    }
+    kept = httpx.post(
+        f"{browser_stack.gateway.url}/v1/cases", json=case, headers=as_key("reviewer"), timeout=60
+    )
+    assert kept.status_code == 201, kept.text
+    browser.get(ui.url)
+    _page(browser, "Cases")
+    _shows(browser, "Reported cases waiting")
+    _settled(browser)
+    _no_trouble(browser)
+    _screenshot(browser, "ui-cases.png")

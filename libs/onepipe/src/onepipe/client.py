@@ -37,7 +37,16 @@ class ServiceError(Exception):
 
 
 class ServiceUnavailableError(ServiceError):
-    """The service could not be reached, or answered 503, after the retries."""
+    """The service could not be reached, or answered 503, after the retries.
+
+    `detail` is what the service said when it answered 503 (None when it could not be reached).
+    """
+
+    def __init__(
+        self, service: str, message: str, status: int | None = None, detail: str | None = None
+    ) -> None:
+        super().__init__(service, message, status)
+        self.detail = detail
 
 
 class ServiceTimeoutError(ServiceUnavailableError):
@@ -58,10 +67,11 @@ class ServiceFailedError(ServiceError):
 
 
 class _RetryableError(Exception):
-    """Internal: a 503 or a connection error worth another try."""
+    """Internal: a 503 (`detail`: what the service said) or a connection error worth another try."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, detail: str | None = None) -> None:
         super().__init__(message)
+        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -100,7 +110,8 @@ def _check(service: str, response: httpx.Response) -> httpx.Response:
 def _check_status(service: str, status: int, body: bytes, reason: str) -> None:
     """Raise the typed error for a failed answer (a 503 as worth another try); pass a success."""
     if status == 503:
-        raise _RetryableError(f"answered 503: {_detail(body, reason)}")
+        detail = _detail(body, reason)
+        raise _RetryableError(f"answered 503: {detail}", detail)
     if 400 <= status < 500:
         raise ServiceRejectedError(service, status, _problem(body))
     if status >= 500:
@@ -129,7 +140,10 @@ def _transport_error(service: str, method: str, path: str, error: httpx.Transpor
 
 def _give_up(service: str, url: str, error: RetryError, attempts: int) -> ServiceUnavailableError:
     cause = error.last_attempt.exception()
-    return ServiceUnavailableError(service, f"unavailable at {url} after {attempts} attempts: {cause}", 503)
+    detail = cause.detail if isinstance(cause, _RetryableError) else None
+    return ServiceUnavailableError(
+        service, f"unavailable at {url} after {attempts} attempts: {cause}", 503, detail
+    )
 
 
 class ServiceClient:
@@ -339,16 +353,22 @@ class GatewayClient(ServiceClient):
         }
         if compare_flags is not None:
             form["compare_flags"] = json.dumps(dict(compare_flags))
-        # an upload is not retried: the stream would have to be rewound
+        # an upload is not retried: the stream would have to be rewound; what would be worth
+        # another try (unreachable, or a 503: the queue or the model service down) is final here
         try:
-            sent = self._http.post("/v1/jobs", data=form, files={"file": (file_name, content)})
+            sent = _check(
+                self.service, self._http.post("/v1/jobs", data=form, files={"file": (file_name, content)})
+            )
         except httpx.TransportError as error:
             failure = _transport_error(self.service, "POST", "/v1/jobs", error)
-            if isinstance(failure, _RetryableError):  # not retried here: the gateway is unreachable
+            if isinstance(failure, _RetryableError):
                 reason = f"unavailable at {self.base_url}: {failure}"
                 failure = ServiceUnavailableError(self.service, reason, 503)
             raise failure from None
-        return dict(_check(self.service, sent).json())
+        except _RetryableError as error:
+            reason = f"unavailable at {self.base_url}: {error}"
+            raise ServiceUnavailableError(self.service, reason, 503, error.detail) from None
+        return dict(sent.json())
 
     def report_case(
         self,
@@ -373,6 +393,14 @@ class GatewayClient(ServiceClient):
     def jobs(self, offset: int = 0, limit: int = 20) -> dict[str, Any]:
         """Recent jobs, newest first."""
         return dict(self._request("GET", "/v1/jobs", params={"offset": offset, "limit": limit}).json())
+
+    def cancel_job(self, job_id: str) -> dict[str, Any]:
+        """Stop a queued or running job; returns the job as the gateway shows it."""
+        return dict(self._request("DELETE", f"/v1/jobs/{job_id}").json())
+
+    def resume_job(self, job_id: str) -> dict[str, Any]:
+        """Queue a failed, cancelled or stuck job again (rows already done are kept); returns the job."""
+        return dict(self._request("POST", f"/v1/jobs/{job_id}/resume").json())
 
     def report(self, job_id: str, file_format: str) -> bytes:
         """A finished job's report, as bytes."""

@@ -1,16 +1,21 @@
-"""The Streamlit UI: explore one input step by step, compare two flag sets, run batch jobs.
+"""The Streamlit UI: explore one input step by step, compare two flag sets, run batch jobs, read cases.
 
-Run with `streamlit run services/ui/src/ui_service/app.py`. It never imports the
-pipeline: forms, flags and views come from the model service's /v1/pipeline, and
-predictions from its /v1/predict with debug on; batch jobs go through the gateway.
+Run with `streamlit run services/ui/src/ui_service/app.py`; its settings for a viewer (toolbar,
+error details, address) are in `.streamlit/config.toml` beside this script, which Streamlit
+reads whatever the working directory. It never imports the pipeline: forms, flags and views
+come from the model service's /v1/pipeline, and predictions from its /v1/predict with debug on;
+batch jobs and reported cases go through the gateway. What to show is decided in views.py,
+forms.py, jobs_view.py and wording.py; render.py draws it; the pages here stay thin.
 """
 
 from __future__ import annotations
 
 import io
 import sys
+import time
+import traceback
 from collections.abc import Callable
-from functools import partial
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import streamlit as st
@@ -19,18 +24,22 @@ import streamlit.components.v1 as components
 from onepipe import PipelineInfo
 from onepipe.client import GatewayClient, ModelServiceClient, RetryPolicy, ServiceError
 from onepipe.datasets import DatasetError, detect_format, read_header
-from onepipe.schemas import ROLES, output_roles, scorable_fields
+from onepipe.schemas import scorable_fields
 from onepipe.settings import InvalidSettingsError, read_settings
-from onepipe.values import show
-from ui_service import forms, views
+from ui_service import forms, jobs_view, render, views, wording
 from ui_service.settings import Settings
 
 T = TypeVar("T")
 PAGES = ("Explore", "Compare", "Batch jobs", "Cases")
-OWN_INPUT = "(your own input)"
+NONE_COLUMN = "(none)"
 QUICK = RetryPolicy(attempts=2, backoff_min=0.2, backoff_max=0.5)
 
-st.set_page_config(page_title="onepipe", layout="wide")
+st.set_page_config(
+    page_title="onepipe",
+    page_icon=":material/account_tree:",
+    layout="wide",
+    menu_items={"Get help": None, "Report a bug": None, "About": "onepipe: one ML pipeline, four faces."},
+)
 try:
     settings = read_settings(Settings)
 except InvalidSettingsError as error:
@@ -41,35 +50,68 @@ except InvalidSettingsError as error:
 
 
 @st.cache_resource
-def model_client() -> ModelServiceClient:
-    """The shared client for the model service."""
-    return ModelServiceClient(settings.model_url, timeout=settings.timeout, retry=QUICK)
+def model_client(url: str) -> ModelServiceClient:
+    """The shared client for the model service at `url`."""
+    return ModelServiceClient(url, timeout=settings.timeout, retry=QUICK)
 
 
 @st.cache_resource
-def gateway_client() -> GatewayClient:
-    """The shared client for the gateway (batch jobs)."""
-    return GatewayClient(settings.gateway_url, settings.api_key, timeout=settings.timeout, retry=QUICK)
+def gateway_client(url: str, api_key: str) -> GatewayClient:
+    """The shared client for the gateway at `url` (batch jobs, reported cases)."""
+    return GatewayClient(url, api_key, timeout=settings.timeout, retry=QUICK)
+
+
+def model() -> ModelServiceClient:
+    return model_client(settings.model_url)
+
+
+def gateway() -> GatewayClient:
+    return gateway_client(settings.gateway_url, settings.api_key)
 
 
 def attempt(service: str, call: Callable[[], T]) -> T | None:
-    """Call a service; on failure say which one and what to do, and carry on."""
+    """Call a service; on any failure say which one and what to do in one sentence, and carry on."""
     try:
         return call()
     except ServiceError as error:
-        st.error(views.problem_text(service, error), icon="⚠️")
-        return None
+        st.error(views.problem_text(service, error), icon=":material/error:")
+    except Exception as error:  # never a traceback on the page: the log gets it
+        traceback.print_exc(file=sys.stderr)
+        st.error(views.problem_text(service, error), icon=":material/error:")
+    return None
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def _pipeline_json() -> dict[str, Any]:
-    return model_client().pipeline().model_dump(mode="json")
+def _pipeline_json(url: str) -> dict[str, Any]:
+    """The pipeline's description from the model service at `url`, kept 30 s (reruns do not ask again)."""
+    return model_client(url).pipeline().model_dump(mode="json")
 
 
 def pipeline_info() -> PipelineInfo | None:
-    """The pipeline's description (cached briefly), or None with a message when the model service is down."""
-    found = attempt("model service", _pipeline_json)
+    """The pipeline's description (cached), or None with a message when the model service is down."""
+    found = attempt("model service", lambda: _pipeline_json(settings.model_url))
     return PipelineInfo.model_validate(found) if found is not None else None
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _report(url: str, api_key: str, job_id: str, file_format: str) -> bytes:
+    """A succeeded job's report (it never changes once written), fetched once."""
+    return gateway_client(url, api_key).report(job_id, file_format)
+
+
+def report(job_id: str, file_format: str) -> bytes | None:
+    return attempt("gateway", lambda: _report(settings.gateway_url, settings.api_key, job_id, file_format))
+
+
+def intro(title: str, info: PipelineInfo, purpose: str) -> None:
+    """The page's title, what the pipeline is (from its own schemas), and what the page is for."""
+    st.header(title)
+    takes = wording.sentence_start(info.input_schema.get("description", "") or "an input")
+    gives = wording.sentence_start(info.output_schema.get("description", "") or "an answer")
+    st.caption(
+        f"**{render.escape(info.name)}** takes {render.escape(takes)} and gives {render.escape(gives)}, "
+        f"in {wording.plural(len(info.steps), 'step')}. {purpose}"
+    )
 
 
 # -- forms ----------------------------------------------------------------------------------
@@ -78,14 +120,14 @@ def pipeline_info() -> PipelineInfo | None:
 def _widget(spec: forms.FieldSpec, key: str, where: Any = st, mark_optional: bool = True) -> Any:
     if key not in st.session_state:
         st.session_state[key] = forms.initial(spec)
-    label = spec.label + ("" if spec.required or not mark_optional else " (optional)")
+    label = spec.title + ("" if spec.required or not mark_optional else " :gray[optional]")
     if spec.kind == "choice":
         options = (None, *spec.options) if spec.nullable else spec.options
         return where.selectbox(
             label, options, key=key, help=spec.help, format_func=_choice_label, placeholder=forms.NOT_SET
         )
     if spec.kind == "checkbox":
-        return where.checkbox(label, key=key, help=spec.help)
+        return where.toggle(label, key=key, help=spec.help)
     if spec.kind == "integer":
         return where.number_input(
             label,
@@ -94,136 +136,118 @@ def _widget(spec: forms.FieldSpec, key: str, where: Any = st, mark_optional: boo
             step=1,
             min_value=None if spec.minimum is None else int(spec.minimum),
             max_value=None if spec.maximum is None else int(spec.maximum),
+            placeholder=forms.NOT_SET,
         )
     if spec.kind == "number":
         return where.number_input(
             label,
             key=key,
             help=spec.help,
-            format="%.3f",
+            format="%g",
             min_value=None if spec.minimum is None else float(spec.minimum),
             max_value=None if spec.maximum is None else float(spec.maximum),
+            placeholder=forms.NOT_SET,
         )
     if spec.kind == "long_text":
-        return where.text_area(label, key=key, help=spec.help, height=120)
+        return where.text_area(label, key=key, help=spec.help, height=110, max_chars=spec.max_length)
+    if spec.kind == "list":
+        return where.text_input(label, key=key, help=spec.help, placeholder="values separated by commas")
     if spec.kind == "json":
-        return where.text_input(label + " (JSON)", key=key, help=spec.help)
-    return where.text_input(label, key=key, help=spec.help)
+        return where.text_input(label + " :gray[JSON]", key=key, help=spec.help)
+    return where.text_input(label, key=key, help=spec.help, max_chars=spec.max_length)
 
 
 def _choice_label(option: Any) -> str:
-    return forms.NOT_SET if option is None else str(option)
+    return forms.NOT_SET if option is None else wording.value(option)
 
 
 def input_form(page: str, info: PipelineInfo) -> tuple[dict[str, Any], list[str]]:
-    """The input form, built from the input schema, with the named examples to start from."""
+    """The input form, built from the input schema, with the named examples as cards under it."""
     specs = forms.fields(info.input_schema)
-
-    def use_example() -> None:
-        chosen = info.examples.get(st.session_state[f"{page}.example"])
-        for spec in specs:
-            st.session_state[f"{page}.input.{spec.name}"] = forms.initial(spec, chosen or {})
-
-    st.selectbox("Start from", [OWN_INPUT, *info.examples], key=f"{page}.example", on_change=use_example)
     values = {spec.name: _widget(spec, f"{page}.input.{spec.name}") for spec in specs}
+    if info.examples:
+        example_cards(page, info, specs)
     return forms.collect(specs, values)
+
+
+def example_cards(page: str, info: PipelineInfo, specs: list[forms.FieldSpec]) -> None:
+    """The pipeline's named examples as cards: a click fills the form with one and runs it."""
+
+    def use(name: str) -> None:
+        for spec in specs:
+            st.session_state[f"{page}.input.{spec.name}"] = forms.initial(spec, info.examples[name])
+        st.session_state[f"{page}.run_now"] = True
+
+    st.caption("Examples: click one to run it")
+    names = list(info.examples)
+    columns = st.columns(min(4, len(names)))
+    for number, name in enumerate(names):
+        with columns[number % len(columns)].container(border=True):
+            st.button(
+                name,
+                key=f"{page}.example.{name}",
+                on_click=use,
+                args=(name,),
+                type="tertiary",
+                icon=":material/play_arrow:",
+                help="Fill the form with this example and run it",
+            )
+            st.caption(render.escape(forms.example_preview(info.examples[name], specs)))
 
 
 def flag_form(key: str, info: PipelineInfo, where: Any) -> tuple[dict[str, Any], list[str]]:
     """Widgets for every flag, from the flags schema, with each flag's description as help."""
     specs = forms.fields(info.flags_schema)
-    values = {spec.name: _widget(spec, f"{key}.{spec.name}", where, mark_optional=False) for spec in specs}
+    with where:
+        values = {spec.name: _widget(spec, f"{key}.{spec.name}", st, mark_optional=False) for spec in specs}
     return forms.collect(specs, values)
 
 
-# -- showing results -------------------------------------------------------------------------
-
-
-def show_value(value: Any, where: Any = st) -> None:
-    """A value in the form that fits it: bars, a table, a record, or text."""
-    shown = views.display_of(value)
-    if shown == "bars":
-        where.bar_chart({k: [v] for k, v in value.items()}, horizontal=True, height=max(120, 40 * len(value)))
-    elif shown == "table":
-        where.dataframe(value, hide_index=True)
-    elif shown == "record":
-        scores = views.scores_in(value)
-        where.json(value, expanded=True)
-        if scores:
-            where.bar_chart(
-                {k: [v] for k, v in scores.items()}, horizontal=True, height=max(120, 40 * len(scores))
-            )
-    else:
-        where.write(value)
-
-
-def show_output(output: dict[str, Any], info: PipelineInfo, changed: list[str] | None = None) -> None:
-    """The output: its roles as metrics, then every field."""
-    role = output_roles(info.output_schema)
-    columns = st.columns(3)
-    for column, name in zip(columns, ROLES, strict=True):
-        if name in role:
-            value = output.get(role[name])
-            text = f"{value:.3f}" if isinstance(value, float) else str(value)
-            column.metric(role[name] + (" (changed)" if changed and role[name] in changed else ""), text)
-    for key, value in output.items():
-        marker = " :orange[changed]" if changed and key in changed else ""
-        st.markdown(f"**{key}**{marker}")
-        show_value(value)
-
-
-def show_trace(trace: dict[str, Any]) -> None:
-    """Every step in order: time (as a chart), output and debug detail."""
-    st.subheader("Steps")
-    st.bar_chart(views.step_times(trace), x="step", y="ms", horizontal=True, sort=False)
-    for number, step in enumerate(trace["steps"], start=1):
-        variant = f" ({step['variant']})" if step.get("variant") else ""
-        if step["status"] != "ran":
-            why = "switched off by a flag" if step["status"] == "off" else "not needed with these flags"
-            st.markdown(f"{number}\\. **{step['name']}**{variant}: _{why}_")  # "1\\." is text, not a list
-            continue
-        with st.expander(f"{number}. {step['name']}{variant}: {step['time_ms']:.2f} ms", expanded=False):
-            st.caption(step["doc"])
-            st.markdown("**output**")
-            show_value(step["output"])
-            if step["debug"]:
-                st.markdown("**debug**")
-                show_value(step["debug"])
-
-
 def predict(inputs: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any] | None:
-    """One input through the model service with debug on: its output and trace."""
-    answer = attempt("model service", lambda: model_client().predict([inputs], flags, debug=True))
+    """One input through the model service with debug on: its output, trace and how long the answer took."""
+    started = time.perf_counter()
+    answer = attempt("model service", lambda: model().predict([inputs], flags, debug=True))
     if answer is None or not answer.traces:
         return None
     return {
         "version": answer.version,
         "output": answer.outputs[0],
         "trace": answer.traces[0].model_dump(mode="json"),
+        "answered_ms": (time.perf_counter() - started) * 1000,
     }
 
 
-# -- pages ------------------------------------------------------------------------------------
+def _ready(problems: list[str]) -> bool:
+    for problem in problems:
+        st.error(problem, icon=":material/edit:")
+    return not problems
+
+
+# -- Explore -------------------------------------------------------------------------------------
 
 
 def explore(info: PipelineInfo) -> None:
-    """One input, every step."""
-    st.header("Explore")
+    """One input: the answer first, then how every step got there."""
+    intro("Explore", info, "Type an input or click an example: the answer comes first, then every step.")
+    st.sidebar.subheader("Flags")
+    st.sidebar.caption(render.escape(info.flags_schema.get("description", "")))
     flags, flag_problems = flag_form("explore.flags", info, st.sidebar)
     inputs, problems = input_form("explore", info)
-    if st.button("Run", key="explore.run", type="primary"):
-        for problem in problems + flag_problems:
-            st.error(problem)
-        if not problems and not flag_problems:
-            result = predict(inputs, flags)
-            st.session_state["explore.result"] = result and {**result, "input": inputs, "flags": flags}
+    clicked = st.button("Run", key="explore.run", type="primary", icon=":material/play_arrow:")
+    if (st.session_state.pop("explore.run_now", False) or clicked) and _ready(problems + flag_problems):
+        result = predict(inputs, flags)
+        st.session_state["explore.result"] = result and {**result, "input": inputs, "flags": flags}
     result = st.session_state.get("explore.result")
-    if result:
-        st.subheader("Output")
-        st.caption(f"pipeline version {result['version']}")
-        show_output(result["output"], info)
+    if not result:
+        return
+    answer_tab, steps_tab = st.tabs(["Answer", "Steps"])
+    with answer_tab:
+        took = wording.milliseconds(result["answered_ms"])
+        st.caption(f"Pipeline version `{result['version']}`, answered in {took}.")
+        render.answer(result["output"], info, result["trace"])
         feedback_form(info, result)
-        show_trace(result["trace"])
+    with steps_tab:
+        render.steps(result["trace"], info, result["output"], result["answered_ms"])
 
 
 def feedback_form(info: PipelineInfo, result: dict[str, Any]) -> None:
@@ -231,11 +255,21 @@ def feedback_form(info: PipelineInfo, result: dict[str, Any]) -> None:
     judged = [s for s in forms.fields(info.output_schema) if s.name in scorable_fields(info.output_schema)]
     if not judged:
         return
-    label = output_roles(info.output_schema).get("label")
-    with st.expander("This is wrong"):
-        names = [spec.name for spec in judged]
+    titles = {spec.name: spec.label for spec in judged}
+    label = views.verdict(result["output"], info.output_schema)
+    with st.expander("This is wrong", icon=":material/feedback:"):
+        st.caption(
+            "Give the right answer and say why: the case is kept for the edge-case library, "
+            "which replays every case through every face."
+        )
+        names = list(titles)
+        start = label.label if label is not None and label.label in names else None
         wrong = st.multiselect(
-            "Which answers are wrong?", names, default=[label] if label in names else [], key="explore.fix"
+            "Which answers are wrong?",
+            names,
+            default=[start] if start else [],
+            key="explore.fix",
+            format_func=lambda name: titles[name],
         )
         expected = {}
         for spec in judged:
@@ -244,157 +278,344 @@ def feedback_form(info: PipelineInfo, result: dict[str, Any]) -> None:
                 st.session_state.setdefault(key, result["output"].get(spec.name))
                 expected[spec.name] = _widget(spec, key, mark_optional=False)
         note = st.text_area("What is wrong, in your words", key="explore.fix.note", max_chars=2000)
-        if st.button("Report", key="explore.fix.send", disabled=not expected):
+        if st.button("Report", key="explore.fix.send", disabled=not expected, icon=":material/send:"):
             kept = attempt(
                 "gateway",
-                lambda: gateway_client().report_case(
-                    result["input"], result["flags"], expected, note, source="ui"
-                ),
+                lambda: gateway().report_case(result["input"], result["flags"], expected, note, source="ui"),
             )
             if kept is not None:
+                wrongly = ", ".join(titles.get(name, name) for name in kept["wrong"])
                 st.success(
                     f"Kept as case {kept['id']}; the pipeline answers it "
-                    + ("rightly now." if not kept["wrong"] else "wrongly: " + ", ".join(kept["wrong"]) + ".")
+                    + (f"wrongly now: {wrongly}." if kept["wrong"] else "rightly now.")
                     + " `just cases pull` adds it to the edge-case library."
                 )
 
 
+# -- Compare -------------------------------------------------------------------------------------
+
+
 def compare(info: PipelineInfo) -> None:
-    """One input under two flag sets, side by side, with the differences marked."""
-    st.header("Compare")
+    """One input under two flag sets: the sets side by side, one summary, then what differs."""
+    intro("Compare", info, "One input, two flag sets: what changes in the answer and in each step.")
     inputs, problems = input_form("compare", info)
-    left, right = st.columns(2)
-    left.markdown("**Flag set A**")
-    right.markdown("**Flag set B**")
-    flags_a, problems_a = flag_form("compare.a", info, left)
-    flags_b, problems_b = flag_form("compare.b", info, right)
-    if st.button("Compare", key="compare.run", type="primary"):
-        for problem in problems + problems_a + problems_b:
-            st.error(problem)
-        if not (problems or problems_a or problems_b):
-            st.session_state["compare.result"] = (predict(inputs, flags_a), predict(inputs, flags_b))
-    results = st.session_state.get("compare.result")
-    if not results or None in results:
-        return
-    first, second = results
-    changed = views.changed_fields(first["output"], second["output"])
-    st.subheader("Outputs")
-    st.markdown(
-        f"{len(changed)} output field(s) differ: " + ", ".join(f":orange[{c}]" for c in changed)
-        if changed
-        else "The two outputs are identical."
+    sets = st.columns(2, gap="medium")
+    found = []
+    for column, name in zip(sets, ("A", "B"), strict=True):
+        box = column.container(border=True)
+        box.markdown(f"**Flag set {name}**")
+        found.append(flag_form(f"compare.{name.lower()}", info, box))
+    (flags_a, problems_a), (flags_b, problems_b) = found
+    differ = views.flag_differences(flags_a, flags_b, info.flags_schema)
+    st.caption(
+        f"B differs from A in: {render.escape(differ)}."
+        if differ
+        else "A and B are the same flag set: change one of B's flags to see what it does."
     )
-    for column, result, title in ((left, first, "A"), (right, second, "B")):
-        with column:
-            st.markdown(f"**{title}**")
-            show_output(result["output"], info, changed)
-    st.subheader("Steps")
+    clicked = st.button("Compare", key="compare.run", type="primary", icon=":material/compare_arrows:")
+    if (st.session_state.pop("compare.run_now", False) or clicked) and _ready(
+        problems + problems_a + problems_b
+    ):
+        first = predict(inputs, flags_a)
+        second = predict(inputs, flags_b) if first is not None else None
+        st.session_state["compare.result"] = (first, second) if first and second else None
+    results = st.session_state.get("compare.result")
+    if results:
+        comparison(info, *results)
+
+
+def comparison(info: PipelineInfo, first: dict[str, Any], second: dict[str, Any]) -> None:
+    """The summary line with metrics, the fields that differ, the steps compared, both answers."""
+    schema = info.output_schema
+    changed = views.changed_fields(first["output"], second["output"])
+    st.markdown("#### " + render.escape(views.compare_summary(first["output"], second["output"], schema)))
+    metrics = views.compare_metrics(first["output"], second["output"], schema)
+    if metrics:
+        for column, metric in zip(st.columns(len(metrics)), metrics, strict=True):
+            column.metric(
+                metric.label + " (B)",
+                metric.value,
+                metric.delta,
+                delta_color=metric.delta_color,
+                help=metric.help,
+                border=True,
+            )
+    if changed:
+        st.markdown(
+            f"**{wording.plural(len(changed), 'field')} {'differs' if len(changed) == 1 else 'differ'}**"
+        )
+        st.table(views.difference_rows(first["output"], second["output"], schema))
+    st.markdown("**Steps**")
     differences = views.step_differences(first["trace"], second["trace"])
-    twins = {step["name"]: step for step in second["trace"]["steps"]}
-    for number, step in enumerate(first["trace"]["steps"], start=1):
-        twin = twins[step["name"]]
-        mark = ":orange[differs]" if differences[step["name"]] else "same"
-        with st.expander(f"{number}. {step['name']}: {mark}", expanded=differences[step["name"]]):
-            a, b = st.columns(2)
-            for where, shown in ((a, step), (b, twin)):
-                variant = f" ({shown['variant']})" if shown.get("variant") else ""
-                where.markdown(f"{shown['status']}{variant}, {shown['time_ms']:.2f} ms")
-                if shown["status"] == "ran":
-                    show_value(shown["output"], where)
+    steps_b = views.step_views(second["trace"], _steps(info), info.flags_schema, second["output"])
+    twins = {step.name: step for step in steps_b}
+    for step in views.step_views(first["trace"], _steps(info), info.flags_schema, first["output"]):
+        differs = differences[step.name]
+        mark = ":orange[differs]" if differs else "same"
+        with st.expander(f"{step.number}. {step.title}: {mark}", expanded=differs):
+            for where, shown, name in zip(st.columns(2), (step, twins[step.name]), "AB", strict=True):
+                with where:
+                    variant = f", variant {shown.variant}" if shown.variant else ""
+                    st.caption(f"{name}: {shown.status_text}{variant}")
+                    if shown.output_is_answer:
+                        st.markdown("The pipeline's answer: what differs is listed above.")
+                    elif shown.ran:
+                        render.value(shown.output)
+    with st.expander("Both answers in full", expanded=False):
+        for where, result, name in zip(st.columns(2), (first, second), "AB", strict=True):
+            with where:
+                st.markdown(f"**{name}**")
+                render.answer(result["output"], info, result["trace"], changed)
+
+
+def _steps(info: PipelineInfo) -> list[dict[str, Any]]:
+    return [step.model_dump() for step in info.steps]
+
+
+# -- Batch jobs ------------------------------------------------------------------------------------
+
+
+def batch(info: PipelineInfo) -> None:
+    """Submit a file, follow every job live, cancel or resume one, reopen any job's report, compare two."""
+    intro(
+        "Batch jobs",
+        info,
+        "Run a whole file through the pipeline (and a second flag set to compare), scored against a "
+        "column of right answers when it has one.",
+    )
+    with st.expander("New job", expanded=True, icon=":material/upload_file:"):
+        new_job(info)
+    st.subheader("Jobs")
+    live = st.session_state.get("batch.live", False)
+    st.fragment(run_every=settings.poll_seconds if live else None)(jobs_table)()
+    jobs = st.session_state.get("batch.jobs")
+    if jobs is None:
+        st.session_state.pop("batch.picker_shown", None)
+        return
+    open_job(jobs)
+    compare_jobs(info, jobs)
+
+
+def new_job(info: PipelineInfo) -> None:
+    """Upload, map the file's columns to the input fields, pick the truth and flags, submit."""
+    upload = st.file_uploader(
+        "Dataset (.csv, .jsonl or .parquet)", type=["csv", "jsonl", "parquet"], key="batch.file"
+    )
+    if upload is None:
+        return
+    content = upload.getvalue()
+    try:
+        header = read_header(detect_format(upload.name), io.BytesIO(content))
+    except DatasetError as error:
+        st.error(f"{upload.name}: {error}. Choose another file.")
+        return
+    st.caption(f"{render.escape(upload.name)}: columns {render.escape(', '.join(header))}")
+    mapping, problems = column_mapping(info, header)
+    truth = truth_form(info, header)
+    flags, flag_problems = flag_form("batch.a", info, st.expander("Flags", expanded=False))
+    problems += flag_problems
+    compare_flags: dict[str, Any] | None = None
+    if st.toggle("Compare with a second flag set", key="batch.compare"):
+        compare_flags, more = flag_form("batch.b", info, st.expander("Second flag set", expanded=True))
+        problems += more
+    if st.button("Submit job", key="batch.submit", type="primary", icon=":material/send:") and _ready(
+        problems
+    ):
+        job = attempt(
+            "gateway",
+            lambda: gateway().submit_job(
+                upload.name, io.BytesIO(content), mapping, flags, compare_flags, truth
+            ),
+        )
+        if job is not None:
+            st.session_state["batch.job"] = job["id"]
+            st.session_state["batch.open"] = job["id"]
+            st.session_state["batch.live"] = True
+
+
+def column_mapping(info: PipelineInfo, header: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Input field -> the file's column; pre-filled only where a column is named like the field."""
+    st.markdown("**Columns**")
+    mapping, problems = {}, []
+    specs = forms.fields(info.input_schema)
+    columns = st.columns(min(3, len(specs)) or 1)
+    for number, spec in enumerate(specs):
+        match = jobs_view.matching_column(spec.name, header)
+        where = columns[number % len(columns)]
+        if spec.required:
+            chosen = where.selectbox(
+                f"{spec.label} from column",
+                header,
+                index=header.index(match) if match else None,
+                key=f"batch.map.{spec.name}",
+                help=spec.help,
+                placeholder="Choose a column",
+            )
+            if chosen is None:
+                problems.append(f"Choose the file's column for {spec.label} (no column has its name).")
+        else:
+            options = [NONE_COLUMN, *header]
+            chosen = where.selectbox(
+                f"{spec.label} from column :gray[optional]",
+                options,
+                index=options.index(match) if match else 0,
+                key=f"batch.map.{spec.name}",
+                help=spec.help,
+            )
+        if chosen is not None and chosen != NONE_COLUMN:
+            mapping[spec.name] = chosen
+    return mapping, problems
 
 
 def truth_form(info: PipelineInfo, header: list[str]) -> dict[str, str]:
     """Output field -> the file's column of its right answers, for the fields that can be scored."""
     scored = scorable_fields(info.output_schema)
+    titles = wording.field_titles(info.output_schema)
     truth = {}
-    with st.expander("Score against the truth", expanded=any(name in header for name in scored)):
+    matches = {name: jobs_view.matching_column(name, header) for name in scored}
+    with st.expander("Score against the truth", expanded=any(matches.values())):
         st.caption("Columns holding the right answers: the report then scores each flag set against them.")
         for name in scored:
-            options = ["(none)", *header]
+            options = [NONE_COLUMN, *header]
+            match = matches[name]
             chosen = st.selectbox(
-                f"Right answers for {name}",
+                f"Right answers for {titles.get(name, name)}",
                 options,
-                index=options.index(name) if name in header else 0,
+                index=options.index(match) if match else 0,
                 key=f"batch.truth.{name}",
             )
-            if chosen != "(none)":
+            if chosen != NONE_COLUMN:
                 truth[name] = chosen
     return truth
 
 
-def batch(info: PipelineInfo) -> None:
-    """Upload a file, map its columns, pick flags, submit, watch it run, read the report."""
-    st.header("Batch jobs")
-    upload = st.file_uploader("Dataset", type=["csv", "jsonl", "parquet"], key="batch.file")
-    if upload is not None:
-        content = upload.getvalue()
-        try:
-            header = read_header(detect_format(upload.name), io.BytesIO(content))
-        except DatasetError as error:
-            st.error(f"{upload.name}: {error}")
-            header = None
-        if header is not None:
-            st.caption(f"{upload.name}: columns {', '.join(header)}")
-            mapping = {}
-            for spec in forms.fields(info.input_schema):
-                options = header if spec.required else ["(none)", *header]
-                chosen = st.selectbox(
-                    f"Column for {spec.name}",
-                    options,
-                    index=options.index(spec.name) if spec.name in options else 0,
-                    key=f"batch.map.{spec.name}",
-                    help=spec.help,
-                )
-                if chosen != "(none)":
-                    mapping[spec.name] = chosen
-            truth = truth_form(info, header)
-            flags, problems = flag_form("batch.a", info, st.expander("Flags", expanded=False))
-            compare_flags: dict[str, Any] | None = None
-            if st.checkbox("Compare with a second flag set", key="batch.compare"):
-                compare_flags, more = flag_form(
-                    "batch.b", info, st.expander("Second flag set", expanded=True)
-                )
-                problems += more
-            if st.button("Submit job", key="batch.submit", type="primary"):
-                for problem in problems:
-                    st.error(problem)
-                if not problems:
-                    job = attempt(
-                        "gateway",
-                        lambda: gateway_client().submit_job(
-                            upload.name, io.BytesIO(content), mapping, flags, compare_flags, truth
-                        ),
-                    )
-                    if job is not None:
-                        st.session_state["batch.job"] = job["id"]
-    if "batch.job" in st.session_state:
-        job_status(st.session_state["batch.job"])
-    st.subheader("Recent jobs")
-    listed = attempt("gateway", lambda: gateway_client().jobs(limit=20))
-    if listed is not None:
+def jobs_table() -> None:
+    """Every recent job, live: state, progress, rows/s and time left; the page reruns when one ends."""
+    listed = attempt("gateway", lambda: gateway().jobs(limit=20))
+    if listed is None:
+        st.session_state.pop("batch.jobs", None)
+        return
+    jobs = listed["jobs"]
+    before = {job["id"]: job["state"] for job in st.session_state.get("batch.jobs") or []}
+    st.session_state["batch.jobs"] = jobs
+    live = any(jobs_view.active(job) for job in jobs)
+    if not jobs:
+        st.caption("No job yet: submit a file above.")
+    else:
         st.dataframe(
-            [
-                {
-                    "job": j["id"],
-                    "file": j["file_name"],
-                    "state": j["state"],
-                    "rows": f"{j['rows_done']}/{j['rows_total'] or '?'}",
-                    "failed": j["rows_failed"],
-                    "created": j["created_at"],
-                }
-                for j in listed["jobs"]
-            ],
+            jobs_view.job_rows(jobs, datetime.now(UTC)),
             hide_index=True,
+            column_config={
+                "Progress": st.column_config.ProgressColumn(
+                    "Progress", min_value=0.0, max_value=1.0, format="percent"
+                ),
+                "Job": st.column_config.TextColumn("Job", width="medium"),
+            },
+            key="batch.table",
         )
-        compare_jobs(listed["jobs"])
+    ended = any(before.get(job["id"]) != job["state"] for job in jobs if job["id"] in before)
+    if live != st.session_state.get("batch.live", False) or (ended and st.session_state.get("batch.live")):
+        st.session_state["batch.live"] = live
+        if before:  # the live refresh starts or stops, or a job changed state: the whole page follows
+            st.rerun()
 
 
-def _job_label(job: dict[str, Any]) -> str:
-    flags = ", ".join(f"{k}={v}" for k, v in job["flags"].items()) or "default flags"
-    return f"{job['id']}: {job['file_name']}, {flags}, version {job['pipeline_version']}"
+def open_job(jobs: list[dict[str, Any]]) -> None:
+    """Pick any job to follow it, cancel or resume it, or read its report."""
+    known = {job["id"]: job for job in jobs}
+    # a run without the picker (the gateway was down) reset it: the job shown before is shown again
+    if (
+        not st.session_state.pop("batch.picker_shown", False)
+        and st.session_state.get("batch.opened") in known
+    ):
+        st.session_state["batch.open"] = st.session_state["batch.opened"]
+    if st.session_state.get("batch.open") not in known:
+        st.session_state["batch.open"] = None
+    if not known:
+        return
+    picked = st.selectbox(
+        "Open a job",
+        list(known),
+        index=None,
+        key="batch.open",
+        format_func=lambda job_id: f"{job_id}: {known[job_id]['file_name']}",  # its state is shown below
+        placeholder="Pick a job to follow it, cancel or resume it, or read its report",
+    )
+    st.session_state["batch.opened"], st.session_state["batch.picker_shown"] = picked, True
+    if picked is None:
+        return
+    note = st.session_state.pop("batch.note", None)
+    if note:
+        st.info(note, icon=":material/info:")
+    job = known[picked]
+    if jobs_view.active(job):
+        st.fragment(run_every=settings.poll_seconds)(job_progress)(picked)
+    else:
+        finished_job(job)
 
 
-def compare_jobs(jobs: list[dict[str, Any]]) -> None:
+def job_progress(job_id: str) -> None:
+    """A queued or running job: its progress bar, live, and a button to cancel it."""
+    job = attempt("gateway", lambda: gateway().job(job_id))
+    if job is None:
+        return
+    now = datetime.now(UTC)
+    st.progress(jobs_view.progress(job), text=f"Job {job['id']}: {jobs_view.status_line(job, now)}")
+    actions = jobs_view.actions(job, now)
+    columns = st.columns(6)
+    cancel = "cancel" in actions and columns[0].button(
+        "Cancel", key=f"batch.cancel.{job_id}", icon=":material/stop:"
+    )
+    if cancel and attempt("gateway", lambda: gateway().cancel_job(job_id)) is not None:
+        st.rerun()  # the page shows it cancelled, with its resume button
+    if "resume" in actions:
+        resume_button(job_id, columns[1], "No worker has worked on it for a while: resume it if it is stuck.")
+    if not jobs_view.active(job):
+        st.rerun()  # it ended: the whole page shows it finished
+
+
+def resume_button(job_id: str, where: Any, hint: str | None = None) -> None:
+    clicked = where.button("Resume", key=f"batch.resume.{job_id}", icon=":material/replay:", help=hint)
+    if clicked and attempt("gateway", lambda: gateway().resume_job(job_id)) is not None:
+        st.session_state["batch.note"] = f"Job {job_id} queued again; the rows already done are kept."
+        st.session_state["batch.live"] = True
+        st.rerun()
+
+
+def finished_job(job: dict[str, Any]) -> None:
+    """A finished job: what happened, resume for a stopped one, and for a succeeded one its reports."""
+    now = datetime.now(UTC)
+    if job["state"] != "succeeded":
+        (st.warning if job["state"] == "cancelled" else st.error)(jobs_view.ending_text(job))
+        if "resume" in jobs_view.actions(job, now):
+            resume_button(job["id"], st)
+        return
+    speed, spent = jobs_view.rate(job, now), jobs_view.timing_text(job, now)
+    done = f"Job {job['id']} succeeded: {job['rows_done']} rows, {job['rows_failed']} failed" + (
+        f"; {speed:,.1f} rows/s, {spent}." if speed else "."
+    )
+    if job["rows_failed"]:  # a job that ran to its end, but not every row: said in amber, with where to look
+        st.warning(done + " The report lists the failed rows with their reasons.", icon=":material/warning:")
+    else:
+        st.success(done)
+    if job["reports"]:
+        row = st.container(horizontal=True)
+        for file_format in job["reports"]:
+            data = report(job["id"], file_format)
+            if data is not None:
+                row.download_button(
+                    f"Download .{file_format}",
+                    data=data,
+                    file_name=f"{job['id']}.{file_format}",
+                    key=f"batch.download.{file_format}",
+                    icon=":material/download:",
+                )
+    page = report(job["id"], "html") if "html" in job["reports"] else None
+    if page is not None:
+        components.html(page.decode(), height=900, scrolling=True)
+
+
+def compare_jobs(info: PipelineInfo, jobs: list[dict[str, Any]]) -> None:
     """Two succeeded jobs from the list, compared by the gateway: scores, fields, changed rows, the page."""
     st.subheader("Compare two jobs")
     done = {job["id"]: job for job in jobs if job["state"] == "succeeded"}
@@ -406,33 +627,44 @@ def compare_jobs(jobs: list[dict[str, Any]]) -> None:
     left, right = st.columns(2)
     ids = list(done)  # newest first: by default the older one is A, the newer B
     first = left.selectbox(
-        "Job A (before)", ids, index=1, key="jobs.compare.a", format_func=lambda i: _job_label(done[i])
+        "Job A (before)",
+        ids,
+        index=1,
+        key="jobs.compare.a",
+        format_func=lambda i: jobs_view.job_label(done[i]),
     )
     second = right.selectbox(
-        "Job B (after)", ids, index=0, key="jobs.compare.b", format_func=lambda i: _job_label(done[i])
+        "Job B (after)",
+        ids,
+        index=0,
+        key="jobs.compare.b",
+        format_func=lambda i: jobs_view.job_label(done[i]),
     )
-    if st.button("Compare", key="jobs.compare.run"):
+    if st.button("Compare", key="jobs.compare.run", icon=":material/compare_arrows:"):
         st.session_state.pop("jobs.comparison", None)
         if first == second:
             st.error("Pick two different jobs.")
         else:
-            found = attempt("gateway", lambda: gateway_client().compare(first, second))
-            page = attempt("gateway", lambda: gateway_client().compare_page(first, second)) if found else None
+            found = attempt("gateway", lambda: gateway().compare(first, second))
+            page = attempt("gateway", lambda: gateway().compare_page(first, second)) if found else None
             if found is not None and page is not None:
                 st.session_state["jobs.comparison"] = {"found": found, "page": page}
     shown = st.session_state.get("jobs.comparison")
     if shown and (shown["found"]["a"]["id"], shown["found"]["b"]["id"]) == (first, second):
-        show_comparison(shown["found"], shown["page"])
+        show_comparison(info, shown["found"], shown["page"])
 
 
-def show_comparison(found: dict[str, Any], page: bytes) -> None:
+def show_comparison(info: PipelineInfo, found: dict[str, Any], page: bytes) -> None:
     """A comparison's figures: rows changed, score changes as metrics, fields, changed rows, the page."""
     compared = found["compared"]
     columns = st.columns(2 + len(found["scores"]))
     columns[0].metric(
-        "Rows changed", found["rows_changed"], help=f"of {compared} rows with an output in both jobs"
+        "Rows changed",
+        found["rows_changed"],
+        help=f"of {compared} rows with an output in both jobs",
+        border=True,
     )
-    columns[1].metric("Failed in one job only", found["failed_in_one"])
+    columns[1].metric("Failed in one job only", found["failed_in_one"], border=True)
     for column, score in zip(columns[2:], found["scores"], strict=True):
         accuracy = score["measure"] == "accuracy"
         column.metric(
@@ -442,13 +674,15 @@ def show_comparison(found: dict[str, Any], page: bytes) -> None:
             delta_color="normal" if accuracy else "inverse",
             help=f"job A: {'-' if score['a'] is None else format(score['a'], '.3f')}; "
             f"{score['fixed']} rows fixed, {score['broken']} broken, of {score['scored']} scored",
+            border=True,
         )
+    titles = wording.field_titles(info.output_schema)
     st.dataframe(
         [
             {
-                "field": field["field"],
-                "rows changed": field["changed"],
-                "what became what": ", ".join(
+                "Field": titles.get(field["field"], field["field"]),
+                "Rows changed": field["changed"],
+                "What became what": ", ".join(
                     f"{t['before']} → {t['after']}: {t['rows']}"
                     for t in field["transitions"]
                     if t["before"] != t["after"]
@@ -461,12 +695,8 @@ def show_comparison(found: dict[str, Any], page: bytes) -> None:
     st.caption(f"Changed rows (the first {len(found['changed_rows'])} of {found['rows_changed']})")
     st.dataframe(
         [
-            {
-                "row": row["row"],
-                "field": change["field"],
-                "job A": show(change["before"]),
-                "job B": show(change["after"]),
-            }
+            {"Row": row["row"], "Field": titles.get(change["field"], change["field"])}
+            | dict(zip(("Job A", "Job B"), views.pair_text(change["before"], change["after"]), strict=True))
             for row in found["changed_rows"]
             for change in row["changes"]
         ],
@@ -483,83 +713,56 @@ def show_comparison(found: dict[str, Any], page: bytes) -> None:
         components.html(page.decode(), height=900, scrolling=True)
 
 
-def job_status(job_id: str) -> None:
-    """The submitted job: a live progress bar while it runs, its reports once it is done."""
-    job = attempt("gateway", lambda: gateway_client().job(job_id))
-    if job is None:
-        return
-    if job["state"] in ("queued", "running"):
-        job_progress(job_id)
-    elif job["state"] == "succeeded":
-        show_finished(job)
-    else:
-        st.error(f"Job {job_id} {job['state']}: {job['error']}")
-
-
-def _progress(job: dict[str, Any]) -> None:
-    total = job["rows_total"] or 0
-    st.progress(
-        job["rows_done"] / total if total else 0.0,
-        text=f"job {job['id']}: {job['state']}, {job['rows_done']} of {total or '?'} rows, "
-        f"{job['rows_failed']} failed",
-    )
-
-
-@st.fragment(run_every=settings.poll_seconds)
-def job_progress(job_id: str) -> None:
-    """Refreshes the progress bar on its own; the whole page reruns when the job ends."""
-    job = attempt("gateway", lambda: gateway_client().job(job_id))
-    if job is None:
-        return
-    _progress(job)
-    if job["state"] not in ("queued", "running"):
-        st.rerun()
-
-
-def show_finished(job: dict[str, Any]) -> None:
-    """A finished job: its figures, download buttons for every report, the HTML report inline."""
-    _progress(job)
-    st.success(f"Job {job['id']} succeeded: {job['rows_done']} rows, {job['rows_failed']} failed.")
-    columns = st.columns(len(job["reports"]))
-    for column, file_format in zip(columns, job["reports"], strict=True):
-        column.download_button(
-            f"Download .{file_format}",
-            data=partial(gateway_client().report, job["id"], file_format),  # fetched when clicked
-            file_name=f"{job['id']}.{file_format}",
-            key=f"batch.download.{file_format}",
-        )
-    report = attempt("gateway", lambda: gateway_client().report(job["id"], "html"))
-    if report is not None:
-        components.html(report.decode(), height=900, scrolling=True)
+# -- Cases ---------------------------------------------------------------------------------------
 
 
 def cases(info: PipelineInfo) -> None:
     """The cases reported from every face and not yet pulled into the library."""
-    st.header("Cases")
-    st.caption(
+    intro(
+        "Cases",
+        info,
         "Answers people judged wrong, kept by the gateway until an engineer runs `just cases pull`, "
-        "which merges them into the edge-case library that `just cases` replays through every face."
+        "which merges them into the edge-case library that `just cases` replays through every face.",
     )
-    page = attempt("gateway", lambda: gateway_client().cases(limit=100))
+    page = attempt("gateway", lambda: gateway().cases(limit=100))
     if page is None:
         return
     if not page["cases"]:
-        st.info('No reported case is waiting: report one from Explore\'s "This is wrong".')
+        st.info(
+            'No reported case is waiting: report one from Explore\'s "This is wrong".',
+            icon=":material/inbox:",
+        )
         return
-    st.markdown(f"{page['total']} reported case(s), newest first")
-    st.dataframe(views.case_rows(page["cases"]), hide_index=True)
+    st.metric("Reported cases waiting", page["total"], border=True, width="content")
+    st.table(views.case_rows(page["cases"], info.input_schema, info.output_schema, info.flags_schema))
+
+
+# -- the app ---------------------------------------------------------------------------------------
 
 
 def main() -> None:
-    """Pick a page; every page keeps working when a service is down."""
+    """Pick a page; every page keeps working when a service is down, and none shows a traceback."""
     st.sidebar.title("onepipe")
-    page = st.sidebar.radio("Page", PAGES, key="page")
+    page = st.sidebar.radio("Page", PAGES, key="page", label_visibility="collapsed")
     info = pipeline_info()
     if info is None:
         st.info("The pages need the model service: they come back as soon as it answers.")
         return
-    st.sidebar.caption(f"Pipeline **{info.name}**, version `{info.version}`")
-    {"Explore": explore, "Compare": compare, "Batch jobs": batch, "Cases": cases}[page](info)
+    st.sidebar.caption(f"Pipeline **{render.escape(info.name)}** · version `{info.version}`")
+    pages: dict[str, Callable[[PipelineInfo], None]] = {
+        "Explore": explore,
+        "Compare": compare,
+        "Batch jobs": batch,
+        "Cases": cases,
+    }
+    try:
+        pages[page](info)
+    except Exception as error:  # a bug of this page: one sentence here, the traceback in the log
+        traceback.print_exc(file=sys.stderr)
+        st.error(
+            f"This page hit a problem it cannot show ({type(error).__name__}). "
+            "Reload the page and try again; the UI's log has the details."
+        )
 
 
 main()
