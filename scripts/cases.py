@@ -21,6 +21,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -176,8 +177,6 @@ def as_batch_job(gateway_url: str, headers: Mapping[str, str], like: Face) -> Fa
 
 
 def _finished(url: str, headers: Mapping[str, str], timeout: float = 600) -> dict[str, Any]:
-    import time
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         job = dict(httpx.get(url, headers=dict(headers), timeout=30).json())
@@ -188,7 +187,7 @@ def _finished(url: str, headers: Mapping[str, str], timeout: float = 600) -> dic
 
 
 @contextmanager
-def private_stack(settings: Settings, pipeline_name: str) -> Iterator[dict[str, Face]]:
+def private_stack(settings: Settings) -> Iterator[dict[str, Face]]:
     """The model service, the gateway and a worker, started here on free ports (no Redis needed)."""
     from gateway.auth import hash_key
     from tests.processes import free_port, gateway, model_service, worker
@@ -399,7 +398,7 @@ def main(
     if problems := check_cases(loaded, cases):
         raise _fail(f"{path}: cases the pipeline cannot run: " + "; ".join(problems))
     console.print(f"{len(cases)} cases of {loaded.definition.name} {loaded.version} from {path}")
-    with private_stack(settings, loaded.definition.name) as served:
+    with private_stack(settings) as served:
         runs = replay(cases, {FACES[0]: in_process(loaded), **served})
     console.print(results_table(runs))
     right = sum(1 for run in runs if not run.wrong)
