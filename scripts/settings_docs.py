@@ -33,6 +33,14 @@ STREAMLIT = {
         "Address the UI listens on (`just up` defaults it to 127.0.0.1; 0.0.0.0 in a container).",
     ),
 }
+# Read by compose.yaml alone (no service reads them)
+COMPOSE = {
+    "UI_BIND": (
+        "127.0.0.1",
+        "Host address the Docker stack publishes the UI on: it has no login, so loopback unless you "
+        "put a login in front (docs/deploy.md); 0.0.0.0 publishes it on every interface.",
+    ),
+}
 # The secrets the Docker stack needs: .env.example leaves them empty (compose refuses an empty
 # one; the services read empty as the default, so `just up` in development still works)
 SECRETS = {
@@ -73,6 +81,8 @@ def table_rows() -> list[str]:
             rows.setdefault(variable, (default, description, []))[2].append(service)
     for variable, (default, description) in STREAMLIT.items():
         rows[variable] = (default, description, ["ui (Streamlit)"])
+    for variable, (default, description) in COMPOSE.items():
+        rows[variable] = (default, description, ["compose.yaml"])
     return [f"| `{v}` | `{d}` | {desc} | {', '.join(who)} |" for v, (d, desc, who) in rows.items()]
 
 
@@ -99,6 +109,9 @@ def env_example() -> str:
                 lines += [f"# {description}", f"# {variable}={default}"]
     lines += ["", "# --- ui: Streamlit's own settings ---"]
     for variable, (default, description) in STREAMLIT.items():
+        lines += [f"# {description}", f"# {variable}={default}"]
+    lines += ["", "# --- the Docker stack (compose.yaml) ---"]
+    for variable, (default, description) in COMPOSE.items():
         lines += [f"# {description}", f"# {variable}={default}"]
     return "\n".join(lines) + "\n"
 

@@ -20,7 +20,7 @@ import redis
 from batch_worker.settings import Settings as WorkerSettings
 from gateway.settings import Settings as GatewaySettings
 from model_service.settings import Settings as ModelSettings
-from onepipe.settings import load_settings
+from onepipe.settings import load_settings, uses_redis
 from ui_service.settings import Settings as UiSettings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +32,12 @@ def main() -> None:
     load_settings(WorkerSettings)
     load_settings(UiSettings)
     url = load_settings(GatewaySettings).redis_url
+    if not uses_redis(url):  # the embedded queue asked for by name (sqla+sqlite:///FILE): used as given
+        print(
+            f"queue          embedded: Celery on {url}, rate limits in the gateway's process", file=sys.stderr
+        )
+        print(f"export REDIS_URL={shlex.quote(url)}")
+        return
     try:
         redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping()
     except (redis.RedisError, ValueError) as error:

@@ -322,6 +322,21 @@ def test_gateway_and_ui_are_published_and_reach_the_internal_network() -> None:
     assert internal & set(_networks(compose["services"]["worker"]))
 
 
+def _bound_address(port: object) -> str:
+    """The host address a short-syntax port is published on by default ('' for every interface)."""
+    parts = re.sub(r"\$\{[A-Z0-9_]+:-([^}]*)\}", r"\1", str(port)).split(":")
+    return parts[0] if len(parts) == 3 else ""
+
+
+@pytest.mark.parametrize("name", ["ui", "flower"])
+def test_services_without_a_login_are_published_on_loopback_only(name: str) -> None:
+    """The UI (which holds a key that runs jobs) and Flower have no login: loopback unless told otherwise."""
+    ports = _services()[name]["ports"]
+    assert ports and all(_bound_address(port) == "127.0.0.1" for port in ports), ports
+    if name == "ui":
+        assert all(str(port).startswith("${UI_BIND:-127.0.0.1}:") for port in ports), ports
+
+
 def test_no_container_names_and_the_worker_scales() -> None:
     services = _services()
     for name, service in services.items():

@@ -426,3 +426,7 @@ def test_stack_env_picks_redis_when_it_answers_and_the_embedded_queue_otherwise(
     dead = choose(f"redis://127.0.0.1:{free_port()}/0")
     assert dead.stdout.strip() == f"export REDIS_URL=sqla+sqlite:///{ROOT / 'data' / 'queue.sqlite'}"
     assert "embedded: no Redis" in dead.stderr and "rate limits in the gateway's process" in dead.stderr
+    # the embedded queue named by a file of the user's: that file, not data/queue.sqlite
+    named = choose("sqla+sqlite:////tmp/onepipe-queue-of-mine.sqlite")
+    assert named.stdout.strip() == "export REDIS_URL=sqla+sqlite:////tmp/onepipe-queue-of-mine.sqlite"
+    assert "embedded: Celery on sqla+sqlite:////tmp/onepipe-queue-of-mine.sqlite" in named.stderr

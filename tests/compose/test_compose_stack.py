@@ -63,47 +63,34 @@ class Deployed:
     ui_url: str
 
 
-def _new_key() -> tuple[str, str]:
-    """A key made as a user makes one: the key, and the GATEWAY_API_KEYS value for .env."""
+def _new_key(name: str, *scopes: str) -> tuple[str, str]:
+    """A key made as a user makes one: the key, and its entry of the GATEWAY_API_KEYS list for .env."""
     made = subprocess.run(
-        [
-            "uv",
-            "run",
-            "--frozen",
-            "--no-sync",
-            "gateway",
-            "new-key",
-            "--name",
-            "compose-test",
-            "--scope",
-            "predict",
-            "--scope",
-            "jobs",
-            "--scope",
-            "debug",
-            "--scope",
-            "feedback",
-        ],
+        ["uv", "run", "--frozen", "--no-sync", "gateway", "new-key", "--name", name]
+        + [option for scope in scopes for option in ("--scope", scope)],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=True,
     ).stdout
     key = re.search(r"^key \(shown once\): (\S+)$", made, re.MULTILINE)
-    entry = re.search(r"^GATEWAY_API_KEYS='(.+)'$", made, re.MULTILINE)
+    entry = re.search(r"^GATEWAY_API_KEYS='\[(.+)\]'$", made, re.MULTILINE)
     assert key and entry, made
     return key.group(1), entry.group(1)
 
 
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
-    key, keys = _new_key()
+    # the application's key, and the UI's with only the scopes it uses (docs/deploy.md)
+    key, app_entry = _new_key("compose-test", "predict", "jobs", "debug", "feedback")
+    ui_key, ui_entry = _new_key("ui", "jobs", "feedback")
+    keys = f"[{app_entry}, {ui_entry}]"
     gateway_port, ui_port = free_port(), free_port()
     env_file = tmp_path_factory.mktemp("compose") / "compose.env"
     variables = {
         **base_images(),
         "GATEWAY_API_KEYS": f"'{keys}'",
-        "UI_API_KEY": key,
+        "UI_API_KEY": ui_key,
         "GATEWAY_PORT": str(gateway_port),
         "STREAMLIT_SERVER_PORT": str(ui_port),
         "GATEWAY_RATE_LIMIT": "100000/minute",  # the test polls jobs often
@@ -206,8 +193,7 @@ def test_the_example_env_is_refused_until_the_secrets_are_set(deployed: Deployed
 
 
 def test_a_malformed_key_list_stops_the_gateway_with_one_line(deployed: Deployed) -> None:
-    _, keys = _new_key()
-    pasted_without_brackets = keys.removeprefix("[").removesuffix("]")
+    _, pasted_without_brackets = _new_key("app", "predict")
     stopped = subprocess.run(
         [
             "docker",

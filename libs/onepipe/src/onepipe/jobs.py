@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -13,6 +14,14 @@ FileFormat = Literal["csv", "jsonl", "parquet"]
 ReportFormat = Literal["html", "csv", "jsonl", "parquet"]
 REPORT_FORMATS: tuple[ReportFormat, ...] = ("html", "csv", "jsonl", "parquet")
 FINISHED: tuple[JobState, ...] = ("succeeded", "failed", "cancelled")
+# what onepipe.storage.JobStore.new_id makes: its creation time to the microsecond, then 8 hex digits
+JOB_ID = re.compile(r"\d{20}-[0-9a-f]{8}")
+JOB_ID_EXAMPLE = "20261206154755123456-1a2b3c4d"
+
+
+def is_job_id(text: str) -> bool:
+    """Whether `text` has a job id's form (checked before any storage call: no path is built from it)."""
+    return JOB_ID.fullmatch(text) is not None
 
 
 def utc_now() -> datetime:

@@ -120,18 +120,27 @@ def _unpaired_surrogate(value: Any, loc: str) -> tuple[str, int] | None:
 
 
 class JsonBodyRoute(APIRoute):
-    """A route whose JSON body (if it takes one) is checked before FastAPI reads it; forms pass as is."""
+    """A route whose JSON body (if it takes one) is checked before FastAPI reads it; forms pass as is.
+
+    `before_body` runs first, before any of the body is read: a service that admits callers
+    (the gateway's keys and scopes) refuses them there, so a caller who may not use the route
+    learns nothing about what its body should be, and sends no upload for nothing.
+    """
+
+    async def before_body(self, request: Request) -> None:
+        """What to check before the body is read (nothing, unless a service says otherwise)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
-        if self.body_field is None or isinstance(self.body_field.field_info, params.Form):
-            return handler
+        json_body = self.body_field is not None and not isinstance(self.body_field.field_info, params.Form)
 
         async def checked(request: Request) -> Response:
-            body = await request.body()  # kept by the request: FastAPI reads it again from there
-            if body:
-                check_content_type(request.headers.get("content-type"))
-                check_json(body)
+            await self.before_body(request)
+            if json_body:
+                body = await request.body()  # kept by the request: FastAPI reads it again from there
+                if body:
+                    check_content_type(request.headers.get("content-type"))
+                    check_json(body)
             return await handler(request)
 
         return checked

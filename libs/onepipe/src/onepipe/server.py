@@ -175,6 +175,9 @@ def _title(status: int) -> str:
         return "Error"
 
 
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+
+
 class RequestContextMiddleware:
     """Keeps the caller's X-Request-ID (or makes one), returns it, logs and counts each request."""
 
@@ -201,6 +204,9 @@ class RequestContextMiddleware:
                 message["headers"].append(
                     (REQUEST_ID_HEADER.encode(), request_id_var.get().encode("latin-1"))
                 )
+                # every answer is the type it says: a browser never guesses a report or a JSON
+                # body that holds markup into a page
+                message["headers"].append(NOSNIFF)
             await send(message)
 
         try:

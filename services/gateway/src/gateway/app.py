@@ -7,18 +7,26 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from celery import Celery
-from fastapi import Depends, FastAPI, File, Form, Query, Request, Response, Security, UploadFile
+from fastapi import Depends, FastAPI, File, Form, Query, Request, Response, UploadFile
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from gateway import cases
-from gateway.auth import Caller, ConfigurationError, KeyRing
+from gateway.auth import Access, AdmittedRoute, Allowed, Caller, ConfigurationError, KeyRing
 from gateway.cases import CasePage, CaseReport, ReportedCase
-from gateway.compare import JobComparison, render_html
-from gateway.jobs import REPORT_MEDIA_TYPES, JobPage, JobService, JobView, parse_json_field, view
+from gateway.compare import STYLE, JobComparison, render_html
+from gateway.jobs import (
+    NOT_FRAMED,
+    REPORT_MEDIA_TYPES,
+    JobPage,
+    JobService,
+    JobView,
+    parse_json_field,
+    report_headers,
+    view,
+)
 from gateway.openapi import with_json_fields, with_pipeline
 from gateway.ratelimit import RateLimiter
 from gateway.service import Gateway, PublicPredictRequest
@@ -26,16 +34,19 @@ from gateway.settings import Settings
 from onepipe import PipelineInfo
 from onepipe.apidocs import exact, install_docs, problems
 from onepipe.envelopes import VERSION_HEADER, PredictResponse
+from onepipe.html_policy import CSP_HEADER, content_policy
 from onepipe.jobs import JOBS_QUEUE, REPORT_FORMATS, RUN_JOB_TASK, ReportFormat
-from onepipe.json_bodies import JsonBodyRoute
 from onepipe.logs import configure_logging
 from onepipe.server import install_common, metrics_response
 from onepipe.settings import uses_redis
 from onepipe.storage import CaseStore, JobStore
 
-API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="Your API key.")
-BEARER = HTTPBearer(auto_error=False, description="Your API key as a bearer token.")
-
+# what each route asks of its caller: a valid key (401), under its rate limit (429), with the scope (403),
+# all checked before the body is read
+ANY_KEY = Annotated[Caller, Depends(Allowed(None))]
+PREDICT = Annotated[Caller, Depends(Allowed("predict"))]
+FEEDBACK = Annotated[Caller, Depends(Allowed("feedback"))]
+JOBS = Annotated[Caller, Depends(Allowed("jobs"))]
 
 AUTHENTICATED = (401, 429)  # every route with a key: no key or a wrong one, over the rate limit
 MODEL_SERVICE = (502, 503, 504)  # every route that asks the model service
@@ -74,6 +85,9 @@ COMPARISON_PAGE: dict[int | str, dict[str, Any]] = {
         },
     }
 }
+
+
+COMPARISON_POLICY = f"{content_policy(STYLE)}; {NOT_FRAMED}"  # the page's own style, no script
 
 
 def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -126,7 +140,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.gateway = gateway
-    app.router.route_class = JsonBodyRoute  # a JSON body that is not JSON: 415 or 422 naming it
+    app.state.access = Access(keys, limiter)
+    # the caller admitted before the body is read; then a JSON body that is not JSON: 415 or 422 naming it
+    app.router.route_class = AdmittedRoute
     install_common(app, settings.max_body_bytes, path_limits={"/v1/jobs": settings.max_upload_bytes})
     if settings.cors_origins:
         app.add_middleware(
@@ -136,16 +152,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["X-API-Key", "Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["X-Request-ID", VERSION_HEADER, "Retry-After"],
         )
-
-    async def caller(
-        api_key: Annotated[str | None, Security(API_KEY_HEADER)],
-        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
-    ) -> Caller:
-        found = keys.authenticate(api_key or (bearer.credentials if bearer else None))
-        await limiter.check(found)
-        return found
-
-    authenticated = Depends(caller)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -162,7 +168,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tags=["pipeline"],
         responses={200: VERSIONED, **_problems(*AUTHENTICATED, *MODEL_SERVICE)},
     )
-    async def pipeline(response: Response, who: Caller = authenticated) -> PipelineInfo:
+    async def pipeline(response: Response, who: ANY_KEY) -> PipelineInfo:
         """What the pipeline is and does: steps, flags with defaults and descriptions, schemas, examples."""
         info = await gateway.pipeline()
         response.headers[VERSION_HEADER] = info.version
@@ -175,9 +181,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         response_model_exclude_none=True,
         responses={200: VERSIONED, **_problems(*AUTHENTICATED, 403, 413, 415, 422, *MODEL_SERVICE)},
     )
-    async def predict(body: PublicPredictRequest, who: Caller = authenticated) -> Response:
+    async def predict(body: PublicPredictRequest, who: PREDICT) -> Response:
         """Run the pipeline on one input or a list (`predict` scope); traces need the `debug` scope."""
-        KeyRing.require(who, "predict")
         answer = await gateway.predict(body, who)
         # the model service's answer is the public one: passed on as sent, not parsed and written again
         return Response(answer.body, media_type="application/json", headers={VERSION_HEADER: answer.version})
@@ -194,26 +199,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         response_model_exclude_none=True,
         responses=_problems(*AUTHENTICATED, 403, 413, 415, 422, *MODEL_SERVICE),
     )
-    async def report_case(body: CaseReport, who: Caller = authenticated) -> ReportedCase:
+    async def report_case(body: CaseReport, who: FEEDBACK) -> ReportedCase:
         """Report an answer you judge wrong (`feedback` scope): kept for the edge-case library."""
-        KeyRing.require(who, "feedback")
         info = await gateway.pipeline()
         return await cases.report(gateway, case_store, info, who, body)
 
     @app.get("/v1/cases", tags=["cases"], responses=_problems(*AUTHENTICATED, 403, 422, *MODEL_SERVICE))
     async def list_cases(
+        who: FEEDBACK,
         offset: Annotated[int, Query(ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
-        who: Caller = authenticated,
     ) -> CasePage:
         """The reported cases not yet merged into the library (`feedback` scope), newest first."""
-        KeyRing.require(who, "feedback")
         info = await gateway.pipeline()
         return await run_in_threadpool(cases.page, case_store, info, offset, limit)
-
-    def jobs_caller(who: Caller) -> Caller:
-        KeyRing.require(who, "jobs")
-        return who
 
     @app.post(
         "/v1/jobs",
@@ -227,6 +226,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     async def submit_job(
         request: Request,
+        who: JOBS,
         file: Annotated[UploadFile, File(description="The dataset: .csv, .jsonl or .parquet.")],
         mapping: Annotated[
             str | None, Form(description="JSON object: input field -> column (default: same names).")
@@ -239,10 +239,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             str | None,
             Form(description="JSON object: output field -> the column of its right answers, to score."),
         ] = None,
-        who: Caller = authenticated,
     ) -> JSONResponse:
         """Queue a batch job over an uploaded file; answers 202 with the job and its URL."""
-        caller = jobs_caller(who)
         parsed_mapping = parse_json_field("mapping", mapping, {})
         parsed_flags = parse_json_field("flags", flags, {})
         parsed_compare = parse_json_field("compare_flags", compare_flags, None)
@@ -250,7 +248,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         info = await gateway.pipeline()
         meta = await run_in_threadpool(
             jobs.submit,
-            caller,
+            who,
             info,
             file.filename or "upload",
             file.file,
@@ -265,25 +263,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/v1/jobs", tags=["jobs"], responses=_problems(*AUTHENTICATED, 403, 422))
     async def list_jobs(
         request: Request,
+        who: JOBS,
         offset: Annotated[int, Query(ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
-        who: Caller = authenticated,
     ) -> JobPage:
         """Recent jobs, newest first (a key sees its own; admin sees all)."""
-        found, total = await run_in_threadpool(jobs.page, jobs_caller(who), offset, limit)
+        found, total = await run_in_threadpool(jobs.page, who, offset, limit)
         return JobPage(
             jobs=[view(m, str(request.base_url)) for m in found], total=total, offset=offset, limit=limit
         )
 
     @app.get("/v1/jobs/{job_id}", tags=["jobs"], responses=_problems(*AUTHENTICATED, 403, 404))
-    async def get_job(job_id: str, request: Request, who: Caller = authenticated) -> JobView:
+    async def get_job(job_id: str, request: Request, who: JOBS) -> JobView:
         """A job: state, rows done of total, rows failed, times, version, flags, report links."""
-        return view(await run_in_threadpool(jobs.get, jobs_caller(who), job_id), str(request.base_url))
+        return view(await run_in_threadpool(jobs.get, who, job_id), str(request.base_url))
 
     @app.delete("/v1/jobs/{job_id}", tags=["jobs"], responses=_problems(*AUTHENTICATED, 403, 404, 409))
-    async def cancel_job(job_id: str, request: Request, who: Caller = authenticated) -> JobView:
+    async def cancel_job(job_id: str, request: Request, who: JOBS) -> JobView:
         """Cancel a queued or running job."""
-        return view(await run_in_threadpool(jobs.cancel, jobs_caller(who), job_id), str(request.base_url))
+        return view(await run_in_threadpool(jobs.cancel, who, job_id), str(request.base_url))
 
     @app.post(
         "/v1/jobs/{job_id}/resume",
@@ -291,9 +289,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         status_code=202,
         responses=_problems(*AUTHENTICATED, 403, 404, 409),
     )
-    async def resume_job(job_id: str, request: Request, who: Caller = authenticated) -> JobView:
+    async def resume_job(job_id: str, request: Request, who: JOBS) -> JobView:
         """Queue a failed or cancelled job again; the rows already done are kept."""
-        return view(await run_in_threadpool(jobs.resume, jobs_caller(who), job_id), str(request.base_url))
+        return view(await run_in_threadpool(jobs.resume, who, job_id), str(request.base_url))
 
     @app.get(
         "/v1/jobs/{job_id}/report.{file_format}",
@@ -301,28 +299,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         response_class=StreamingResponse,
         responses={**REPORTS, **_problems(*AUTHENTICATED, 403, 404, 422)},
     )
-    async def job_report(
-        job_id: str, file_format: ReportFormat, who: Caller = authenticated
-    ) -> StreamingResponse:
+    async def job_report(job_id: str, file_format: ReportFormat, who: JOBS) -> StreamingResponse:
         """A finished job's report: html, csv, jsonl or parquet."""
-        meta, name = await run_in_threadpool(jobs.report, jobs_caller(who), job_id, file_format)
+        meta, name = await run_in_threadpool(jobs.report, who, job_id, file_format)
+
+        def first() -> bytes:
+            with jobs.store.open(meta.id, name) as handle:
+                return bytes(handle.read(1 << 12))  # the head, where an HTML report declares its policy
 
         def chunks() -> Iterator[bytes]:
             with jobs.store.open(meta.id, name) as handle:
                 while block := handle.read(1 << 16):
                     yield block
 
-        disposition = "inline" if file_format == "html" else "attachment"
+        head = await run_in_threadpool(first) if file_format == "html" else b""
         return StreamingResponse(
             chunks(),
             media_type=REPORT_MEDIA_TYPES[file_format],
-            headers={"Content-Disposition": f'{disposition}; filename="{meta.id}.{file_format}"'},
+            headers=report_headers(file_format, meta.id, head),
         )
 
     async def comparison(job_id: str, other_id: str, who: Caller) -> JobComparison:
-        caller = jobs_caller(who)
         info = await gateway.pipeline()  # its output schema says which fields are categories, scored
-        return await run_in_threadpool(jobs.compare, caller, job_id, other_id, info.output_schema)
+        return await run_in_threadpool(jobs.compare, who, job_id, other_id, info.output_schema)
 
     compare_problems = _problems(*AUTHENTICATED, 403, 404, 409, 422, *MODEL_SERVICE)
 
@@ -333,14 +332,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         response_class=HTMLResponse,
         responses={**COMPARISON_PAGE, **compare_problems},
     )
-    async def compare_jobs_page(job_id: str, other_id: str, who: Caller = authenticated) -> HTMLResponse:
+    async def compare_jobs_page(job_id: str, other_id: str, who: JOBS) -> HTMLResponse:
         """The comparison of two jobs as a page to read in a browser (the same figures as the JSON)."""
         found = await comparison(job_id, other_id, who)
         name = f"compare-{found.a.id}-{found.b.id}.html"
-        return HTMLResponse(render_html(found), headers={"Content-Disposition": f'inline; filename="{name}"'})
+        headers = {"Content-Disposition": f'inline; filename="{name}"', CSP_HEADER: COMPARISON_POLICY}
+        return HTMLResponse(render_html(found), headers=headers)
 
     @app.get("/v1/jobs/{job_id}/compare/{other_id}", tags=["jobs"], responses=compare_problems)
-    async def compare_jobs(job_id: str, other_id: str, who: Caller = authenticated) -> JobComparison:
+    async def compare_jobs(job_id: str, other_id: str, who: JOBS) -> JobComparison:
         """What changed from job A (`job_id`) to job B (`other_id`), two succeeded jobs on the same file."""
         return await comparison(job_id, other_id, who)
 

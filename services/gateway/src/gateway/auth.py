@@ -6,10 +6,18 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from typing import Annotated, Protocol
 
-from gateway.settings import SCOPES, ApiKeyEntry
+from fastapi import Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from gateway.settings import SCOPES, ApiKeyEntry, Scope
+from onepipe.json_bodies import JsonBodyRoute
 from onepipe.server import ProblemError
 from onepipe.settings import DEVELOPMENT_KEY
+
+API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="Your API key.")
+BEARER = HTTPBearer(auto_error=False, description="Your API key as a bearer token.")
 
 WWW_AUTHENTICATE = {"WWW-Authenticate": 'Bearer realm="onepipe", charset="UTF-8"'}
 
@@ -91,3 +99,65 @@ class KeyRing:
                 f"the key '{caller.name}' lacks the '{scope}' scope needed here; its scopes: "
                 + (", ".join(sorted(caller.scopes)) or "none"),
             )
+
+
+class Limiter(Protocol):
+    """Counts a caller's requests (gateway.ratelimit.RateLimiter); raises a 429 problem past the limit."""
+
+    async def check(self, caller: Caller) -> None: ...
+
+
+class Access:
+    """Who may use a route: the key (401), its rate limit (429), then the route's scope (403).
+
+    Checked once per request, before its body is read (`AdmittedRoute`); the route's
+    dependency (`Allowed`) then gets the caller already admitted.
+    """
+
+    def __init__(self, keys: KeyRing, limiter: Limiter) -> None:
+        self.keys = keys
+        self.limiter = limiter
+
+    async def admit(self, request: Request, scope: Scope | None) -> Caller:
+        """The caller, authenticated and counted once per request, holding `scope` (None: any key)."""
+        caller: Caller | None = getattr(request.state, "caller", None)
+        if caller is None:
+            bearer: HTTPAuthorizationCredentials | None = await BEARER(request)
+            presented = await API_KEY_HEADER(request) or (bearer.credentials if bearer else None)
+            caller = self.keys.authenticate(presented)
+            await self.limiter.check(caller)
+            request.state.caller = caller
+        if scope is not None:
+            KeyRing.require(caller, scope)
+        return caller
+
+
+def access_of(request: Request) -> Access:
+    """The app's Access (set by create_app)."""
+    found: Access = request.app.state.access
+    return found
+
+
+class Allowed:
+    """A route's dependency on a caller holding `scope` (None: any valid key); see Access."""
+
+    def __init__(self, scope: Scope | None) -> None:
+        self.scope = scope
+
+    async def __call__(
+        self,
+        request: Request,
+        # declared for OpenAPI's security schemes; Access reads the same headers
+        api_key: Annotated[str | None, Security(API_KEY_HEADER)],
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+    ) -> Caller:
+        return await access_of(request).admit(request, self.scope)
+
+
+class AdmittedRoute(JsonBodyRoute):
+    """A route that admits its caller (`Allowed` among its dependencies) before reading any body."""
+
+    async def before_body(self, request: Request) -> None:
+        for dependency in self.dependant.dependencies:
+            if isinstance(dependency.call, Allowed):
+                await access_of(request).admit(request, dependency.call.scope)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import IO, Any
@@ -23,7 +24,17 @@ from onepipe.datasets import (
     resolve_mapping,
     truth_problems,
 )
-from onepipe.jobs import REPORT_FORMATS, JobMeta, JobSpec, JobState, ReportFormat, utc_now
+from onepipe.html_policy import CSP_HEADER
+from onepipe.jobs import (
+    JOB_ID_EXAMPLE,
+    REPORT_FORMATS,
+    JobMeta,
+    JobSpec,
+    JobState,
+    ReportFormat,
+    is_job_id,
+    utc_now,
+)
 from onepipe.server import ProblemError
 from onepipe.storage import JobStore
 
@@ -34,6 +45,24 @@ REPORT_MEDIA_TYPES: dict[str, str] = {
     "jsonl": "application/x-ndjson",
     "parquet": "application/vnd.apache.parquet",
 }
+
+# a report written before reports carried their own policy: its style only, no script (its filters
+# stay hidden and every row shows)
+FALLBACK_REPORT_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'"
+# nobody frames a report or a comparison (clickjacking): a header-only directive
+NOT_FRAMED = "frame-ancestors 'none'"
+_REPORT_POLICY = re.compile(rb'<meta http-equiv="Content-Security-Policy" content="([^"<>]*)">')
+
+
+def report_headers(file_format: str, job_id: str, head: bytes) -> dict[str, str]:
+    """The headers a report is served with; an HTML report's policy is the one its own head declares."""
+    disposition = "inline" if file_format == "html" else "attachment"
+    headers = {"Content-Disposition": f'{disposition}; filename="{job_id}.{file_format}"'}
+    if file_format == "html":
+        found = _REPORT_POLICY.search(head)
+        policy = found.group(1).decode() if found else FALLBACK_REPORT_POLICY
+        headers[CSP_HEADER] = f"{policy}; {NOT_FRAMED}"
+    return headers
 
 
 class JobView(BaseModel):
@@ -240,6 +269,10 @@ class JobService:
 
     def get(self, caller: Caller, job_id: str) -> JobMeta:
         """A job the caller may see, or 404 (other keys' jobs are invisible, not forbidden)."""
+        if not is_job_id(job_id):
+            raise ProblemError(
+                404, "Job not found", f"there is no job {job_id[:64]!r}: job ids look like {JOB_ID_EXAMPLE}"
+            )
         try:
             meta = self.store.load(job_id)
         except ValueError:

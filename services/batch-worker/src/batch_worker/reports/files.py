@@ -161,7 +161,7 @@ class MachineWriters:
         self.parquet = pq.ParquetWriter(handles["parquet"], schema)
         self.batch: list[dict[str, Any]] = []
         header = io.StringIO()
-        csv.writer(header).writerow(self.names)
+        csv.writer(header).writerow([_csv_cell(name) for name in self.names])  # a column named "=..." too
         handles["csv"].write(header.getvalue().encode())
 
     def add(self, record: dict[str, Any]) -> None:

@@ -27,6 +27,7 @@ from batch_worker.reports.statistics import (
     histogram_of,
 )
 from onepipe import PipelineInfo
+from onepipe.html_policy import content_policy
 from onepipe.jobs import JobMeta, utc_now
 from onepipe.values import CATEGORICAL, json_text
 
@@ -90,13 +91,7 @@ def _flags(flags: Mapping[str, Any] | None) -> str:
 
 # -- the HTML report -------------------------------------------------------------------
 
-_TEMPLATE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Report: {{ ran.file }}</title>
-<style>
+_STYLE = """
 body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222; margin: 0 auto;
        max-width: 1100px; padding: 1.5rem; }
 h1 { font-size: 1.5rem; margin-bottom: 0.2rem; }
@@ -121,7 +116,51 @@ form.filter { margin: 0.5rem 0; }
 form.filter fieldset { border: 1px solid #ddd; margin: 0.4rem 0; }
 form.filter fieldset label { display: block; }
 code { background: #f4f6f8; padding: 0 0.2rem; }
-</style>
+"""
+
+_SCRIPT = """
+// The review list's filter: a row stays when it holds the text (any case) and, with reasons
+// ticked, at least one of them. No network, nothing stored; without it every row is shown.
+(function () {
+  var form = document.getElementById("review-filter");
+  var text = document.getElementById("review-text");
+  var count = document.getElementById("review-count");
+  var rows = document.querySelectorAll("#review-rows tr[data-reasons]");
+  var boxes = form.querySelectorAll("input[name=reason]");
+  function apply() {
+    var needle = text.value.trim().toLowerCase();
+    var ticked = Array.prototype.filter.call(boxes, function (b) { return b.checked; })
+      .map(function (b) { return b.value; });
+    var shown = 0;
+    rows.forEach(function (row) {
+      var reasons = row.getAttribute("data-reasons").split(" ");
+      var keep = (!needle || row.textContent.toLowerCase().indexOf(needle) >= 0) &&
+        (!ticked.length || ticked.some(function (r) { return reasons.indexOf(r) >= 0; }));
+      row.hidden = !keep;
+      shown += keep ? 1 : 0;
+    });
+    count.textContent = shown + " of " + rows.length + " rows shown";
+  }
+  form.addEventListener("input", apply);
+  form.addEventListener("change", apply);
+  form.addEventListener("submit", function (event) { event.preventDefault(); });
+  form.hidden = false;
+  apply();
+})();
+"""
+
+# The page runs its own style and script only, wherever it is opened (served, or a saved file):
+# whatever a cell might smuggle in is inert, and nothing is fetched from anywhere.
+POLICY = content_policy(_STYLE, _SCRIPT)
+
+_TEMPLATE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="{{ policy }}">
+<title>Report: {{ ran.file }}</title>
+<style>{{ style }}</style>
 </head>
 <body>
 {% macro subsets_table(item) %}
@@ -448,36 +487,7 @@ with both outputs).</p>
 </section>
 {% endif %}
 {% if review and review.rows %}
-<script>
-// The review list's filter: a row stays when it holds the text (any case) and, with reasons
-// ticked, at least one of them. No network, nothing stored; without it every row is shown.
-(function () {
-  var form = document.getElementById("review-filter");
-  var text = document.getElementById("review-text");
-  var count = document.getElementById("review-count");
-  var rows = document.querySelectorAll("#review-rows tr[data-reasons]");
-  var boxes = form.querySelectorAll("input[name=reason]");
-  function apply() {
-    var needle = text.value.trim().toLowerCase();
-    var ticked = Array.prototype.filter.call(boxes, function (b) { return b.checked; })
-      .map(function (b) { return b.value; });
-    var shown = 0;
-    rows.forEach(function (row) {
-      var reasons = row.getAttribute("data-reasons").split(" ");
-      var keep = (!needle || row.textContent.toLowerCase().indexOf(needle) >= 0) &&
-        (!ticked.length || ticked.some(function (r) { return reasons.indexOf(r) >= 0; }));
-      row.hidden = !keep;
-      shown += keep ? 1 : 0;
-    });
-    count.textContent = shown + " of " + rows.length + " rows shown";
-  }
-  form.addEventListener("input", apply);
-  form.addEventListener("change", apply);
-  form.addEventListener("submit", function (event) { event.preventDefault(); });
-  form.hidden = false;
-  apply();
-})();
-</script>
+<script>{{ script }}</script>
 {% endif %}
 </body>
 </html>
@@ -900,6 +910,9 @@ def render_html(summary: Summary, scoring: Scoring, meta: JobMeta, info: Pipelin
         "more": summary.failed > len(summary.failed_rows),
     }
     return _HTML.render(
+        style=Markup(_STYLE),
+        script=Markup(_SCRIPT),
+        policy=POLICY,
         ran=_what_ran(summary, meta, info),
         input_columns=summary.input_columns,
         charts=charts,
