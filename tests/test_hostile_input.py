@@ -408,6 +408,56 @@ def test_uploads_refused_at_submission_name_the_file_and_why(
     _refused(hostile.submit(name, content, **form), status, "file" if status != 413 else None, words)
 
 
+# -- who may ask, before what is asked ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "path", "content", "status", "words"),
+    [
+        pytest.param("other", "/v1/predict", b"{not json", 403, "lacks the 'predict' scope", id="no JSON"),
+        pytest.param(
+            "other", "/v1/predict", b'{"inputs": {"text": 5}}', 403, "lacks the 'predict' scope", id="bad"
+        ),
+        pytest.param("app", "/v1/cases", b'{"input": 1}', 403, "lacks the 'feedback' scope", id="bad case"),
+        pytest.param(None, "/v1/predict", b"{not json", 401, "send your API key", id="no key"),
+    ],
+)
+def test_a_caller_is_refused_before_its_body_is_read(
+    hostile: Stack, key: str | None, path: str, content: bytes, status: int, words: str
+) -> None:
+    """Who may not use a route learns nothing of what its body should be."""
+    headers = {**JSON, **(_key(key) if key else {})}
+    _refused(httpx.post(hostile.gateway.url + path, content=content, headers=headers), status, None, words)
+
+
+def test_an_upload_without_the_jobs_scope_is_refused_and_nothing_stored(hostile: Stack) -> None:
+    before = sorted((hostile.storage / "jobs").iterdir())
+    answer = hostile.submit("r.csv", b"not,a\nheader\n", key="app", mapping="not an object")
+    _refused(answer, 403, None, "lacks the 'jobs' scope")
+    assert sorted((hostile.storage / "jobs").iterdir()) == before
+
+
+JOB_ROUTES = [
+    ("GET", "/v1/jobs/{id}"),
+    ("GET", "/v1/jobs/{id}/report.html"),
+    ("POST", "/v1/jobs/{id}/resume"),
+    ("DELETE", "/v1/jobs/{id}"),
+    ("GET", "/v1/jobs/{id}/compare/{id}"),
+    ("GET", "/v1/jobs/{id}/compare/{id}.html"),
+]
+
+
+@pytest.mark.parametrize("length", [255, 256, 1000, 5000])
+@pytest.mark.parametrize(("method", "route"), JOB_ROUTES)
+def test_a_job_id_of_any_length_or_form_is_a_404(
+    hostile: Stack, method: str, route: str, length: int
+) -> None:
+    """Ids are checked by their form before any storage call: a file name too long is not a 500."""
+    job_id = ("20261206154755123456-1a2b3c4d" + "x" * length)[:length]
+    answer = httpx.request(method, hostile.gateway.url + route.format(id=job_id), headers=_key("admin"))
+    _refused(answer, 404, None, "job ids look like 20261206154755123456-1a2b3c4d")
+
+
 # -- uploads that run: every row reported once, by number -----------------------------------------------
 
 
@@ -440,6 +490,12 @@ JOB_CASES = [
             f'"\tTAB",ok\n{FINE},fine\n'
         ).encode(),
         rows=6,
+        bad={},
+    ),
+    JobCase(
+        "formula-header.csv",
+        f"text,=1+2,@cmd\n{FINE},a,b\n".encode(),
+        rows=1,
         bad={},
     ),
     JobCase(
@@ -613,6 +669,14 @@ def test_formulas_are_neutralised_in_the_csv_report_and_kept_in_the_jsonl(
     assert [record[text] for record in result.table[1:6]] == ["'" + f for f in formulas]
     assert [record[note] for record in result.table[1:6]] == ["'" + n for n in notes[:4]] + ["ok"]
     assert result.table[6][text] == FINE  # plain text is left alone
+
+
+def test_formula_column_names_are_neutralised_in_the_csv_header_and_kept_in_the_jsonl(
+    finished: dict[str, Finished],
+) -> None:
+    result = finished["formula-header.csv"]
+    assert result.table[0][:4] == ["row", "text", "'=1+2", "'@cmd"]
+    assert (result.records[0]["=1+2"], result.records[0]["@cmd"]) == ("a", "b")
 
 
 def test_odd_parquet_types_reach_the_report_as_json(finished: dict[str, Finished]) -> None:

@@ -331,7 +331,7 @@ def test_the_route_refuses_what_it_cannot_compare(
     cancelled = store.load(second["id"])
     assert cancelled is not None
     # a finished job that did not succeed (a running one would be taken up by the workers' sweep)
-    cancelled.id, cancelled.state = "29990101000000000000-cancelled", "cancelled"
+    cancelled.id, cancelled.state = "29990101000000000000-cace11ed", "cancelled"
     store.save(cancelled)
     busy = httpx.get(f"{url}/{cancelled.id}", headers=as_key("reviewer"), timeout=60)
     assert busy.status_code == 409 and busy.headers["content-type"] == PROBLEM

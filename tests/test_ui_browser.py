@@ -94,6 +94,7 @@ def browser() -> Iterator[webdriver.Chrome]:
     options.binary_location = CHROMIUM
     for flag in FLAGS:
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the console, policy refusals too
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     yield driver
     driver.quit()
@@ -305,3 +306,62 @@ def test_cases_in_a_browser_list_what_people_reported(
     _settled(browser)
     _no_trouble(browser)
     _screenshot(browser, "ui-cases.png")
+
+
+def _console_trouble(browser: webdriver.Chrome) -> list[str]:
+    """What the page's console said of refused content (a policy violation) or errors."""
+    return [
+        entry["message"]
+        for entry in browser.get_log("browser")  # type: ignore[no-untyped-call]
+        if "Content Security Policy" in entry["message"] or entry["level"] == "SEVERE"
+    ]
+
+
+def test_a_report_and_a_comparison_run_under_their_own_policy_in_a_browser(
+    browser: webdriver.Chrome, browser_stack: Stack
+) -> None:
+    """Served by the gateway as a reviewer opens them: the report's own filter runs under its policy,
+    nothing is refused, and nothing else could run."""
+    content = _labelled_file()
+    first = browser_stack.submit("policy.csv", content, mapping={"text": "review"}).json()
+    second = browser_stack.submit(
+        "policy.csv", content, mapping={"text": "review"}, flags={"classifier": "minilm"}
+    ).json()
+    done = [browser_stack.wait(job["id"]) for job in (first, second)]
+    assert [job["state"] for job in done] == ["succeeded", "succeeded"]
+    report_url = done[0]["reports"]["html"]
+    compare_url = f"{browser_stack.gateway.url}/v1/jobs/{first['id']}/compare/{second['id']}.html"
+    for url in (report_url, compare_url):
+        answer = httpx.get(url, headers=as_key("reviewer"), timeout=60)
+        policy = answer.headers["content-security-policy"]
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
+        assert "unsafe-inline" not in policy and "'sha256-" in policy, policy
+    # the browser sends the key as the UI's link would not: set on every request for this test
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": as_key("reviewer")})
+    try:
+        _console_trouble(browser)  # read, so what earlier pages said is not this page's
+        browser.get(report_url)
+        form = _wait(browser).until(
+            expected_conditions.visibility_of_element_located((By.ID, "review-filter"))
+        )
+        count = browser.find_element(By.ID, "review-count").text
+        shown, total = int(count.split()[0]), int(count.split()[2])
+        assert shown == total > 0, count  # the script ran: it shows the form and counts the rows
+        form.find_element(By.ID, "review-text").send_keys("no such words anywhere")
+        _wait(browser).until(
+            lambda driver: driver.find_element(By.ID, "review-count").text.startswith(f"0 of {total}")
+        )
+        assert _console_trouble(browser) == []
+        OUTPUT.mkdir(exist_ok=True)
+        browser.save_screenshot(str(OUTPUT / "report-under-policy.png"))
+        browser.get(compare_url)
+        _wait(browser).until(expected_conditions.presence_of_element_located((By.TAG_NAME, "table")))
+        # its own style applied: not the browser's default serif
+        font = browser.execute_script("return getComputedStyle(document.body).fontFamily")
+        assert "system-ui" in font, font
+        assert _console_trouble(browser) == []
+        browser.save_screenshot(str(OUTPUT / "comparison-under-policy.png"))
+    finally:
+        browser.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {}})

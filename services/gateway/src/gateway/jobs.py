@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import re
@@ -60,7 +61,8 @@ def report_headers(file_format: str, job_id: str, head: bytes) -> dict[str, str]
     headers = {"Content-Disposition": f'{disposition}; filename="{job_id}.{file_format}"'}
     if file_format == "html":
         found = _REPORT_POLICY.search(head)
-        policy = found.group(1).decode() if found else FALLBACK_REPORT_POLICY
+        # an attribute's value, escaped as HTML: the header carries the text the browser reads there
+        policy = html.unescape(found.group(1).decode()) if found else FALLBACK_REPORT_POLICY
         headers[CSP_HEADER] = f"{policy}; {NOT_FRAMED}"
     return headers
 
@@ -271,7 +273,9 @@ class JobService:
         """A job the caller may see, or 404 (other keys' jobs are invisible, not forbidden)."""
         if not is_job_id(job_id):
             raise ProblemError(
-                404, "Job not found", f"there is no job {job_id[:64]!r}: job ids look like {JOB_ID_EXAMPLE}"
+                404,
+                "Job not found",
+                f"there is no job {job_id[:64]!r} for this key (job ids look like {JOB_ID_EXAMPLE})",
             )
         try:
             meta = self.store.load(job_id)
