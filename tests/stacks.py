@@ -96,10 +96,12 @@ def stack(model_url: str, tmp: Path, redis: str | None, **env: str) -> Iterator[
             gateway(
                 free_port(),
                 model_url,
-                GATEWAY_API_KEYS=keys_env(),
-                GATEWAY_MAX_UPLOAD_BYTES="2000000",
-                **shared,
-                **gateway_env,
+                **{
+                    "GATEWAY_API_KEYS": keys_env(),
+                    "GATEWAY_MAX_UPLOAD_BYTES": "2000000",
+                    **shared,
+                    **gateway_env,  # a test's own settings win
+                },
             )
         )
         env = {

@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from functools import partial
@@ -28,6 +28,7 @@ from itertools import islice
 from typing import Any, Literal
 
 from batch_worker.reports import write_reports
+from batch_worker.sending import TOO_LARGE, InputLimits, envelope_size, json_size, pack, too_large
 from batch_worker.settings import Settings
 from onepipe import PipelineInfo
 from onepipe.client import (
@@ -61,6 +62,10 @@ class _RejectedError(Exception):
     def __init__(self, reasons: dict[int, str]) -> None:
         super().__init__(reasons)
         self.reasons = reasons
+
+
+class _TooLargeError(Exception):
+    """The model service refused a call as too large (413): its body, or its number of inputs."""
 
 
 def chunked(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
@@ -221,6 +226,7 @@ class JobRunner:
                 meta.rows_total = count_rows(file_format, handle)
         self._recount(meta)
         self._renew(meta)
+        limits = InputLimits(info.input_schema)
 
         # up to `calls_in_flight` chunks are with the model service while the oldest is written:
         # neither side waits for the other's reading, parsing and writing
@@ -243,7 +249,9 @@ class JobRunner:
                 if current.ticket != meta.ticket:
                     log.warning("job %s was queued again while this worker held it; stopping", meta.id)
                     return "stale"
-                in_flight.append((number, calls.submit(self._chunk_results, meta, info, mapping, rows)))
+                in_flight.append(
+                    (number, calls.submit(self._chunk_results, meta, info, limits, mapping, rows))
+                )
                 if len(in_flight) == self.settings.calls_in_flight:
                     self._write(meta, in_flight, 1)
             self._write(meta, in_flight)
@@ -291,39 +299,66 @@ class JobRunner:
     # -- one chunk -----------------------------------------------------------------------------
 
     def _chunk_results(
-        self, meta: JobMeta, info: PipelineInfo, mapping: dict[str, str], rows: list[Row]
+        self,
+        meta: JobMeta,
+        info: PipelineInfo,
+        limits: InputLimits,
+        mapping: dict[str, str],
+        rows: list[Row],
     ) -> list[RowResult]:
         results = {
             row.number: RowResult(row=row.number, input=row.values or {}, error=row.error) for row in rows
         }
         readable = [row for row in rows if row.error is None and row.values is not None]
         inputs = [to_input(row.values or {}, mapping, info.input_schema) for row in readable]
-        outputs, reasons = self._predict_all(meta, inputs, meta.spec.flags)
+        # a row over a length limit is never sent: it fails alone, and the rest of the chunk goes on
+        reasons = {i: why for i, value in enumerate(inputs) if (why := limits.refusal(value)) is not None}
+        sendable = {i: value for i, value in enumerate(inputs) if i not in reasons}
+        outputs, sent_reasons = self._predict_all(meta, sendable, meta.spec.flags)
+        reasons.update(sent_reasons)
         for index, row in enumerate(readable):
             if index in reasons:
                 results[row.number].error = reasons[index]
             else:
                 results[row.number].output = outputs[index]
         if meta.spec.compare_flags is not None:
-            kept = [i for i in range(len(readable)) if i not in reasons]
-            compared, compare_reasons = self._predict_all(
-                meta, [inputs[i] for i in kept], meta.spec.compare_flags
-            )
-            for position, index in enumerate(kept):
+            kept = {i: value for i, value in sendable.items() if i not in reasons}
+            compared, compare_reasons = self._predict_all(meta, kept, meta.spec.compare_flags)
+            for index in kept:
                 result = results[readable[index].number]
-                if position in compare_reasons:
-                    result.error = f"with the compare flags: {compare_reasons[position]}"
+                if index in compare_reasons:
+                    result.error = f"with the compare flags: {compare_reasons[index]}"
                 else:
-                    result.compare_output = compared[position]
+                    result.compare_output = compared[index]
         return [results[row.number] for row in rows]
 
     def _predict_all(
-        self, meta: JobMeta, inputs: list[dict[str, Any]], flags: dict[str, Any]
+        self, meta: JobMeta, inputs: Mapping[int, dict[str, Any]], flags: dict[str, Any]
     ) -> tuple[dict[int, dict[str, Any]], dict[int, str]]:
-        """Outputs by index, and reasons for the inputs the pipeline refused or failed on."""
+        """Outputs by index, and reasons for the inputs that could not be sent, or were refused or failed on.
+
+        The inputs go in calls whose bodies fit the model service's limit; one too large alone fails.
+        """
+        limit = self.settings.model_max_body_bytes
+        packing = pack({i: json_size(value) for i, value in inputs.items()}, envelope_size(flags), limit)
+        outputs: dict[int, dict[str, Any]] = {}
+        reasons = {index: too_large(size, limit) for index, size in packing.too_large.items()}
+        for call in packing.calls:
+            call_outputs, call_reasons = self._predict_call(meta, call, inputs, flags)
+            outputs.update(call_outputs)
+            reasons.update(call_reasons)
+        return outputs, reasons
+
+    def _predict_call(
+        self, meta: JobMeta, pending: list[int], inputs: Mapping[int, dict[str, Any]], flags: dict[str, Any]
+    ) -> tuple[dict[int, dict[str, Any]], dict[int, str]]:
+        """One call of the inputs `pending` (indexes into `inputs`): outputs and reasons by index.
+
+        A call the service fails on (500) or refuses as too large (413: a limit lower than the
+        worker's, or more inputs than it takes) is split in halves, down to single rows.
+        """
         outputs: dict[int, dict[str, Any]] = {}
         reasons: dict[int, str] = {}
-        pending = list(range(len(inputs)))
         while pending:
             try:
                 answer = self._wait_for(
@@ -336,17 +371,29 @@ class JobRunner:
                     index for position, index in enumerate(pending) if position not in rejected.reasons
                 ]
                 continue
-            except ServiceFailedError:
+            except (ServiceFailedError, _TooLargeError) as error:
                 if len(pending) == 1:
-                    reasons[pending[0]] = "the pipeline failed on this row (the model service answered 500)"
+                    reasons[pending[0]] = (
+                        f"{TOO_LARGE}{error}"
+                        if isinstance(error, _TooLargeError)
+                        else "the pipeline failed on this row (the model service answered 500)"
+                    )
                     pending = []
                     continue
-                # find the rows that make the pipeline fail: halves, down to single rows
+                if isinstance(error, _TooLargeError):  # the worker's limit is above the service's
+                    log.warning(
+                        "job %s: the model service refused a call of %d rows as too large (%s); "
+                        "sending it in halves",
+                        meta.id,
+                        len(pending),
+                        error,
+                    )
+                # find the rows that make the pipeline fail, or fit the calls to the limit: halves
                 half = len(pending) // 2
                 for part in (pending[:half], pending[half:]):
-                    part_outputs, part_reasons = self._predict_all(meta, [inputs[i] for i in part], flags)
-                    outputs.update({part[i]: out for i, out in part_outputs.items()})
-                    reasons.update({part[i]: why for i, why in part_reasons.items()})
+                    part_outputs, part_reasons = self._predict_call(meta, part, inputs, flags)
+                    outputs.update(part_outputs)
+                    reasons.update(part_reasons)
                 pending = []
                 continue
             outputs.update(zip(pending, answer.outputs, strict=True))
@@ -378,7 +425,10 @@ class JobRunner:
 
 
 def _rejection(error: ServiceRejectedError) -> Exception:
-    """A 4xx from the model service: bad rows (by index) go on; anything else stops the job."""
+    """A 4xx from the model service: bad rows (by index) go on, a call too large is split;
+    anything else stops the job."""
+    if error.status == 413:
+        return _TooLargeError(str(error.problem.get("detail") or "the request is over its limit"))
     reasons: dict[int, list[str]] = {}
     for problem in error.problem.get("errors") or []:
         match = _INPUT_INDEX.match(str(problem.get("loc", "")))

@@ -17,7 +17,19 @@ class Settings(ServiceSettings):
     model_url: str = peers.model_url()
     redis_url: str = peers.redis_url()
     storage_url: str = peers.storage_url()
-    chunk_size: int = Field(100, ge=1, le=1000, description="Rows per model-service call and per chunk file.")
+    chunk_size: int = Field(
+        100,
+        ge=1,
+        le=1000,
+        description="Rows per chunk file, and the most per model-service call (fewer when their bodies "
+        "would pass WORKER_MODEL_MAX_BODY_BYTES).",
+    )
+    model_max_body_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body the worker sends the model service (its MODEL_MAX_BODY_BYTES); "
+        "a row alone over it fails with its size.",
+    )
     calls_in_flight: int = Field(
         2,
         ge=1,
