@@ -25,7 +25,7 @@ from fastapi import FastAPI
 
 from gateway.auth import Caller
 from gateway.idempotency import LOC, MAX_LENGTH, IdempotencyStore, parse, submit_once
-from gateway.queue import EMBEDDED, Enqueuer, QueueUnavailableError, queue_state
+from gateway.queue import EMBEDDED, Enqueuer, QueueUnavailableError, producer, queue_state
 from onepipe.jobs import JobMeta, JobSpec
 from onepipe.server import ProblemError
 from onepipe.storage import JobStore
@@ -373,3 +373,16 @@ def test_the_embedded_queue_reads_as_embedded_and_a_refusing_redis_as_unavailabl
     state = asyncio.run(queue_state(f"redis://127.0.0.1:{free_port()}/0"))
     assert state == "unavailable: cannot connect to the queue"
     assert time.monotonic() - started < 1.5
+
+
+def test_a_refusing_redis_fails_the_enqueue_at_once_and_the_embedded_queue_takes_it(tmp_path: Path) -> None:
+    refusing = Enqueuer(producer(f"redis://127.0.0.1:{free_port()}/0", QUEUE_TIMEOUT), QUEUE_TIMEOUT)
+    started = time.monotonic()
+    with pytest.raises(QueueUnavailableError, match="cannot connect to the queue"):
+        refusing("20261206154755123456-1a2b3c4d", "ticket")
+    assert time.monotonic() - started < 1.0
+    refusing.close()
+    embedded = Enqueuer(producer(f"sqla+sqlite:///{tmp_path / 'queue.sqlite'}", QUEUE_TIMEOUT), QUEUE_TIMEOUT)
+    embedded("20261206154755123456-1a2b3c4d", "ticket")  # no socket options for SQLite: sent
+    embedded.close()
+    assert (tmp_path / "queue.sqlite").stat().st_size > 0
