@@ -75,7 +75,13 @@ def test_health_readiness_and_pipeline(front: ServiceProcess, example_service: S
     assert httpx.get(front.url + "/healthz").json() == {"status": "alive"}
     ready = httpx.get(front.url + "/readyz").json()
     model_info = httpx.get(example_service.url + "/v1/pipeline").json()
-    assert ready == {"status": "ready", "pipeline": "review-triage", "version": model_info["version"]}
+    assert ready == {
+        "status": "ready",
+        "pipeline": "review-triage",
+        "version": model_info["version"],
+        "model_service": "ready",
+        "queue": "ready",
+    }
     info = httpx.get(front.url + "/v1/pipeline", headers=_as("app"))
     assert info.json() == model_info and info.headers["X-Pipeline-Version"] == model_info["version"]
 

@@ -308,13 +308,19 @@ START_FAILURE_FILE = "ONEPIPE_START_FAILURE_FILE"
 STARTUP_FAILURE = 3  # uvicorn's exit code for a worker that cannot start: its parent stops them all
 
 
+# below compose's default stop_grace_period (10 s), which then SIGKILLs; a predict takes milliseconds
+GRACEFUL_SHUTDOWN_SECONDS = 5
+
+
 def serve(factory: str, host: str, port: int, workers: int) -> str | None:
     """Serve the app that `factory` (module:function) makes under uvicorn, in `workers` processes.
 
     Each worker is a process of its own (its own GIL, event loop and copy of the app),
     sharing the port. Their metrics go to files in one folder, which `/metrics` sums
     (prometheus-client's multiprocess mode), so any worker answers for all of them.
-    Returns why a worker refused to start (`refuse_start`), if one did.
+    Returns why a worker refused to start (`refuse_start`), if one did. On SIGTERM the
+    requests under way get GRACEFUL_SHUTDOWN_SECONDS to finish, then are cancelled: a
+    request stuck on a peer never holds the process past compose's grace period (10 s).
     """
     import uvicorn
 
@@ -323,7 +329,15 @@ def serve(factory: str, host: str, port: int, workers: int) -> str | None:
         os.environ[MULTIPROCESS_DIR] = tempfile.mkdtemp(prefix="onepipe-metrics-")
         failure = Path(tempfile.mkdtemp(prefix="onepipe-start-")) / "failure"
         os.environ[START_FAILURE_FILE] = str(failure)
-    uvicorn.run(factory, factory=True, host=host, port=port, workers=workers, log_config=None)
+    uvicorn.run(
+        factory,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
     return failure.read_text() if failure is not None and failure.exists() else None
 
 

@@ -5,6 +5,7 @@
     <root>/jobs/<job id>/chunks/NNNNNN.jsonl  each chunk's row results, written once
     <root>/jobs/<job id>/report.<format>   the reports
     <root>/cases/<pipeline>/<key>.json      each case reported to a running service (CaseStore)
+    <root>/idempotency/<key id>/<sha256>.json  the job an Idempotency-Key names (gateway.idempotency)
 
 Needs the `storage` extra. Writes of metadata and chunks go to a temporary name
 first and are then moved into place, so a reader never sees half a file.
@@ -50,7 +51,8 @@ class JobStore:
         # no cached listings: other processes (the gateway, every worker) change these folders,
         # and a stale listing of object storage makes a file that is there look missing
         self.fs, root = fsspec.core.url_to_fs(root_url, use_listings_cache=False)
-        self.jobs = f"{root.rstrip('/')}/jobs"
+        self.root = root.rstrip("/")  # the gateway keeps its Idempotency-Key claims next to the jobs
+        self.jobs = f"{self.root}/jobs"
         self.fs.makedirs(self.jobs, exist_ok=True)
 
     @staticmethod

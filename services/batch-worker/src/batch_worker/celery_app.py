@@ -38,6 +38,10 @@ if uses_redis(settings.redis_url):
         # look for tasks of dead workers every few seconds, not every ~100 s
         "unacked_restore_interval": max(1, settings.visibility_timeout // 10),
         "unacked_restore_throttle": 1,
+        # a Redis that accepts but never answers must not hang a send (a continuation, the sweep's);
+        # well above the consumer's 1 s BRPOP, so waiting for tasks never trips it
+        "socket_timeout": 10,
+        "socket_connect_timeout": 5,
     }
 
 

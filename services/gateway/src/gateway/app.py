@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from celery import Celery
 from fastapi import Depends, FastAPI, File, Form, Query, Request, Response, UploadFile
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
@@ -17,6 +16,7 @@ from gateway import cases
 from gateway.auth import Access, AdmittedRoute, Allowed, Caller, ConfigurationError, KeyRing
 from gateway.cases import CasePage, CaseReport, ReportedCase
 from gateway.compare import STYLE, JobComparison, render_html
+from gateway.idempotency import IdempotencyHeader, IdempotencyStore, fingerprint, submit_once
 from gateway.jobs import (
     NOT_FRAMED,
     REPORT_MEDIA_TYPES,
@@ -28,6 +28,7 @@ from gateway.jobs import (
     view,
 )
 from gateway.openapi import with_json_fields, with_pipeline
+from gateway.queue import Enqueuer, producer
 from gateway.ratelimit import RateLimiter
 from gateway.service import Gateway, PublicPredictRequest
 from gateway.settings import Settings
@@ -35,7 +36,7 @@ from onepipe import PipelineInfo
 from onepipe.apidocs import exact, install_docs, problems
 from onepipe.envelopes import VERSION_HEADER, PredictResponse
 from onepipe.html_policy import CSP_HEADER, content_policy
-from onepipe.jobs import JOBS_QUEUE, REPORT_FORMATS, RUN_JOB_TASK, ReportFormat
+from onepipe.jobs import REPORT_FORMATS, JobMeta, ReportFormat
 from onepipe.logs import configure_logging
 from onepipe.server import install_common, metrics_response
 from onepipe.settings import uses_redis
@@ -107,26 +108,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     limiter = RateLimiter(counters, settings.rate_limit)
     gateway = Gateway(settings)
-    broker = Celery("gateway", broker=settings.redis_url)
-    broker.conf.broker_connection_retry_on_startup = True
-    broker.conf.broker_transport_options = {"max_retries": 2}
-    jobs = JobService(
-        JobStore(settings.storage_url),
-        lambda job_id, ticket: broker.send_task(
-            RUN_JOB_TASK,
-            args=[job_id],
-            kwargs={"ticket": ticket},
-            queue=JOBS_QUEUE,
-            retry=True,
-            retry_policy={"max_retries": 2, "interval_start": 0.2},
-        ),
-        settings.max_upload_bytes,
-    )
+    # every Redis call bounded, the whole enqueue within GATEWAY_QUEUE_TIMEOUT (a silent Redis: 503)
+    enqueue = Enqueuer(producer(settings.redis_url, settings.queue_timeout), settings.queue_timeout)
+    jobs = JobService(JobStore(settings.storage_url), enqueue, settings.max_upload_bytes)
+    claims = IdempotencyStore(jobs.store)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging("gateway", settings.log_level)
         yield
+        enqueue.close()
         await gateway.close()
 
     app = FastAPI(
@@ -149,7 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["X-API-Key", "Authorization", "Content-Type", "X-Request-ID"],
+            allow_headers=["X-API-Key", "Authorization", "Content-Type", "X-Request-ID", "Idempotency-Key"],
             expose_headers=["X-Request-ID", VERSION_HEADER, "Retry-After"],
         )
 
@@ -160,7 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/readyz", tags=["health"], responses=_problems(*MODEL_SERVICE))
     async def readyz() -> dict[str, str]:
-        """Ready: the model service is ready."""
+        """Ready when the model service is (else 503); `degraded` when only the queue is unavailable."""
         return await gateway.ready()
 
     @app.get(
@@ -221,12 +212,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         response_model=JobView,
         responses={
             202: {"headers": {"Location": {"description": "The job's URL.", "schema": {"type": "string"}}}},
-            **_problems(*AUTHENTICATED, 403, 413, 422, *MODEL_SERVICE),
+            **_problems(*AUTHENTICATED, 403, 409, 413, 422, *MODEL_SERVICE),
         },
     )
     async def submit_job(
         request: Request,
         who: JOBS,
+        idempotency_key: Annotated[str | None, Depends(IdempotencyHeader())],
         file: Annotated[UploadFile, File(description="The dataset: .csv, .jsonl or .parquet.")],
         mapping: Annotated[
             str | None, Form(description="JSON object: input field -> column (default: same names).")
@@ -240,23 +232,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             Form(description="JSON object: output field -> the column of its right answers, to score."),
         ] = None,
     ) -> JSONResponse:
-        """Queue a batch job over an uploaded file; answers 202 with the job and its URL."""
+        """Queue a batch job over an uploaded file; answers 202 with the job and its URL.
+
+        With an Idempotency-Key, a retry gets the first job back (202, same id and Location)."""
         parsed_mapping = parse_json_field("mapping", mapping, {})
         parsed_flags = parse_json_field("flags", flags, {})
         parsed_compare = parse_json_field("compare_flags", compare_flags, None)
         parsed_truth = parse_json_field("truth", truth, {})
         info = await gateway.pipeline()
-        meta = await run_in_threadpool(
-            jobs.submit,
-            who,
-            info,
-            file.filename or "upload",
-            file.file,
-            parsed_mapping,
-            parsed_flags,
-            parsed_compare,
-            parsed_truth,
-        )
+        file_name = file.filename or "upload"
+
+        def submit(job_id: str | None = None) -> JobMeta:
+            return jobs.submit(
+                who,
+                info,
+                file_name,
+                file.file,
+                parsed_mapping,
+                parsed_flags,
+                parsed_compare,
+                parsed_truth,
+                job_id,
+            )
+
+        if idempotency_key is None:
+            meta = await run_in_threadpool(submit)
+        else:
+            fields = {"mapping": mapping, "flags": flags, "compare_flags": compare_flags, "truth": truth}
+            print_ = await run_in_threadpool(fingerprint, file_name, file.file, fields)
+            meta, _ = await run_in_threadpool(submit_once, claims, who, idempotency_key, print_, submit)
         shown = view(meta, str(request.base_url))
         return JSONResponse(shown.model_dump(mode="json"), status_code=202, headers={"Location": shown.url})
 

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from typing import Annotated, Protocol
+from typing import Annotated, Protocol, runtime_checkable
 
 from fastapi import Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
@@ -154,6 +154,13 @@ class Allowed:
         return await access_of(request).admit(request, self.scope)
 
 
+@runtime_checkable
+class HeaderCheck(Protocol):
+    """A dependency whose headers are checked before the body is read (e.g. Idempotency-Key)."""
+
+    def before_body(self, request: Request) -> None: ...
+
+
 class AdmittedRoute(JsonBodyRoute):
     """A route that admits its caller (`Allowed` among its dependencies) before reading any body."""
 
@@ -161,3 +168,7 @@ class AdmittedRoute(JsonBodyRoute):
         for dependency in self.dependant.dependencies:
             if isinstance(dependency.call, Allowed):
                 await access_of(request).admit(request, dependency.call.scope)
+        # then the route's own headers: a bad one is refused before a large upload is read
+        for dependency in self.dependant.dependencies:
+            if isinstance(dependency.call, HeaderCheck):
+                dependency.call.before_body(request)

@@ -40,6 +40,7 @@ from onepipe.server import ProblemError
 from onepipe.storage import JobStore
 
 log = logging.getLogger("gateway.jobs")
+QUEUE_RETRY_AFTER = "10"
 REPORT_MEDIA_TYPES: dict[str, str] = {
     "html": "text/html; charset=utf-8",
     "csv": "text/csv; charset=utf-8",
@@ -186,8 +187,9 @@ class JobService:
         flags: dict[str, Any],
         compare_flags: dict[str, Any] | None,
         truth: dict[str, str] | None = None,
+        job_id: str | None = None,
     ) -> JobMeta:
-        """Check everything that can be checked before queueing; store and queue the job."""
+        """Check everything that can be checked before queueing; store and queue the job (as `job_id`)."""
         check_flags("flags", flags, info.flags_schema)
         if compare_flags is not None:
             check_flags("compare_flags", compare_flags, info.flags_schema)
@@ -201,7 +203,7 @@ class JobService:
         except DatasetError as error:
             raise _invalid("file", str(error)) from None
         meta = JobMeta(
-            id=self.store.new_id(),
+            id=job_id or self.store.new_id(),
             spec=JobSpec(
                 file_name=file_name,
                 file_format=file_format,
@@ -249,6 +251,10 @@ class JobService:
         try:
             self._send(meta)
         except ProblemError:
+            # Why the sweep can never run a job refused here: it queues a "queued" job again only
+            # once it has waited WORKER_LEASE_SECONDS (45 s) since queued_at, and `_send` gives up
+            # within GATEWAY_QUEUE_TIMEOUT (3 s, at most 30), so the job is gone long before. A task
+            # that still reaches the queue after the deadline finds no job and does nothing.
             self.store.delete(meta.id)
             raise
         log.info("job %s queued by %s", meta.id, caller.name)
@@ -259,15 +265,16 @@ class JobService:
         ticket = meta.issue_ticket()
         self.store.save(meta)  # before the task: a worker that takes it at once must see its ticket
         try:
-            self.enqueue(meta.id, ticket)
+            self.enqueue(meta.id, ticket)  # bounded in time (gateway.queue.Enqueuer)
         except Exception as error:
-            log.exception("could not queue job %s", meta.id)
+            # one line per request, no traceback: a queue outage is an expected state, not a bug
+            log.warning("could not queue job %s: %s", meta.id, error)
             raise ProblemError(
                 503,
                 "Job queue unavailable",
-                "the job queue is unavailable; nothing was queued, retry later",
-                headers={"Retry-After": "10"},
-            ) from error
+                f"the job queue is unavailable ({error}); nothing was queued, retry later",
+                headers={"Retry-After": QUEUE_RETRY_AFTER},
+            ) from None
 
     def get(self, caller: Caller, job_id: str) -> JobMeta:
         """A job the caller may see, or 404 (other keys' jobs are invisible, not forbidden)."""

@@ -20,7 +20,9 @@ from onepipe.server import ProblemError
 
 log = logging.getLogger("gateway.ratelimit")
 NAMESPACE = "onepipe-gateway"
-# a Redis that hangs must not hang the API: the request is let through after a second
+# a Redis that hangs must not hang the API: the request is let through after a second, and the
+# next ones without asking for STORE_PAUSE_SECONDS (a silent Redis would add a second to each)
+STORE_PAUSE_SECONDS = 5.0
 REDIS_OPTIONS: dict[str, Any] = {
     "implementation": "redispy",
     "socket_connect_timeout": 1,
@@ -36,6 +38,7 @@ class RateLimiter:
         options = REDIS_OPTIONS if storage_url.startswith("redis") else {}
         self.limiter = MovingWindowRateLimiter(storage_from_string(f"async+{storage_url}", **options))
         self.default = _parse(default_limit, "GATEWAY_RATE_LIMIT")
+        self.paused_until = 0.0  # time.monotonic() until which the store is not asked (it just failed)
 
     async def check(self, caller: Caller) -> None:
         """Count one request for the caller; raise a 429 problem when over the limit."""
@@ -44,13 +47,20 @@ class RateLimiter:
             if caller.rate_limit
             else self.default
         )
+        if time.monotonic() < self.paused_until:
+            return
         try:
             allowed = await self.limiter.hit(limit, NAMESPACE, caller.key_id)
             if allowed:
                 return
             reset = (await self.limiter.get_window_stats(limit, NAMESPACE, caller.key_id)).reset_time
         except Exception as error:  # the store being down must not take the API down with it
-            log.warning("rate-limit store unavailable, request allowed: %s", error)
+            self.paused_until = time.monotonic() + STORE_PAUSE_SECONDS
+            log.warning(
+                "rate-limit store unavailable (%s); requests allowed uncounted for %g s",
+                error,
+                STORE_PAUSE_SECONDS,
+            )
             return
         retry_after = max(1, math.ceil(reset - time.time()))
         raise ProblemError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -10,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 from pydantic_core import PydanticCustomError
 
 from gateway.auth import Caller, KeyRing
+from gateway.queue import queue_state
 from gateway.settings import Settings
 from onepipe import PipelineInfo, Problem
 from onepipe.client import (
@@ -125,12 +127,27 @@ class Gateway:
             return None
 
     async def ready(self) -> dict[str, str]:
-        """Ready only when the model service is."""
-        try:
-            answer = await self.client.ready()
-        except ServiceError as error:
-            raise _problem(error, self.settings.model_timeout) from None
-        return {"status": "ready", "pipeline": answer["pipeline"], "version": answer["version"]}
+        """Ready only when the model service is; degraded (still 200) when only the queue is unavailable.
+
+        The queue (Redis: jobs and rate-limit counters) is asked for at most a second, alongside.
+        """
+        model, queue = await asyncio.gather(
+            self.client.ready(), queue_state(self.settings.redis_url), return_exceptions=True
+        )
+        if isinstance(model, ServiceError):
+            raise _problem(model, self.settings.model_timeout) from None
+        if isinstance(model, BaseException):
+            raise model
+        if isinstance(queue, BaseException):  # queue_state answers every failure; this is a bug
+            raise queue
+        usable = not queue.startswith("unavailable")
+        return {
+            "status": "ready" if usable else "degraded",
+            "pipeline": model["pipeline"],
+            "version": model["version"],
+            "model_service": "ready",
+            "queue": queue,
+        }
 
 
 def _problem(error: ServiceError, timeout: float) -> ProblemError:

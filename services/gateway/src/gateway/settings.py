@@ -67,5 +67,15 @@ class Settings(ServiceSettings):
     model_attempts: int = Field(
         2, ge=1, le=10, description="Tries per call when the model service is unreachable."
     )
+    queue_timeout: float = Field(
+        3.0,
+        gt=0,
+        le=30,
+        description=(
+            "Seconds a job submission waits for the queue (Redis) before it answers 503 and keeps "
+            "nothing; keep it below WORKER_LEASE_SECONDS, after which the workers' sweep would run "
+            "a queued job."
+        ),
+    )
     cors_origins: list[str] = Field(default_factory=list, description="JSON list of origins allowed by CORS.")
     log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING or ERROR.")
