@@ -45,6 +45,7 @@ from onepipe.cases import (  # noqa: E402
     Case,
     CasesFileError,
     expected_problems,
+    input_problems,
     merge_cases,
     read_cases,
     without_defaults,
@@ -53,6 +54,7 @@ from onepipe.cases import (  # noqa: E402
 )
 from onepipe.client import GatewayClient, ServiceError  # noqa: E402
 from onepipe.jobs import input_key  # noqa: E402
+from onepipe.jsonlines import json_line, read_values  # noqa: E402
 from onepipe.loading import import_pipeline  # noqa: E402
 from onepipe.schemas import output_roles  # noqa: E402
 from onepipe.settings import DEVELOPMENT_KEY, load_settings  # noqa: E402
@@ -84,11 +86,13 @@ def _pipeline() -> tuple[Settings, LoadedPipeline[Any, Any, Any]]:
 
 
 def check_cases(loaded: LoadedPipeline[Any, Any, Any], cases: Sequence[Case]) -> list[str]:
-    """Each case the pipeline cannot run or whose expected values its outputs cannot take, in words."""
-    output_schema = loaded.describe().output_schema
+    """Each case the pipeline cannot run, with input fields it lacks, or whose expected values its
+    outputs cannot take, in words."""
+    info = loaded.describe()
     found = []
     for case in cases:
-        problems = [str(p) for p in expected_problems(case.expected, output_schema)]
+        problems = [str(p) for p in input_problems(case.input, info.input_schema)]
+        problems += [str(p) for p in expected_problems(case.expected, info.output_schema)]
         try:
             loaded.definition.validate_inputs([case.input], strict=True)
             loaded.definition.validate_flags(case.flags, strict=True)
@@ -146,7 +150,7 @@ def as_batch_job(gateway_url: str, headers: Mapping[str, str], like: Face) -> Fa
     """
 
     def run(inputs: list[dict[str, Any]], flags: dict[str, Any]) -> Answer:
-        lines = "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in inputs).encode()
+        lines = "".join(json_line(item) for item in inputs).encode()
         sent = httpx.post(
             gateway_url + "/v1/jobs",
             files={"file": ("cases.jsonl", lines)},
@@ -160,7 +164,7 @@ def as_batch_job(gateway_url: str, headers: Mapping[str, str], like: Face) -> Fa
         if job["state"] != "succeeded":
             raise RuntimeError(f"the batch job {job['id']} ended {job['state']}: {job.get('error')}")
         report = httpx.get(job["reports"]["jsonl"], headers=dict(headers), timeout=120)
-        records = [json.loads(line) for line in report.text.splitlines()]
+        records = read_values(report.text)
         shapes, _ = like(inputs, flags)
         outputs = [
             {
@@ -517,7 +521,7 @@ def cases_from_job(
             raise ValueError(f"job {job_id} has no truth columns: nothing says which rows are wrong")
         if job["state"] != "succeeded":
             raise ValueError(f"job {job_id} is {job['state']}: only a finished job has scored rows")
-        records = [json.loads(line) for line in client.report(job_id, "jsonl").decode().splitlines()]
+        records = read_values(client.report(job_id, "jsonl").decode())
     flag_sets = [("", "output", job["flags"])]
     if job["compare_flags"] is not None:
         flag_sets.append(("compare_", "compare", job["compare_flags"]))
@@ -563,25 +567,38 @@ def pull(
     ] = None,
     file: Annotated[Path | None, typer.Option(help="The library (default: cases/<pipeline>.jsonl).")] = None,
 ) -> None:
-    """Merge the cases reported to running services into the library, without duplicates."""
+    """Merge the cases reported to running services into the library, without duplicates.
+
+    A report is removed from storage only once the library holding it is written and read back.
+    """
     _, loaded = _pipeline()
     name = loaded.definition.name
     path = file or library_path(name)
     root = storage or os.environ.get("STORAGE_URL") or str(storage_setting().default)
     store = CaseStore(root)
-    reported = store.cases(name)
     try:
-        merged = merge_cases(read_cases(path), [case for _, case in reported])
-    except CasesFileError as error:
-        raise _fail(str(error)) from None
-    write_cases(path, merged.cases)
+        reported = store.stored(name)
+        merged = merge_cases(read_cases(path), [stored.case for stored in reported])
+        write_cases(path, merged.cases)
+        kept = {case.id: case for case in read_cases(path)}
+    except (CasesFileError, OSError, ValueError) as error:
+        raise _fail(f"{error}; no report was removed from {root}") from None
     # merged and duplicate reports are in the library now; a conflict stays until a person settles it
     conflicting = {id(incoming) for _, incoming in merged.conflicts}
-    for key, case in reported:
-        if id(case) not in conflicting:
-            store.remove(name, key)
+    settled = [stored for stored in reported if id(stored.case) not in conflicting]
+    missing = [stored.case.id for stored in settled if not _holds(kept, stored.case)]
+    if missing:
+        raise _fail(f"{path} read back lacks {', '.join(missing)}; no report was removed from {root}")
+    for stored in settled:
+        store.remove(name, stored.key, stored.owner)
     console.print(f"{len(reported)} reported cases in {root}")
     _merge_summary(merged, path)
+
+
+def _holds(library: Mapping[str, Case], case: Case) -> bool:
+    """Whether the library holds the case: its question with the same answer and the same input."""
+    held = library.get(case.id)
+    return held is not None and held.input == case.input and held.expected == case.expected
 
 
 def _merge_summary(merged: Any, path: Path) -> None:

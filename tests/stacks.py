@@ -21,7 +21,14 @@ from tests.processes import ServiceProcess, free_port, gateway, worker
 
 RUN = uuid.uuid4().hex[:8]
 PROBLEM = "application/problem+json"
-KEYS = {"reviewer": f"reviewer-{RUN}", "other": f"other-{RUN}", "admin": f"admin-{RUN}", "app": f"app-{RUN}"}
+KEYS = {
+    "reviewer": f"reviewer-{RUN}",
+    "other": f"other-{RUN}",
+    "admin": f"admin-{RUN}",
+    "app": f"app-{RUN}",
+    "critic": f"critic-{RUN}",  # another key that reports cases
+    "curator": f"curator-{RUN}",  # sees every key's reported cases, reports none
+}
 
 
 def keys_env() -> str:
@@ -35,6 +42,8 @@ def keys_env() -> str:
             {"name": "other", "sha256": hash_key(KEYS["other"]), "scopes": ["jobs"]},
             {"name": "admin", "sha256": hash_key(KEYS["admin"]), "scopes": ["admin"]},
             {"name": "app", "sha256": hash_key(KEYS["app"]), "scopes": ["predict"]},
+            {"name": "critic", "sha256": hash_key(KEYS["critic"]), "scopes": ["predict", "feedback"]},
+            {"name": "curator", "sha256": hash_key(KEYS["curator"]), "scopes": ["cases:admin"]},
         ]
     )
 

@@ -13,12 +13,14 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.auth import hash_key
 from onepipe import LoadedPipeline
 from onepipe.cases import (
     Case,
     CasesFileError,
     case_id,
     expected_problems,
+    input_problems,
     matches,
     merge_cases,
     read_cases,
@@ -26,13 +28,27 @@ from onepipe.cases import (
     write_cases,
     wrong_fields,
 )
-from onepipe.storage import CaseStore
-from scripts.cases import CaseRun, changes_since, check_cases, replay, saved_run
+from onepipe.jsonlines import json_line, read_values
+from onepipe.storage import CaseStore, StoredCase
+from scripts.cases import (
+    FACES,
+    CaseRun,
+    as_batch_job,
+    changes_since,
+    check_cases,
+    in_process,
+    over_http,
+    replay,
+    saved_run,
+)
 from tests.conftest import EXAMPLE_ARTIFACTS
 from tests.processes import ROOT, RedisServer, ServiceProcess
-from tests.stacks import PROBLEM, Stack, as_key, csv_bytes, stack
+from tests.stacks import KEYS, PROBLEM, Stack, as_key, csv_bytes, stack
 
 LIBRARY = ROOT / "cases" / "review-triage.jsonl"
+# every character some reader takes for a line end: U+2028, U+2029, U+0085 (which str.splitlines()
+# splits at and JSON leaves unescaped), CR and LF (which JSON escapes)
+BREAKS = "Dull\u2028as a line\u2029as a paragraph\x85as NEL\ras CR\nas LF, and still one film."
 TINY_LIBRARY = ROOT / "tests" / "tiny_pipeline" / "cases.jsonl"
 TINY = "tests.tiny_pipeline:pipeline"
 CASES = ["uv", "run", "--frozen", "--no-sync", "python", "scripts/cases.py"]
@@ -91,6 +107,64 @@ def test_the_file_round_trips_and_a_bad_line_is_named_by_number(tmp_path: Path) 
         read_cases(path)
     assert "line 2: expected: Field required" in str(caught.value)
     assert "line 3: the line: Invalid JSON" in str(caught.value) and "line 1:" not in str(caught.value)
+
+
+def test_every_line_break_of_a_text_is_escaped_and_the_file_is_split_at_newlines_only(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "cases.jsonl"
+    cases = [_case(BREAKS, "rotten", note="a note\u2028on two lines"), _case("Une merveille.", "fresh")]
+    write_cases(path, cases)
+    raw = path.read_text(encoding="utf-8")
+    assert not {"\u2028", "\u2029", "\x85", "\r"} & set(raw)
+    assert "\\u2028" in raw and "\\u2029" in raw and "\\u0085" in raw and "\\r" in raw
+    assert len(raw.splitlines()) == len(raw.split("\n")) - 1 == 2  # any reader sees two lines
+    assert read_cases(path) == cases
+    # a file written before the escaping (raw separators in a text) still reads as JSON Lines
+    path.write_text(
+        cases[0].model_dump_json() + "\r\n" + cases[1].model_dump_json() + "\n\n", encoding="utf-8"
+    )
+    assert "\u2028" in path.read_text(encoding="utf-8")
+    assert read_cases(path) == cases
+    assert read_values(json_line({"text": BREAKS}) * 2) == [{"text": BREAKS}] * 2
+
+
+def test_input_fields_the_pipeline_lacks_are_named_with_the_known_ones() -> None:
+    schema = {"properties": {"text": {"type": "string"}, "lang": {"type": "string"}}, "required": ["text"]}
+    assert input_problems({"text": "x", "lang": "en"}, schema) == []
+    found = {p.loc: p.message for p in input_problems({"text": "x", "colour": 1, "size": 2}, schema)}
+    assert found == {
+        "input.colour": "not an input field; fields: text, lang",
+        "input.size": "not an input field; fields: text, lang",
+    }
+    assert input_problems({"colour": 1}, {**schema, "additionalProperties": True}) == []
+
+
+def test_reported_cases_are_kept_in_a_folder_per_key_and_old_ones_stay_readable(tmp_path: Path) -> None:
+    store = CaseStore(str(tmp_path))
+    mine, theirs = _case("Dull.", "rotten"), _case("Meh.", "rotten")
+    first = store.add("review-triage", mine, "a1b2")
+    second = store.add("review-triage", theirs, "c3d4")
+    # a report kept before the folders per key: in the pipeline's folder itself
+    (tmp_path / "cases" / "review-triage" / "20260101000000000000-old.json").write_text(
+        _case("Old.", "plot").model_dump_json()
+    )
+    (tmp_path / "cases" / "review-triage" / "a1b2" / f"{first}.json.tmp-1234").write_text("half")
+    assert (tmp_path / "cases" / "review-triage" / "a1b2" / f"{first}.json").exists()
+    assert (store.count("review-triage", "a1b2"), store.count("review-triage", "nobody")) == (1, 0)
+    assert store.stored("review-triage", "a1b2") == [StoredCase(first, mine, "a1b2")]
+    every = store.stored("review-triage")
+    assert [(s.key, s.owner) for s in every] == [
+        ("20260101000000000000-old", None),
+        (first, "a1b2"),
+        (second, "c3d4"),
+    ]
+    assert [c.input["text"] for _, c in store.cases("review-triage")] == ["Old.", "Dull.", "Meh."]
+    store.remove("review-triage", "20260101000000000000-old")
+    store.remove("review-triage", first, "a1b2")
+    assert [s.key for s in store.stored("review-triage")] == [second]
+    with pytest.raises(ValueError, match="invalid key id"):
+        store.add("review-triage", mine, "../elsewhere")
 
 
 def test_expected_values_are_checked_against_the_output_schema(
@@ -245,6 +319,11 @@ def test_just_case_add_checks_the_case_and_keeps_no_duplicate(tmp_path: Path) ->
         and "'meh' is not one of" in bad.stdout
         and "inputs[0].text" in bad.stdout
     )
+    extra = '{"text": "Dull.", "colour": "red"}'
+    unknown = _cases_command("add", "--file", str(library), "--input", extra, "--expect", "label=rotten")
+    assert unknown.returncode == 2, unknown.stdout + unknown.stderr
+    assert "input.colour: not an input field; fields: text" in unknown.stdout
+    assert read_cases(library) == [kept]  # nothing added
 
 
 # -- cases reported to the gateway, pulled into the library ---------------------------------
@@ -276,6 +355,10 @@ def test_the_gateway_keeps_a_reported_case_with_what_the_pipeline_answered(
     assert shown["wrong"] == ([] if answer["label"] == "plot" else ["label"])
     listed = httpx.get(cases_stack.gateway.url + "/v1/cases", headers=as_key("reviewer")).json()
     assert [c["key"] for c in listed["cases"]] == [shown["key"]] and listed["total"] == 1
+    # kept under the reporting key's id (never the key), with its name in the case
+    key_id = hash_key(KEYS["reviewer"])[:16]
+    folder = cases_stack.storage / "cases" / "review-triage" / key_id
+    assert [p.name for p in folder.iterdir()] == [f"{shown['key']}.json"]
     # refused: no feedback scope, an expected field the output lacks, an input the pipeline refuses
     assert _report(cases_stack, body, key="app").status_code == 403
     wrong = _report(cases_stack, {**body, "expected": {"label": "meh", "nope": 1}})
@@ -298,6 +381,7 @@ def test_the_gateway_keeps_a_reported_case_with_what_the_pipeline_answered(
         "app",
         "reviewer",
     )
+    assert key_id not in library.read_text(encoding="utf-8")  # the key's id stays in storage
     assert CaseStore(str(cases_stack.storage)).cases("review-triage") == []
 
 
@@ -330,3 +414,73 @@ def test_a_scored_jobs_wrong_rows_become_cases(
     assert sorted(int(c.note.split("row ")[1].split(":")[0]) for c in added) == wrong_rows
     assert all(c.expected == {"label": "plot"} and c.source == "reviewer" for c in added)
     assert {c.input["text"] for c in added} == {rows[n - 1]["review"] for n in wrong_rows}
+
+
+def test_a_text_with_every_line_break_survives_report_pull_and_replay_through_every_face(
+    cases_stack: Stack,
+    example_service: ServiceProcess,
+    example_pipeline: LoadedPipeline[Any, Any, Any],
+    tmp_path: Path,
+) -> None:
+    url = cases_stack.gateway.url
+    body = {"input": {"text": BREAKS}, "expected": {"label": "rotten"}, "note": "breaks\u2028everywhere"}
+    kept = _report(cases_stack, body)
+    assert kept.status_code == 201, kept.text
+    listed = httpx.get(url + "/v1/cases", headers=as_key("reviewer")).json()
+    assert [(c["input"]["text"], c["note"]) for c in listed["cases"]] == [(BREAKS, body["note"])]
+    # a library that cannot be written: the report stays in storage
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    failed = _cases_command("pull", "--storage", str(cases_stack.storage), "--file", str(blocked / "x.jsonl"))
+    assert failed.returncode == 2, failed.stdout + failed.stderr
+    assert "no report was removed" in " ".join(failed.stdout.split())  # however the console wraps
+    assert len(CaseStore(str(cases_stack.storage)).cases("review-triage")) == 1
+    # pulled: one line of the library, whoever splits it
+    library = tmp_path / "cases.jsonl"
+    pulled = _cases_command("pull", "--storage", str(cases_stack.storage), "--file", str(library))
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+    assert "1 added" in pulled.stdout
+    assert len(library.read_text(encoding="utf-8").splitlines()) == 1
+    (case,) = read_cases(library)
+    assert (case.input["text"], case.note, case.id) == (BREAKS, body["note"], kept.json()["id"])
+    assert CaseStore(str(cases_stack.storage)).cases("review-triage") == []
+    # replayed as `just cases` does, through the four faces: every one answers the same
+    headers = as_key("reviewer")
+    faces = {
+        "in-process": in_process(example_pipeline),
+        "model service": over_http(example_service.url),
+        "gateway": over_http(url, headers),
+        "batch job": as_batch_job(url, headers, over_http(example_service.url)),
+    }
+    (run,) = replay(read_cases(library), faces)
+    assert list(run.answers) == list(FACES) and run.disagreeing == []
+    assert run.output == example_pipeline.run([{"text": BREAKS}]).outputs[0].model_dump(mode="json")
+    # and the batch job read the text exactly as reported: its JSONL report holds it unchanged
+    job = cases_stack.wait(cases_stack.submit("breaks.jsonl", json_line(case.input).encode()).json()["id"])
+    assert job["state"] == "succeeded", job
+    (record,) = read_values(cases_stack.report(job, "jsonl").decode())
+    assert record["text"] == BREAKS
+    assert record["output.label"] == run.output["label"]
+
+
+def test_a_key_lists_its_own_reported_cases_and_cases_admin_lists_every_keys(cases_stack: Stack) -> None:
+    url = cases_stack.gateway.url
+    mine = {"input": {"text": "Mine: a dull film."}, "expected": {"label": "rotten"}, "note": "mine"}
+    theirs = {"input": {"text": "Theirs: a fine film."}, "expected": {"label": "fresh"}, "note": "theirs"}
+    assert _report(cases_stack, mine).status_code == 201
+    assert _report(cases_stack, theirs, key="critic").status_code == 201
+
+    def notes(key: str) -> list[str]:
+        answer = httpx.get(url + "/v1/cases", headers=as_key(key), params={"limit": 100})
+        assert answer.status_code == 200, answer.text
+        return sorted(c["note"] for c in answer.json()["cases"])
+
+    assert notes("reviewer") == ["mine"] and notes("critic") == ["theirs"]
+    assert notes("curator") == notes("admin") == ["mine", "theirs"]
+    refused = httpx.get(url + "/v1/cases", headers=as_key("other"))
+    assert refused.status_code == 403 and refused.headers["content-type"] == PROBLEM
+    assert "lacks the 'feedback' or 'cases:admin' scope" in refused.json()["detail"]
+    # seeing every key's reports is not reporting: cases:admin alone cannot report
+    assert _report(cases_stack, mine, key="curator").status_code == 403
+    for stored in CaseStore(str(cases_stack.storage)).stored("review-triage"):
+        CaseStore(str(cases_stack.storage)).remove("review-triage", stored.key, stored.owner)

@@ -7,8 +7,9 @@ Each case ends in one of two ways, never in a 500, a traceback, a hang or a lost
 - a batch job that finishes, whose report has every row of the file once, by number, the bad ones
   with the reason.
 
-One stack for the module (a gateway with a 2,000,000-byte upload limit and the default predict
-limits, 64 inputs and 1 MiB, and a worker), on a Redis database of its own.
+One stack for the module (a gateway with a 2,000,000-byte upload limit, the default predict
+limits, 64 inputs and 1 MiB, and at most 4 reported cases waiting per key, and a worker), on a
+Redis database of its own.
 """
 
 from __future__ import annotations
@@ -30,12 +31,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from onepipe.storage import CaseStore
 from tests.processes import RedisServer, ServiceProcess
 from tests.stacks import KEYS, PROBLEM, Stack, stack
 
 MAX_BODY = 1024 * 1024  # the gateway's default GATEWAY_MAX_BODY_BYTES
 UPLOAD_LIMIT = 2_000_000  # what `stack` gives the gateway
 FINE = "A sharp and funny film with a warm heart."  # no comma: one CSV cell
+PENDING_CASES = 4  # reported cases one key may have waiting (GATEWAY_MAX_PENDING_CASES)
 
 
 def _key(name: str) -> dict[str, str]:
@@ -46,7 +49,12 @@ def _key(name: str) -> dict[str, str]:
 def hostile(
     redis_server: RedisServer, example_service: ServiceProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    with stack(example_service.url, tmp_path_factory.mktemp("hostile"), redis=redis_server.url(7)) as started:
+    with stack(
+        example_service.url,
+        tmp_path_factory.mktemp("hostile"),
+        redis=redis_server.url(7),
+        GATEWAY_MAX_PENDING_CASES=str(PENDING_CASES),
+    ) as started:
         yield started
 
 
@@ -262,6 +270,75 @@ def test_predict_accepts(hostile: Stack, body: bytes) -> None:
     answer = httpx.post(hostile.gateway.url + "/v1/predict", content=body, headers={**_key("app"), **JSON})
     assert answer.status_code == 200, answer.text
     assert answer.json()["outputs"][0]["label"] in ("fresh", "rotten", "plot")
+
+
+# -- reported cases ----------------------------------------------------------------------------------
+
+
+def _report(hostile: Stack, text: str, key: str = "reviewer", **more: Any) -> httpx.Response:
+    body = {"input": {"text": text}, "expected": {"label": "rotten"}, **more}
+    return httpx.post(hostile.gateway.url + "/v1/cases", json=body, headers=_key(key), timeout=60)
+
+
+def _listed(hostile: Stack, key: str) -> list[dict[str, Any]]:
+    answer = httpx.get(hostile.gateway.url + "/v1/cases", headers=_key(key), params={"limit": 100})
+    assert answer.status_code == 200, answer.text
+    return list(answer.json()["cases"])
+
+
+@pytest.fixture
+def cases(hostile: Stack) -> Iterator[CaseStore]:
+    """The stack's reported cases; each test leaves none behind (as `just cases pull` would)."""
+    store = CaseStore(str(hostile.storage))
+    yield store
+    for stored in store.stored("review-triage"):
+        store.remove("review-triage", stored.key, stored.owner)
+
+
+def test_a_reported_case_with_line_separators_is_kept_exactly(hostile: Stack, cases: CaseStore) -> None:
+    text = "Dull\u2028 as a line,\u2029 a paragraph,\x85 a NEL\r and a CR."
+    answer = _report(hostile, text, note="\u2028")
+    assert answer.status_code == 201, answer.text
+    assert [(c["input"]["text"], c["note"]) for c in _listed(hostile, "reviewer")] == [(text, "\u2028")]
+    assert [c.input["text"] for _, c in cases.cases("review-triage")] == [text]
+
+
+def test_a_reported_case_with_an_input_field_the_pipeline_lacks_is_refused(
+    hostile: Stack, cases: CaseStore
+) -> None:
+    body = {"input": {"text": FINE, "colour": "red", "size": 2}, "expected": {"label": "fresh"}}
+    answer = httpx.post(hostile.gateway.url + "/v1/cases", json=body, headers=_key("reviewer"))
+    _refused(answer, 422, "input.colour", "input.colour: not an input field; fields: text")
+    assert "input.size" in [e["loc"] for e in answer.json()["errors"]]
+    assert cases.stored("review-triage") == []
+
+
+def test_a_key_sees_only_the_cases_it_reported(hostile: Stack, cases: CaseStore) -> None:
+    assert _report(hostile, "Mine: dull.").status_code == 201
+    assert _report(hostile, "Theirs: dull.", key="critic").status_code == 201
+    assert [c["input"]["text"] for c in _listed(hostile, "reviewer")] == ["Mine: dull."]
+    assert [c["input"]["text"] for c in _listed(hostile, "critic")] == ["Theirs: dull."]
+    everyone = sorted(c["input"]["text"] for c in _listed(hostile, "curator"))
+    assert everyone == ["Mine: dull.", "Theirs: dull."]
+
+
+def test_reported_cases_past_the_limit_per_key_are_refused_until_pulled(
+    hostile: Stack, cases: CaseStore
+) -> None:
+    for number in range(PENDING_CASES):
+        assert _report(hostile, f"Report {number}: dull.", key="critic").status_code == 201
+    refused = _report(hostile, "One too many: dull.", key="critic")
+    _refused(
+        refused,
+        429,
+        None,
+        f"the key 'critic' has {PENDING_CASES} reported cases waiting, the limit of {PENDING_CASES} "
+        "per key (GATEWAY_MAX_PENDING_CASES): `just cases pull` merges them",
+    )
+    assert _report(hostile, "Another key: dull.").status_code == 201  # the limit is per key
+    for stored in cases.stored("review-triage"):  # what `just cases pull` does once they are merged
+        cases.remove("review-triage", stored.key, stored.owner)
+    assert _report(hostile, "Room again: dull.", key="critic").status_code == 201
 
 
 # -- uploads refused at submission -----------------------------------------------------------------------

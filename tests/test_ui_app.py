@@ -239,9 +239,19 @@ def test_this_is_wrong_keeps_a_case_that_the_cases_page_lists(app: AppTest, ui_s
     case = kept["a domain expert disagrees"]
     assert (case.expected, case.source, case.input["text"]) == ({"label": right}, "ui", text)
     assert case.flags["classifier"] == "minilm"
+    # a case another key reported is not this UI's to show
+    other = {
+        "input": {"text": "Reported elsewhere."},
+        "expected": {"label": "plot"},
+        "note": "not from the UI",
+    }
+    sent = httpx.post(ui_stack.gateway.url + "/v1/cases", json=other, headers=as_key("critic"), timeout=60)
+    assert sent.status_code == 201, sent.text
     at.sidebar.radio(key="page").set_value("Cases").run()
     _clean(at)
+    assert any("Cases reported from this UI: " in c.value for c in at.caption)
     table = at.table[0].value
+    assert "not from the UI" not in list(table["Note"])
     row = table[table["Note"] == "a domain expert disagrees"].iloc[0]
     assert (row["Case"], row["Right answer"], row["From"]) == (
         expected_id,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from onepipe.errors import Problem
+from onepipe.jsonlines import escape_line_breaks, split_lines
 
 CaseSource = Literal["ui", "app", "reviewer", "engineer"]
 SOURCES: tuple[str, ...] = ("ui", "app", "reviewer", "engineer")
@@ -78,13 +80,15 @@ def without_defaults(flags: Mapping[str, Any], flags_schema: Mapping[str, Any]) 
 
 
 def read_cases(path: Path) -> list[Case]:
-    """The cases in a JSON Lines file (none when it does not exist); bad lines are named by number."""
+    """The cases in a JSON Lines file (none when it does not exist); bad lines are named by number.
+
+    Lines end at `\\n` only, as JSON Lines defines them: a text holding U+2028 or U+0085 (which
+    `str.splitlines()` would split at) is one case, escaped or not.
+    """
     if not path.exists():
         return []
     cases, problems = [], []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
+    for number, line in split_lines(path.read_text(encoding="utf-8")):
         try:
             cases.append(Case.model_validate_json(line))
         except ValidationError as error:
@@ -97,15 +101,19 @@ def read_cases(path: Path) -> list[Case]:
 
 
 def case_line(case: Case) -> str:
-    """A case as one JSON line, its fields in a fixed order."""
-    return case.model_dump_json(exclude_none=True) + "\n"
+    """A case as one JSON line, its fields in a fixed order, every line break in its text escaped."""
+    return escape_line_breaks(case.model_dump_json(exclude_none=True)) + "\n"
 
 
 def write_cases(path: Path, cases: Iterable[Case]) -> None:
-    """Write the cases, one per line, replacing the file whole (a temporary file moved into place)."""
+    """Write the cases, one per line, replacing the file whole (a temporary file, flushed to disk,
+    moved into place): a crash leaves the old library or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text("".join(case_line(case) for case in cases), encoding="utf-8")
+    with temporary.open("w", encoding="utf-8", newline="\n") as handle:
+        handle.write("".join(case_line(case) for case in cases))
+        handle.flush()
+        os.fsync(handle.fileno())
     temporary.replace(path)
 
 
@@ -158,6 +166,24 @@ def expected_problems(expected: Mapping[str, Any], output_schema: Mapping[str, A
             problems.append(Problem(loc=f"expected.{name}", message=error.message))
             break
     return problems
+
+
+def input_problems(inputs: Mapping[str, Any], input_schema: Mapping[str, Any]) -> list[Problem]:
+    """The input fields the pipeline does not have, each named (`input.<name>`) with the known ones.
+
+    A case's id hashes its whole input: a field the pipeline ignores would make the same question
+    another case, out of reach of conflict detection. Checked against the input JSON schema (as
+    flags are against theirs); a schema whose `additionalProperties` is not false takes any field.
+    """
+    properties = input_schema.get("properties", {})
+    if input_schema.get("additionalProperties", False) is not False:
+        return []
+    known = ", ".join(properties)
+    return [
+        Problem(loc=f"input.{name}", message=f"not an input field; fields: {known}")
+        for name in inputs
+        if name not in properties
+    ]
 
 
 def matches(expected: Any, got: Any) -> bool:

@@ -4,7 +4,8 @@
     <root>/jobs/<job id>/input.<format>    the uploaded file
     <root>/jobs/<job id>/chunks/NNNNNN.jsonl  each chunk's row results, written once
     <root>/jobs/<job id>/report.<format>   the reports
-    <root>/cases/<pipeline>/<key>.json      each case reported to a running service (CaseStore)
+    <root>/cases/<pipeline>/<key id>/<key>.json  each case reported to a running service, in a
+                                           folder per reporting API key (CaseStore)
     <root>/idempotency/<key id>/<sha256>.json  the job an Idempotency-Key names (gateway.idempotency)
 
 Needs the `storage` extra. Writes of metadata and chunks go to a temporary name
@@ -16,6 +17,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -184,44 +186,90 @@ class JobStore:
             yield from self.read_chunk(job_id, number)
 
 
+@dataclass(frozen=True)
+class StoredCase:
+    """A reported case as kept: its key (sorts by arrival), the case, and who reported it."""
+
+    key: str
+    case: Case
+    owner: str | None  # the reporting API key's stable id; None: kept before reports were kept per key
+
+
+def _safe_name(name: str, what: str) -> str:
+    if not name or "/" in name or name.startswith("."):
+        raise ValueError(f"invalid {what} {name!r}")
+    return name
+
+
 class CaseStore:
-    """Cases reported to running services (the UI, the gateway), one file each, until `just cases pull`."""
+    """Cases reported to running services (the UI, the gateway), one file each, until `just cases pull`.
+
+    Each report is kept in a folder named for the API key that reported it (its stable id, never
+    the key): listing or counting one key's reports reads that folder alone. A report kept before
+    that layout lies in the pipeline's folder itself; it is read as one with no owner.
+    """
 
     def __init__(self, root_url: str) -> None:
         self.fs: Any
         self.fs, root = fsspec.core.url_to_fs(root_url, use_listings_cache=False)
         self.root = f"{root.rstrip('/')}/cases"
 
-    def folder(self, pipeline: str) -> str:
-        """Where a pipeline's reported cases live."""
-        if "/" in pipeline or pipeline.startswith("."):
-            raise ValueError(f"invalid pipeline name {pipeline!r}")
-        return f"{self.root}/{pipeline}"
+    def folder(self, pipeline: str, owner: str | None = None) -> str:
+        """Where a pipeline's reported cases live (those of one reporting key, when given)."""
+        folder = f"{self.root}/{_safe_name(pipeline, 'pipeline name')}"
+        return folder if owner is None else f"{folder}/{_safe_name(owner, 'key id')}"
 
-    def add(self, pipeline: str, case: Case) -> str:
-        """Keep a reported case; its key sorts by arrival, and no report overwrites another."""
+    def add(self, pipeline: str, case: Case, owner: str) -> str:
+        """Keep a case reported by the key `owner`; its key sorts by arrival, and no report overwrites
+        another."""
         key = f"{datetime.now(UTC):%Y%m%d%H%M%S%f}-{case.id}-{uuid.uuid4().hex[:6]}"
-        self.fs.makedirs(self.folder(pipeline), exist_ok=True)
-        _atomic_write(self.fs, f"{self.folder(pipeline)}/{key}.json", case.model_dump_json().encode())
+        folder = self.folder(pipeline, owner)
+        self.fs.makedirs(folder, exist_ok=True)
+        _atomic_write(self.fs, f"{folder}/{key}.json", case.model_dump_json().encode())
         return key
 
-    def cases(self, pipeline: str) -> list[tuple[str, Case]]:
-        """Every reported case of a pipeline with its key, oldest first."""
+    def _names(self, folder: str) -> list[tuple[str, str]]:
+        """The (path, type) of each entry of a folder; none when it does not exist."""
         try:
-            paths = sorted(p for p in self.fs.ls(self.folder(pipeline), detail=False) if p.endswith(".json"))
+            return [(entry["name"], entry["type"]) for entry in self.fs.ls(folder, detail=True)]
         except FileNotFoundError:
             return []
-        found = []
-        for path in paths:
-            with self.fs.open(path, "rb") as handle:
-                found.append(
-                    (path.rsplit("/", 1)[-1].removesuffix(".json"), Case.model_validate_json(handle.read()))
-                )
-        return found
 
-    def remove(self, pipeline: str, key: str) -> None:
+    def count(self, pipeline: str, owner: str) -> int:
+        """How many reports of the key `owner` wait for `just cases pull` (one folder listed)."""
+        return sum(1 for path, kind in self._names(self.folder(pipeline, owner)) if _is_report(path, kind))
+
+    def stored(self, pipeline: str, owner: str | None = None) -> list[StoredCase]:
+        """The reported cases of a pipeline, oldest first: every key's, or only those of `owner`."""
+        places: list[tuple[str, str | None]]
+        if owner is not None:
+            places = [(self.folder(pipeline, owner), owner)]
+        else:
+            entries = self._names(self.folder(pipeline))
+            places = [
+                (path, path.rstrip("/").rsplit("/", 1)[-1]) for path, kind in entries if kind == "directory"
+            ]
+            places.append((self.folder(pipeline), None))  # the layout before folders per key
+        found = []
+        for folder, who in places:
+            for path, kind in self._names(folder):
+                if _is_report(path, kind):
+                    # one whole read: on object storage a file replaced mid-read is "expired" (s3fs)
+                    case = Case.model_validate_json(self.fs.cat_file(path))
+                    found.append(StoredCase(path.rsplit("/", 1)[-1].removesuffix(".json"), case, who))
+        return sorted(found, key=lambda stored: stored.key)
+
+    def cases(self, pipeline: str, owner: str | None = None) -> list[tuple[str, Case]]:
+        """The reported cases of a pipeline with their keys, oldest first (see `stored`)."""
+        return [(stored.key, stored.case) for stored in self.stored(pipeline, owner)]
+
+    def remove(self, pipeline: str, key: str, owner: str | None = None) -> None:
         """Forget a reported case (once merged into the library)."""
-        if "/" in key:
-            raise ValueError(f"invalid case key {key!r}")
+        path = f"{self.folder(pipeline, owner)}/{_safe_name(key, 'case key')}.json"
         with suppress(FileNotFoundError):
-            self.fs.rm(f"{self.folder(pipeline)}/{key}.json")
+            self.fs.rm(path)
+
+
+def _is_report(path: str, kind: str) -> bool:
+    # a half-written report is `<key>.json.tmp-<random>`: never read
+    return kind == "file" and path.endswith(".json")

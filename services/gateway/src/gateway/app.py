@@ -47,6 +47,7 @@ from onepipe.storage import CaseStore, JobStore
 ANY_KEY = Annotated[Caller, Depends(Allowed(None))]
 PREDICT = Annotated[Caller, Depends(Allowed("predict"))]
 FEEDBACK = Annotated[Caller, Depends(Allowed("feedback"))]
+CASES = Annotated[Caller, Depends(Allowed("feedback", "cases:admin"))]  # a key's own, or every key's
 JOBS = Annotated[Caller, Depends(Allowed("jobs"))]
 
 AUTHENTICATED = (401, 429)  # every route with a key: no key or a wrong one, over the rate limit
@@ -191,19 +192,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses=_problems(*AUTHENTICATED, 403, 413, 415, 422, *MODEL_SERVICE),
     )
     async def report_case(body: CaseReport, who: FEEDBACK) -> ReportedCase:
-        """Report an answer you judge wrong (`feedback` scope): kept for the edge-case library."""
+        """Report an answer you judge wrong (`feedback` scope): kept for the edge-case library, as your key's.
+
+        Refused with 429 when the key has GATEWAY_MAX_PENDING_CASES reports waiting for `just cases pull`.
+        """
         info = await gateway.pipeline()
-        return await cases.report(gateway, case_store, info, who, body)
+        return await cases.report(gateway, case_store, info, who, body, settings.max_pending_cases)
 
     @app.get("/v1/cases", tags=["cases"], responses=_problems(*AUTHENTICATED, 403, 422, *MODEL_SERVICE))
     async def list_cases(
-        who: FEEDBACK,
+        who: CASES,
         offset: Annotated[int, Query(ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
     ) -> CasePage:
-        """The reported cases not yet merged into the library (`feedback` scope), newest first."""
+        """The reported cases not yet merged into the library, newest first: those your key reported
+        (`feedback` scope), or every key's (`cases:admin` scope)."""
         info = await gateway.pipeline()
-        return await run_in_threadpool(cases.page, case_store, info, offset, limit)
+        return await run_in_threadpool(cases.page, case_store, info, who, offset, limit)
 
     @app.post(
         "/v1/jobs",

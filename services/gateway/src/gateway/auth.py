@@ -90,13 +90,14 @@ class KeyRing:
         return Caller(found.name, frozenset(found.scopes), found.rate_limit, found.sha256[:16])
 
     @staticmethod
-    def require(caller: Caller, scope: str) -> None:
-        """A 403 problem unless the caller's key has `scope`."""
-        if not caller.can(scope):
+    def require(caller: Caller, scope: str, *also: str) -> None:
+        """A 403 problem unless the caller's key has `scope` (or one of `also`)."""
+        if not any(caller.can(s) for s in (scope, *also)):
+            wanted = " or ".join(f"'{s}'" for s in (scope, *also))
             raise ProblemError(
                 403,
                 "Missing scope",
-                f"the key '{caller.name}' lacks the '{scope}' scope needed here; its scopes: "
+                f"the key '{caller.name}' lacks the {wanted} scope needed here; its scopes: "
                 + (", ".join(sorted(caller.scopes)) or "none"),
             )
 
@@ -118,8 +119,9 @@ class Access:
         self.keys = keys
         self.limiter = limiter
 
-    async def admit(self, request: Request, scope: Scope | None) -> Caller:
-        """The caller, authenticated and counted once per request, holding `scope` (None: any key)."""
+    async def admit(self, request: Request, scope: Scope | None, *also: Scope) -> Caller:
+        """The caller, authenticated and counted once per request, holding `scope` or one of `also`
+        (None: any key)."""
         caller: Caller | None = getattr(request.state, "caller", None)
         if caller is None:
             bearer: HTTPAuthorizationCredentials | None = await BEARER(request)
@@ -128,7 +130,7 @@ class Access:
             await self.limiter.check(caller)
             request.state.caller = caller
         if scope is not None:
-            KeyRing.require(caller, scope)
+            KeyRing.require(caller, scope, *also)
         return caller
 
 
@@ -139,10 +141,11 @@ def access_of(request: Request) -> Access:
 
 
 class Allowed:
-    """A route's dependency on a caller holding `scope` (None: any valid key); see Access."""
+    """A route's dependency on a caller holding `scope` or one of `also` (None: any valid key); see Access."""
 
-    def __init__(self, scope: Scope | None) -> None:
+    def __init__(self, scope: Scope | None, *also: Scope) -> None:
         self.scope = scope
+        self.also = also
 
     async def __call__(
         self,
@@ -151,7 +154,7 @@ class Allowed:
         api_key: Annotated[str | None, Security(API_KEY_HEADER)],
         bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
     ) -> Caller:
-        return await access_of(request).admit(request, self.scope)
+        return await access_of(request).admit(request, self.scope, *self.also)
 
 
 @runtime_checkable
@@ -167,7 +170,7 @@ class AdmittedRoute(JsonBodyRoute):
     async def before_body(self, request: Request) -> None:
         for dependency in self.dependant.dependencies:
             if isinstance(dependency.call, Allowed):
-                await access_of(request).admit(request, dependency.call.scope)
+                await access_of(request).admit(request, dependency.call.scope, *dependency.call.also)
         # then the route's own headers: a bad one is refused before a large upload is read
         for dependency in self.dependant.dependencies:
             if isinstance(dependency.call, HeaderCheck):

@@ -1,4 +1,9 @@
-"""Edge cases reported through the gateway: checked, answered by the pipeline, kept for `just cases pull`."""
+"""Edge cases reported through the gateway: checked, answered by the pipeline, kept for `just cases pull`.
+
+A report belongs to the key that sent it (kept under the key's stable id): a key lists its own
+reports; every key's takes the `cases:admin` scope (or `admin`). Each key may have at most
+GATEWAY_MAX_PENDING_CASES reports waiting.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from onepipe.cases import (
     Case,
     CaseSource,
     expected_problems,
+    input_problems,
     without_defaults,
     wrong_fields,
 )
@@ -26,6 +32,7 @@ from onepipe.server import ProblemError
 from onepipe.storage import CaseStore
 
 TITLE = "Invalid case"
+EVERY_KEY = "cases:admin"  # the scope that sees every key's reports (admin has it too)
 
 
 class CaseReport(BaseModel):
@@ -66,7 +73,8 @@ class ReportedCase(BaseModel):
 
 
 class CasePage(BaseModel):
-    """The reported cases not yet pulled into the library, newest first."""
+    """The reported cases not yet pulled into the library, newest first: the caller's own, or every
+    key's for a key with the `cases:admin` scope."""
 
     cases: list[ReportedCase]
     total: int
@@ -89,14 +97,36 @@ def _as_case_problem(error: ProblemError) -> ProblemError:
     )
 
 
-async def report(
-    gateway: Gateway, store: CaseStore, info: PipelineInfo, caller: Caller, body: CaseReport
-) -> ReportedCase:
-    """Check a case (its expected values against the output schema, its input by running it) and keep it."""
-    problems = expected_problems(body.expected, info.output_schema)
+def check_report(body: CaseReport, info: PipelineInfo) -> None:
+    """A 422 naming every field of the report the pipeline's schemas refuse (input, expected, flags)."""
+    problems = input_problems(body.input, info.input_schema) + expected_problems(
+        body.expected, info.output_schema
+    )
     if problems:
         raise ProblemError(422, TITLE, "; ".join(str(p) for p in problems), errors=problems)
     check_flags("flags", body.flags, info.flags_schema, title=TITLE)
+
+
+def check_room(store: CaseStore, info: PipelineInfo, caller: Caller, limit: int) -> None:
+    """A 429 problem when the caller's key already has `limit` reports waiting (its folder counted)."""
+    waiting = store.count(info.name, caller.key_id)
+    if waiting >= limit:
+        raise ProblemError(
+            429,
+            "Too many reported cases",
+            f"the key '{caller.name}' has {waiting} reported cases waiting, the limit of "
+            f"{limit} per key (GATEWAY_MAX_PENDING_CASES): `just cases pull` merges them into the "
+            "edge-case library and clears them",
+        )
+
+
+async def report(
+    gateway: Gateway, store: CaseStore, info: PipelineInfo, caller: Caller, body: CaseReport, limit: int
+) -> ReportedCase:
+    """Check a case (its fields against the pipeline's schemas, its input by running it) and keep it
+    as the caller's, unless the caller has `limit` reports waiting already."""
+    check_report(body, info)
+    await asyncio.to_thread(check_room, store, info, caller, limit)  # object storage: off the event loop
     try:
         raw = await gateway.predict(PublicPredictRequest(inputs=body.input, flags=body.flags), caller)
     except ProblemError as error:
@@ -110,18 +140,19 @@ async def report(
         source=body.source,
         reported_by=caller.name,
     )
-    key = await asyncio.to_thread(store.add, info.name, case)  # object storage: off the event loop
+    key = await asyncio.to_thread(store.add, info.name, case, caller.key_id)
     output = answered.outputs[0]
     return _shown(key, case).model_copy(
         update={"answer": output, "version": answered.version, "wrong": wrong_fields(case, output)}
     )
 
 
-def page(store: CaseStore, info: PipelineInfo, offset: int, limit: int) -> CasePage:
-    """One page of the reported cases, newest first."""
-    found = list(reversed(store.cases(info.name)))
+def page(store: CaseStore, info: PipelineInfo, caller: Caller, offset: int, limit: int) -> CasePage:
+    """One page of the reported cases, newest first: the caller's own, or every key's (`cases:admin`)."""
+    owner = None if caller.can(EVERY_KEY) else caller.key_id
+    found = list(reversed(store.stored(info.name, owner)))
     return CasePage(
-        cases=[_shown(key, case) for key, case in found[offset : offset + limit]],
+        cases=[_shown(stored.key, stored.case) for stored in found[offset : offset + limit]],
         total=len(found),
         offset=offset,
         limit=limit,

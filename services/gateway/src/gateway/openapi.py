@@ -58,7 +58,14 @@ def with_pipeline(document: dict[str, Any], info: PipelineInfo | None, max_input
     request["flags"] = {"allOf": [flags_ref], "description": "Flags; unset flags take their default."}
     components[RESPONSE]["properties"]["outputs"] = {"type": "array", "items": output_ref}
     case = components[CASE]["properties"]
-    case["input"] = {"allOf": [input_ref], "description": case["input"].get("description", "")}
+    # the input schema, closed: a reported case with a field the pipeline lacks is refused (422), as the
+    # field would change the case's id (predict ignores such a field)
+    inputs = components[input_ref["$ref"].removeprefix(COMPONENTS)]
+    case["input"] = {
+        **{key: value for key, value in inputs.items() if key not in ("title", "description")},
+        "additionalProperties": inputs.get("additionalProperties", False),
+        "description": case["input"].get("description", ""),
+    }
     case["flags"] = {"allOf": [flags_ref], "description": case["flags"].get("description", "")}
     # any subset of the output's fields, each as the output schema types it; no other field
     output = components[output_ref["$ref"].removeprefix(COMPONENTS)]

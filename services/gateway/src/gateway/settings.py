@@ -10,8 +10,8 @@ from pydantic_settings import SettingsConfigDict
 from onepipe import settings as peers
 from onepipe.settings import ServiceSettings
 
-Scope = Literal["predict", "debug", "jobs", "feedback", "admin"]
-SCOPES: tuple[Scope, ...] = ("predict", "debug", "jobs", "feedback", "admin")
+Scope = Literal["predict", "debug", "jobs", "feedback", "cases:admin", "admin"]
+SCOPES: tuple[Scope, ...] = ("predict", "debug", "jobs", "feedback", "cases:admin", "admin")
 
 
 class ApiKeyEntry(BaseModel):
@@ -50,6 +50,11 @@ class Settings(ServiceSettings):
     storage_url: str = peers.storage_url()
     max_upload_bytes: int = Field(
         200 * 1024 * 1024, ge=1024, description="Largest batch-job upload in bytes (413 above)."
+    )
+    max_pending_cases: int = Field(
+        1000,
+        ge=1,
+        description="Most reported cases one key may have waiting for `just cases pull` (429 above).",
     )
     api_keys: list[ApiKeyEntry] = Field(
         default_factory=list,

@@ -717,19 +717,21 @@ def show_comparison(info: PipelineInfo, found: dict[str, Any], page: bytes) -> N
 
 
 def cases(info: PipelineInfo) -> None:
-    """The cases reported from every face and not yet pulled into the library."""
+    """The cases reported from this UI (its gateway key's) and not yet pulled into the library."""
     intro(
         "Cases",
         info,
-        "Answers people judged wrong, kept by the gateway until an engineer runs `just cases pull`, "
-        "which merges them into the edge-case library that `just cases` replays through every face.",
+        "Cases reported from this UI: answers people judged wrong, kept by the gateway until an "
+        "engineer runs `just cases pull`, which merges them into the edge-case library that "
+        "`just cases` replays through every face. The gateway shows a key the cases it reported "
+        "(every key's only to a key with the `cases:admin` scope).",
     )
     page = attempt("gateway", lambda: gateway().cases(limit=100))
     if page is None:
         return
     if not page["cases"]:
         st.info(
-            'No reported case is waiting: report one from Explore\'s "This is wrong".',
+            'No case reported from this UI is waiting: report one from Explore\'s "This is wrong".',
             icon=":material/inbox:",
         )
         return

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Mapping
 from typing import IO, Any, Final
 
@@ -21,13 +20,12 @@ import pyarrow.parquet as pq
 
 from batch_worker.reports.columns import alternative_kind
 from onepipe.jobs import input_key
+from onepipe.jsonlines import LINE_BREAKS as LINE_BREAKS  # where it lived before the shared library
+from onepipe.jsonlines import json_line
 from onepipe.schemas import schema_alternatives
 from onepipe.values import json_text
 
 BATCH_ROWS: Final = 1000
-# Characters str.splitlines() (and some editors) take for line ends: escaped in the JSONL,
-# so a record is always one line, however its reader splits lines.
-LINE_BREAKS: Final = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 ARROW_TYPES: Final[Mapping[str, pa.DataType]] = {
     "string": pa.string(),
     "number": pa.float64(),
@@ -125,7 +123,7 @@ def _csv_cell(value: Any) -> Any:
 
 def _jsonl_line(record: Mapping[str, Any]) -> str:
     """One JSON object on one line: non-ASCII kept, but every character a reader may split on escaped."""
-    return json.dumps(record, ensure_ascii=False).translate(LINE_BREAKS) + "\n"
+    return json_line(record)
 
 
 def _as_text(value: Any) -> str | None:
