@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -123,8 +124,11 @@ def _settled(browser: webdriver.Chrome) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         running = browser.find_elements(By.CSS_SELECTOR, "[data-testid='stStatusWidget']")
-        if not any(element.is_displayed() for element in running):
-            break
+        try:
+            if not any(element.is_displayed() for element in running):
+                break
+        except StaleElementReferenceException:  # the widget went between finding and asking: look again
+            pass
         time.sleep(0.2)
     time.sleep(1.5)
 

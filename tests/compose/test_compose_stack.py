@@ -134,7 +134,11 @@ def _submit(deployed: Deployed, texts: list[str], name: str, start: int = 0) -> 
 
 def _check_job(deployed: Deployed, job: dict[str, Any], texts: list[str], name: str, start: int = 0) -> None:
     """The job succeeded with every row exactly once, in order, both variants filled in."""
-    done = deployed.gateway.wait(job)
+    try:
+        done = deployed.gateway.wait(job)
+    except TimeoutError as error:  # what the workers and the gateway said, to tell why from CI's log
+        logs = deployed.compose.logs("worker")[-8000:] + deployed.compose.logs("gateway")[-3000:]
+        raise AssertionError(f"{error}\n{logs}") from None
     assert done["state"] == "succeeded", (done, deployed.compose.logs("worker")[-5000:])
     assert (done["rows_total"], done["rows_done"], done["rows_failed"]) == (ROWS, ROWS, 0)
     lines = deployed.gateway.report_rows(done)

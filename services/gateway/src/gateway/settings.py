@@ -73,13 +73,14 @@ class Settings(ServiceSettings):
         2, ge=1, le=10, description="Tries per call when the model service is unreachable."
     )
     queue_timeout: float = Field(
-        3.0,
+        10.0,
         gt=0,
         le=30,
         description=(
-            "Seconds a job submission waits for the queue (Redis) before it answers 503 and keeps "
-            "nothing; keep it below WORKER_LEASE_SECONDS, after which the workers' sweep would run "
-            "a queued job."
+            "Seconds a job submission waits for the queue before it answers 503 and keeps nothing (a "
+            "silent Redis fails sooner, at its 1 s socket timeouts; the embedded SQLite queue may wait "
+            "seconds for its lock under load); keep it below WORKER_LEASE_SECONDS, after which the "
+            "workers' sweep would run a queued job."
         ),
     )
     cors_origins: list[str] = Field(default_factory=list, description="JSON list of origins allowed by CORS.")
