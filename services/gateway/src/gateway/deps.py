@@ -9,6 +9,7 @@ does I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Annotated, Protocol, runtime_checkable
 
 from fastapi import Depends, Query, Request, Security
@@ -56,14 +57,23 @@ class HeaderCheck(Protocol):
 class AdmittedRoute(JsonBodyRoute):
     """A route that admits its caller (`Allowed` among its dependencies) before reading any body."""
 
+    @cached_property
+    def admissions(self) -> list[Allowed]:
+        """The route's scope dependencies."""
+        return [d.call for d in self.dependant.dependencies if isinstance(d.call, Allowed)]
+
+    @cached_property
+    def header_checks(self) -> list[HeaderCheck]:
+        """The route's header dependencies; found once, as a check against a Protocol is slow."""
+        calls: list[object] = [d.call for d in self.dependant.dependencies]
+        return [call for call in calls if isinstance(call, HeaderCheck)]
+
     async def before_body(self, request: Request) -> None:
-        for dependency in self.dependant.dependencies:
-            if isinstance(dependency.call, Allowed):
-                await access_of(request).admit(request, dependency.call.scope, *dependency.call.also)
+        for allowed in self.admissions:
+            await access_of(request).admit(request, allowed.scope, *allowed.also)
         # then the route's own headers: a bad one is refused before a large upload is read
-        for dependency in self.dependant.dependencies:
-            if isinstance(dependency.call, HeaderCheck):
-                dependency.call.before_body(request)
+        for check in self.header_checks:
+            check.before_body(request)
 
 
 # what each route asks of its caller: a valid key (401), under its rate limit (429), with the scope (403),
