@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import iter_route_contexts
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -159,9 +160,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 def allowed_methods(request: Request) -> str:
     """Every method some route of the app answers at the request's path, for `Allow`."""
     methods: set[str] = set()
-    for route in request.app.router.routes:
+    for route in iter_route_contexts(request.app.router.routes):  # those of included routers too
         if route.matches(request.scope)[0] != Match.NONE:
-            methods.update(getattr(route, "methods", None) or ())
+            methods.update(route.methods or ())
     order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
     return ", ".join(sorted(methods, key=lambda m: order.index(m) if m in order else len(order)))
 

@@ -6,13 +6,12 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from typing import Annotated, Protocol, runtime_checkable
+from typing import Protocol
 
-from fastapi import Request, Security
+from fastapi import Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from gateway.settings import SCOPES, ApiKeyEntry, Scope
-from onepipe.json_bodies import JsonBodyRoute
 from onepipe.server import ProblemError
 from onepipe.settings import DEVELOPMENT_KEY
 
@@ -111,8 +110,8 @@ class Limiter(Protocol):
 class Access:
     """Who may use a route: the key (401), its rate limit (429), then the route's scope (403).
 
-    Checked once per request, before its body is read (`AdmittedRoute`); the route's
-    dependency (`Allowed`) then gets the caller already admitted.
+    Checked once per request, before its body is read (`gateway.deps.AdmittedRoute`); the route's
+    dependency (`gateway.deps.Allowed`) then gets the caller already admitted.
     """
 
     def __init__(self, keys: KeyRing, limiter: Limiter) -> None:
@@ -132,46 +131,3 @@ class Access:
         if scope is not None:
             KeyRing.require(caller, scope, *also)
         return caller
-
-
-def access_of(request: Request) -> Access:
-    """The app's Access (set by create_app)."""
-    found: Access = request.app.state.access
-    return found
-
-
-class Allowed:
-    """A route's dependency on a caller holding `scope` or one of `also` (None: any valid key); see Access."""
-
-    def __init__(self, scope: Scope | None, *also: Scope) -> None:
-        self.scope = scope
-        self.also = also
-
-    async def __call__(
-        self,
-        request: Request,
-        # declared for OpenAPI's security schemes; Access reads the same headers
-        api_key: Annotated[str | None, Security(API_KEY_HEADER)],
-        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
-    ) -> Caller:
-        return await access_of(request).admit(request, self.scope, *self.also)
-
-
-@runtime_checkable
-class HeaderCheck(Protocol):
-    """A dependency whose headers are checked before the body is read (e.g. Idempotency-Key)."""
-
-    def before_body(self, request: Request) -> None: ...
-
-
-class AdmittedRoute(JsonBodyRoute):
-    """A route that admits its caller (`Allowed` among its dependencies) before reading any body."""
-
-    async def before_body(self, request: Request) -> None:
-        for dependency in self.dependant.dependencies:
-            if isinstance(dependency.call, Allowed):
-                await access_of(request).admit(request, dependency.call.scope, *dependency.call.also)
-        # then the route's own headers: a bad one is refused before a large upload is read
-        for dependency in self.dependant.dependencies:
-            if isinstance(dependency.call, HeaderCheck):
-                dependency.call.before_body(request)

@@ -184,3 +184,18 @@ def submit_once(
         raise
     claims.write(caller.key_id, key, wanted.model_copy(update={"done": True}))
     return meta, False
+
+
+def submit_keyed(
+    claims: IdempotencyStore,
+    caller: Caller,
+    key: str | None,
+    file_name: str,
+    upload: IO[bytes],
+    fields: Mapping[str, Any],
+    submit: Callable[[str | None], JobMeta],
+) -> JobMeta:
+    """The job: submitted now, or with an Idempotency-Key, the one that key's submission made before."""
+    if key is None:
+        return submit(None)
+    return submit_once(claims, caller, key, fingerprint(file_name, upload, fields), submit)[0]

@@ -9,14 +9,27 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
 from onepipe import PipelineInfo
-from onepipe.apidocs import COMPONENTS, examples, finish_refs, steps_markdown, typed_by
+from onepipe.apidocs import COMPONENTS, exact, examples, finish_refs, steps_markdown, typed_by
 from onepipe.schemas import scorable_fields
 
 REQUEST, RESPONSE = "PublicPredictRequest", "PredictResponse"
 CASE, REPORTED = "CaseReport", "ReportedCase"
 JOBS = "/v1/jobs"
 JSON_FIELDS = ("mapping", "flags", "compare_flags", "truth")
+
+
+def base_document(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document of the app, made exact, its upload's fields typed; built once, kept as the app's."""
+    if app.openapi_schema is None:
+        document = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        app.openapi_schema = with_json_fields(exact(document))
+    return app.openapi_schema
 
 
 def with_json_fields(document: dict[str, Any]) -> dict[str, Any]:

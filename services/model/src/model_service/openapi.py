@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from onepipe import PipelineInfo
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from onepipe import Pipeline, PipelineInfo
 from onepipe.apidocs import exact, examples, finish_refs, steps_markdown, typed_by
 
 REQUEST, RESPONSE = "PredictRequest", "PredictResponse"
@@ -35,3 +38,13 @@ def typed_document(document: dict[str, Any], info: PipelineInfo, max_inputs: int
     )
     document["info"]["description"] += f"\n\nPipeline **{info.name}**. Steps:\n\n{steps_markdown(info)}"
     return document
+
+
+def app_document(app: FastAPI, definition: Pipeline[Any, Any, Any], max_inputs: int) -> dict[str, Any]:
+    """The app's document, typed by the pipeline it serves; built once, kept as the app's."""
+    if app.openapi_schema is None:
+        document = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        app.openapi_schema = typed_document(document, definition.describe(""), max_inputs)
+    return app.openapi_schema

@@ -1,0 +1,70 @@
+"""The model service's routes: health, the pipeline's description, predict; each translates to ModelService.
+
+Added to the app itself (`add_routes`), not through an included router: on the hot path, /v1/predict,
+a router of its own would cost one more route match per request. The service is read from the app's
+state through the request, which costs nothing more (a dependency would).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+
+from model_service.service import ModelService
+from onepipe import PipelineInfo
+from onepipe.apidocs import problems
+from onepipe.envelopes import VERSION_HEADER, PredictRequest, PredictResponse
+from onepipe.server import metrics_response, predict_response
+
+VERSIONED = {
+    "headers": {VERSION_HEADER: {"description": "The pipeline's version.", "schema": {"type": "string"}}}
+}
+LOADING: dict[int | str, dict[str, Any]] = {200: VERSIONED, **problems(503)}  # 503 until loaded
+
+
+def service_of(app: FastAPI) -> ModelService:
+    """The app's ModelService (set by create_app)."""
+    found: ModelService = app.state.service
+    return found
+
+
+async def healthz() -> dict[str, str]:
+    """Alive."""
+    return {"status": "alive"}
+
+
+async def readyz(request: Request, response: Response) -> dict[str, str]:
+    """Ready: the pipeline's artifacts are loaded."""
+    loaded = service_of(request.app).ready()
+    response.headers[VERSION_HEADER] = loaded.version
+    return {"status": "ready", "pipeline": loaded.name, "version": loaded.version}
+
+
+async def pipeline(request: Request, response: Response) -> PipelineInfo:
+    """The pipeline: steps, schemas of its input, output and flags, and named examples."""
+    info = service_of(request.app).describe()
+    response.headers[VERSION_HEADER] = info.version
+    return info
+
+
+async def predict(body: PredictRequest, request: Request) -> Response:
+    """Run a batch of inputs; with debug on, also a trace of every step per input."""
+    result = await service_of(request.app).predict(body)
+    return predict_response(result)
+
+
+def add_routes(app: FastAPI) -> None:
+    """The routes, in the order they are matched and documented."""
+    app.add_api_route("/healthz", healthz, methods=["GET"])
+    app.add_api_route("/readyz", readyz, methods=["GET"], responses=LOADING)
+    app.add_api_route("/v1/pipeline", pipeline, methods=["GET"], responses=LOADING)
+    app.add_api_route(
+        "/v1/predict",
+        predict,
+        methods=["POST"],
+        responses={**LOADING, **problems(413, 415, 422)},
+        response_model=PredictResponse,
+        response_model_exclude_none=True,
+    )
+    app.add_api_route("/metrics", metrics_response, include_in_schema=False)
