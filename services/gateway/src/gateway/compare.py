@@ -21,13 +21,11 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, Field
 
 from onepipe.jobs import JobMeta, RowResult
-from onepipe.schemas import ROLE_LABEL, is_boolean, output_roles, schema_categories, scored_kind
+from onepipe.outputs import MAX_CATEGORIES, OTHER, CategoryCap, Outputs
 from onepipe.storage import JobStore
 from onepipe.values import CATEGORICAL, abs_error, is_right, read_truth, show
 
 LISTED_ROWS: Final = 200  # changed rows, and rows of each other list, shown in full
-MAX_CATEGORIES: Final = 50  # values of one field told apart in its transitions; later ones pooled
-OTHER: Final = "(other)"
 SHOWN_CHARS: Final = 200  # of a value or an input row in the HTML page
 
 
@@ -147,17 +145,11 @@ class JobComparison(BaseModel):
 class _Categories:
     """One categorical field's before -> after counts, its values told apart up to MAX_CATEGORIES."""
 
-    admitted: dict[str, None] = field(default_factory=dict)
+    seen: CategoryCap = field(default_factory=CategoryCap)
     pairs: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def key(self, value: Any) -> str:
-        text = show(value)
-        if text in self.admitted:
-            return text
-        if len(self.admitted) >= MAX_CATEGORIES:
-            return OTHER
-        self.admitted[text] = None
-        return text
+        return self.seen.key(show(value))
 
 
 @dataclass
@@ -268,21 +260,19 @@ def compare_jobs(
 ) -> JobComparison:
     """Compare job A (`first`) with job B (`second`); raises NotComparableError saying why they cannot be."""
     check_comparable(first, second)
-    properties: dict[str, Any] = dict(output_schema.get("properties", {}))
-    label = output_roles(output_schema).get(ROLE_LABEL)
+    outputs = Outputs.from_schema(output_schema)
+    properties, label = outputs.fields, outputs.label
     # fields in schema order (the label first); a field the schema does not name is added when seen
     fields = list(dict.fromkeys([*([label] if label in properties else []), *properties]))
     changed: Counter[str] = Counter()
     categories = {
-        name: _Categories()
-        for name in fields
-        if name == label or schema_categories(properties[name], output_schema) is not None
+        name: _Categories() for name in fields if name == label or properties[name].categories is not None
     }
     scores: dict[str, _Score] = {}
     for name, column in {**second.spec.truth, **first.spec.truth}.items():  # A's column wins a field
-        kind = scored_kind(properties[name], output_schema) if name in properties else None
+        kind = properties[name].scored if name in properties else None
         if kind is not None:
-            scores[name] = _Score(name, column, kind, is_boolean(properties[name], output_schema))
+            scores[name] = _Score(name, column, kind, properties[name].boolean)
     rows = compared = rows_changed = failed_in_one = failed_in_both = 0
     failed_a = failed_b = 0
     changed_rows: list[ChangedRow] = []

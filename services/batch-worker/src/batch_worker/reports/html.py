@@ -647,11 +647,9 @@ def _shape_rows(summary: Summary) -> list[dict[str, Any]]:
 
 def _histograms(summary: Summary) -> list[dict[str, Any]]:
     """A histogram per numeric field, over its schema's range, else the data's; both flag sets in one."""
-    properties = summary.schema.get("properties", {})
-    kinds = dict(summary.columns)
     figures = []
     for name, by_variant in summary.numeric.items():
-        found = histogram_of(by_variant, properties.get(name, {}), summary.schema, kinds[name] == "integer")
+        found = histogram_of(by_variant, summary.outputs.fields[name])
         if found is None:
             continue
         counts = [f"{_count(n.count)} rows ({variant})" for variant, n in by_variant.items()]
