@@ -24,6 +24,7 @@ from batch_worker.reports.scoring import CategoricalScore, NumericScore, Scoring
 from onepipe import PipelineInfo
 from onepipe.datasets import truth_problems
 from onepipe.jobs import JobMeta, JobSpec, RowResult
+from onepipe.outputs import Outputs
 from onepipe.values import truth_category
 from review_triage.pipeline import Triage
 from tests.rich_pipeline import Routing
@@ -83,7 +84,7 @@ def _report(folder: Path, rows: list[RowResult], compare_flags: dict[str, Any] |
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_categorical_scores_equal_scikit_learns(seed: int) -> None:
     rows = _labelled_rows(400, seed)
-    scoring = Scoring({"label": "cat"}, TRIAGE, VARIANTS, "confidence")
+    scoring = Scoring({"label": "cat"}, Outputs.from_schema(TRIAGE), VARIANTS, "confidence")
     for row in rows:
         scoring.add(row)
     scores = scoring.fields["label"]
@@ -115,7 +116,9 @@ def test_categorical_scores_equal_scikit_learns(seed: int) -> None:
 
 def test_the_most_confident_wrong_rows_come_highest_first() -> None:
     rows = _labelled_rows(300, 5)
-    scoring = Scoring({"label": "cat"}, TRIAGE, VARIANTS, "confidence", lambda r: [r.input["text"]])
+    scoring = Scoring(
+        {"label": "cat"}, Outputs.from_schema(TRIAGE), VARIANTS, "confidence", lambda r: [r.input["text"]]
+    )
     for row in rows:
         scoring.add(row)
     listed = scoring.most_confident_wrong("label", "flags")
@@ -141,7 +144,7 @@ def test_numeric_scores_equal_scikit_learns_and_unreadable_truths_are_counted() 
             truths.append(float(cell))
             predictions.append(value)
         rows.append(RowResult(row=i, input={"reading": cell}, output={"value": value, "unit": "kg"}))
-    scoring = Scoring({"value": "reading"}, schema, {"flags": "output"})
+    scoring = Scoring({"value": "reading"}, Outputs.from_schema(schema), {"flags": "output"})
     records = [scoring.add(row) for row in rows]
     score = scoring.fields["value"].variants["flags"]
     assert isinstance(score, NumericScore) and score.scored == len(truths)
@@ -212,7 +215,9 @@ def test_reports_carry_the_truth_the_scores_and_a_correct_column(tmp_path: Path)
 
 def test_the_difference_in_accuracy_has_a_bootstrap_interval_and_the_split_rows() -> None:
     rows = _labelled_rows(600, 13)
-    scoring = Scoring({"label": "cat"}, TRIAGE, VARIANTS, "confidence", lambda r: [r.input["text"]])
+    scoring = Scoring(
+        {"label": "cat"}, Outputs.from_schema(TRIAGE), VARIANTS, "confidence", lambda r: [r.input["text"]]
+    )
     for row in rows:
         scoring.add(row)
     scored = [r for r in rows if r.input["cat"]]
@@ -236,7 +241,9 @@ def test_the_difference_in_accuracy_has_a_bootstrap_interval_and_the_split_rows(
 
 def test_calibration_bins_and_its_expected_error_equal_a_direct_computation() -> None:
     rows = _labelled_rows(500, 17)
-    scoring = Scoring({"label": "cat"}, TRIAGE, VARIANTS, "confidence", label_field="label")
+    scoring = Scoring(
+        {"label": "cat"}, Outputs.from_schema(TRIAGE), VARIANTS, "confidence", label_field="label"
+    )
     for row in rows:
         scoring.add(row)
     for variant, attribute in VARIANTS.items():
@@ -259,7 +266,9 @@ def test_calibration_bins_and_its_expected_error_equal_a_direct_computation() ->
 def test_a_0_to_100_confidence_is_calibrated_as_its_share_of_the_range() -> None:
     schema = Routing.model_json_schema()  # urgency 0-100 is no confidence; its confidence is 0-1
     schema["properties"]["confidence"] = {"type": "number", "minimum": 0, "maximum": 100}
-    scoring = Scoring({"team": "t"}, schema, {"flags": "output"}, "confidence", label_field="team")
+    scoring = Scoring(
+        {"team": "t"}, Outputs.from_schema(schema), {"flags": "output"}, "confidence", label_field="team"
+    )
     for i, (confidence, right) in enumerate([(95.0, True), (91.0, False), (15.0, False), (5.0, False)]):
         truth = "billing"
         scoring.add(

@@ -26,6 +26,7 @@ from typing import IO, Any
 
 from onepipe.jobs import FileFormat
 from onepipe.schemas import json_types, scorable
+from onepipe.values import json_type
 
 PARQUET_BATCH_ROWS = 1000
 SAMPLE_CHARS = 64 * 1024  # what the header check reads of a text file
@@ -490,24 +491,10 @@ def _cell(text: str, types: set[str]) -> Any:
     if not types or types <= {"string", "null"}:
         return text
     parsed = _json_cell(text)
-    kind = _json_type(parsed)
+    kind = json_type(parsed)
     if "string" in types and kind not in types and not (kind == "integer" and "number" in types):
         return text  # a field of text or numbers: a cell that is no number stays text
     return parsed
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if value is None:
-        return "null"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
 
 
 def _json_cell(text: str) -> Any:

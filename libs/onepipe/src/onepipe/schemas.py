@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from onepipe.values import CATEGORICAL, NUMERIC, show
+from onepipe.values import CATEGORICAL, NUMERIC, json_type, show
 
 # The output roles a pipeline marks with json_schema_extra={"x-role": ...}
 ROLE_LABEL: Final = "label"
@@ -45,9 +45,6 @@ def output_roles(output_schema: Mapping[str, Any]) -> dict[str, str]:
     return found
 
 
-_JSON_TYPES: Final = {bool: "boolean", int: "integer", float: "number", str: "string", type(None): "null"}
-
-
 def json_types(schema: Mapping[str, Any], root: Mapping[str, Any]) -> set[str]:
     """The JSON types a schema allows, through `$ref`s, `anyOf` / `oneOf` / `allOf`, `enum` and `const`.
 
@@ -66,7 +63,7 @@ def json_types(schema: Mapping[str, Any], root: Mapping[str, Any]) -> set[str]:
                 found |= json_types(alternative, root)
     values = list(schema.get("enum") or []) + ([schema["const"]] if "const" in schema else [])
     if not declared:
-        found.update(_JSON_TYPES.get(type(value), "object") for value in values)
+        found.update(json_type(value) for value in values)
     return found
 
 

@@ -19,6 +19,36 @@ _TRUE: Final = {"true", "1", "yes", "y", "t"}
 _FALSE: Final = {"false", "0", "no", "n", "f"}
 
 
+def json_type(value: Any) -> str:
+    """The JSON type of a parsed JSON value: boolean, integer, number, null, string, array or object."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+_JSON_TYPE_WORDS: Final = {
+    "string": "a string",
+    "boolean": "a boolean",
+    "integer": "a number",
+    "number": "a number",
+    "null": "null",
+    "array": "an array",
+}
+
+
+def json_type_words(value: Any) -> str:
+    """A value's JSON type as a message names it ("a string", "an array"); objects are another kind."""
+    return _JSON_TYPE_WORDS.get(json_type(value), "a value of another kind")
+
+
 def json_text(value: Any) -> str:
     """A value as JSON text (non-ASCII kept)."""
     return json.dumps(value, ensure_ascii=False, default=str)

@@ -26,6 +26,7 @@ from onepipe.client import (
 )
 from onepipe.logs import request_id_var
 from onepipe.server import ProblemError
+from onepipe.values import json_type_words as _json_kind
 
 log = logging.getLogger("gateway")
 RETRY_AFTER = "5"
@@ -62,11 +63,6 @@ class PublicPredictRequest(BaseModel):
                 {"kind": _json_kind(value)},
             )
         return value
-
-
-def _json_kind(value: Any) -> str:
-    kinds = {str: "a string", bool: "a boolean", int: "a number", float: "a number", type(None): "null"}
-    return kinds.get(type(value), "an array" if isinstance(value, list) else "a value of another kind")
 
 
 class Gateway:

@@ -1,10 +1,11 @@
 """A finished job's reports: HTML for people; CSV, JSONL and Parquet for machines.
 
-Nothing here names a pipeline's fields. The columns come from the output JSON Schema,
-and the fields the HTML report summarises come from the schema's `x-role` marks
-(`label`, `confidence`, `review`, `reasons`, `known`); every role is optional and the
-report shows less without it. Rows are streamed once: machine formats are written as they
-arrive and the HTML report keeps only bounded aggregates.
+Nothing here names a pipeline's fields. The columns, their kinds and the fields the HTML
+report summarises come from the description of the outputs (onepipe.outputs), read once from
+the output JSON Schema and its `x-role` marks (`label`, `confidence`, `review`, `reasons`,
+`known`); every role is optional and the report shows less without it. Rows are streamed
+once: machine formats are written as they arrive and the HTML report keeps only bounded
+aggregates.
 
 The parts: `columns` (schema -> columns, flat records), `statistics` (the aggregates),
 `charts` (SVG), `html` (template and sections), `files` (CSV, JSONL, Parquet).
@@ -23,6 +24,7 @@ from batch_worker.reports.scoring import Scoring
 from batch_worker.reports.statistics import COMPARE, FLAGS, Summary, histogram_range
 from onepipe import PipelineInfo
 from onepipe.jobs import REPORT_FORMATS, JobMeta, RowResult, input_key
+from onepipe.outputs import Outputs
 
 __all__ = ["FORMULA_STARTS", "flatten", "histogram_range", "output_columns", "write_reports"]
 
@@ -40,20 +42,21 @@ def write_reports(
     machine formats are written a batch at a time and the HTML report keeps bounded
     aggregates, so memory stays flat in the number of rows.
     """
-    columns = output_columns(info.output_schema)
+    outputs = Outputs.of(info)
+    columns = outputs.columns()
     comparing = meta.spec.compare_flags is not None
-    summary = Summary(columns, info.output_schema, list(input_columns), comparing)
+    summary = Summary(outputs, list(input_columns), comparing)
     variants = {FLAGS: "output"} | ({COMPARE: "compare_output"} if comparing else {})
     scoring = Scoring(
         meta.spec.truth,
-        info.output_schema,
+        outputs,
         variants,
         summary.confidence_field,
         summary.shown_inputs,
         summary.label_field,
         summary.known_field,
     )
-    schema = arrow_schema(columns, input_columns, comparing, scoring.arrow_fields(), info.output_schema)
+    schema = arrow_schema(outputs, input_columns, comparing, scoring.arrow_fields())
     with ExitStack() as stack:
         handles = {
             fmt: stack.enter_context(open_file(f"report.{fmt}")) for fmt in ("csv", "jsonl", "parquet")

@@ -1,7 +1,7 @@
-"""The output schema as report columns, and a row's result as one flat record.
+"""The output fields as report columns, and a row's result as one flat record.
 
-Nothing here names a pipeline's fields: the columns and their kinds come from the output
-JSON Schema (through `$ref`s, `anyOf` / `oneOf`, enums and consts).
+Nothing here names a pipeline's fields: the columns and their kinds come from the description
+of the outputs (onepipe.outputs).
 """
 
 from __future__ import annotations
@@ -10,51 +10,17 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from onepipe.jobs import RowResult, input_key
-from onepipe.schemas import schema_alternatives
+from onepipe.outputs import JSON, Outputs
 from onepipe.values import json_text
 
-SCALAR_KINDS: Final = ("string", "number", "integer", "boolean")
 TRUNCATE_AT: Final = 200
 
 # -- the output schema -----------------------------------------------------------------
 
 
-def _value_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    return "string" if isinstance(value, str) else "json"
-
-
-def alternative_kind(schema: Mapping[str, Any]) -> str:
-    """string, number, integer or boolean for one scalar alternative (see schema_alternatives), else json."""
-    kind = schema.get("type")
-    if kind in SCALAR_KINDS:
-        return str(kind)
-    if kind is None:  # an untyped enum or const: its values say what it is
-        values = schema.get("enum", [schema["const"]] if "const" in schema else [])
-        kinds = {_value_kind(v) for v in values}
-        if len(kinds) == 1:
-            return kinds.pop()
-    return "json"
-
-
-def _field_kind(schema: Mapping[str, Any], root: Mapping[str, Any]) -> str:
-    kinds = {alternative_kind(option) for option in schema_alternatives(schema, root)}
-    if kinds == {"integer", "number"}:
-        return "number"
-    if len(kinds) == 1 and "json" not in kinds:
-        return kinds.pop()
-    return "json"
-
-
-def output_columns(output_schema: dict[str, Any]) -> list[tuple[str, str]]:
+def output_columns(output_schema: Mapping[str, Any]) -> list[tuple[str, str]]:
     """The output fields in schema order, each with its kind: string, number, integer, boolean or json."""
-    properties = output_schema.get("properties", {})
-    return [(name, _field_kind(prop, output_schema)) for name, prop in properties.items()]
+    return Outputs.from_schema(output_schema).columns()
 
 
 # -- flat records ----------------------------------------------------------------------
@@ -66,7 +32,7 @@ def _output_values(
     values: dict[str, Any] = {}
     for name, kind in columns:
         value = None if output is None else output.get(name)
-        as_text = nested_as_json and kind == "json" and value is not None
+        as_text = nested_as_json and kind == JSON and value is not None
         values[f"{prefix}.{name}"] = json_text(value) if as_text else value
     return values
 
@@ -74,7 +40,7 @@ def _output_values(
 def nested_keys(columns: list[tuple[str, str]], comparing: bool) -> list[str]:
     """The record keys of the output fields that are neither text, numbers nor booleans (kind json)."""
     prefixes = ("output", "compare") if comparing else ("output",)
-    return [f"{prefix}.{name}" for prefix in prefixes for name, kind in columns if kind == "json"]
+    return [f"{prefix}.{name}" for prefix in prefixes for name, kind in columns if kind == JSON]
 
 
 def flatten(

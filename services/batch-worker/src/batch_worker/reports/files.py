@@ -18,10 +18,10 @@ from typing import IO, Any, Final
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from batch_worker.reports.columns import alternative_kind
 from onepipe.jobs import input_key
 from onepipe.jsonlines import LINE_BREAKS as LINE_BREAKS  # where it lived before the shared library
 from onepipe.jsonlines import json_line
+from onepipe.outputs import JSON, Outputs, alternative_kind
 from onepipe.schemas import schema_alternatives
 from onepipe.values import json_text
 
@@ -31,7 +31,7 @@ ARROW_TYPES: Final[Mapping[str, pa.DataType]] = {
     "number": pa.float64(),
     "integer": pa.int64(),
     "boolean": pa.bool_(),
-    "json": pa.string(),
+    JSON: pa.string(),
 }
 NESTING: Final = 16  # lists and objects nested deeper than this stay JSON text
 
@@ -40,7 +40,7 @@ def _alternative_type(
     schema: Mapping[str, Any], root: Mapping[str, Any], path: tuple[int, ...]
 ) -> pa.DataType | None:
     kind = alternative_kind(schema)
-    if kind != "json":
+    if kind != JSON:
         return ARROW_TYPES[kind]
     if id(schema) in path or len(path) >= NESTING:
         return None  # a model that holds itself: no Arrow type is deep enough
@@ -81,22 +81,18 @@ def nested_arrow_type(
 
 
 def arrow_schema(
-    columns: list[tuple[str, str]],
-    input_columns: list[str],
-    comparing: bool,
-    scores: list[pa.Field] | None = None,
-    output_schema: Mapping[str, Any] | None = None,
+    outputs: Outputs, input_columns: list[str], comparing: bool, scores: list[pa.Field] | None = None
 ) -> pa.Schema:
     """The Parquet schema of the flat records: inputs as text, outputs typed by their kind (nested ones
-    from `output_schema`, else as JSON text), then the truth and scores of the scored fields."""
-    properties = (output_schema or {}).get("properties", {})
+    from their schema, else as JSON text), then the truth and scores of the scored fields."""
+    columns = outputs.columns()
     types = {
         name: (
-            nested_arrow_type(properties.get(name, {}), output_schema or {}) or pa.string()
-            if kind == "json"
-            else ARROW_TYPES[kind]
+            nested_arrow_type(described.schema, outputs.schema) or pa.string()
+            if described.kind == JSON
+            else ARROW_TYPES[described.kind]
         )
-        for name, kind in columns
+        for name, described in outputs.fields.items()
     }
     fields = [pa.field("row", pa.int64(), nullable=False)]
     fields += [pa.field(input_key(column), pa.string()) for column in input_columns]

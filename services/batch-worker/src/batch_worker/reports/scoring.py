@@ -24,9 +24,9 @@ from typing import Any, Final
 import numpy as np
 import pyarrow as pa
 
-from batch_worker.reports.statistics import FLAGS, is_known, schema_bounds
+from batch_worker.reports.statistics import FLAGS, is_known
 from onepipe.jobs import RowResult
-from onepipe.schemas import is_boolean, scored_kind
+from onepipe.outputs import OTHER, CategoryCap, Outputs
 from onepipe.values import (
     CATEGORICAL,
     NUMERIC,
@@ -44,8 +44,6 @@ CALIBRATION_BINS: Final = 10
 KNOWN: Final = "known"
 UNSEEN: Final = "unseen"
 SUBSETS: Final = (KNOWN, UNSEEN)
-MAX_CLASSES: Final = 50  # classes seen beyond these are pooled as OTHER in the confusion matrix
-OTHER: Final = "(other)"
 CONFIDENT_WRONG: Final = 20
 
 
@@ -71,21 +69,14 @@ class CategoricalScore:
     scored: int = 0
     correct: int = 0
     confusion: Counter[tuple[str, str]] = field(default_factory=Counter)  # (truth, predicted) -> rows
-    admitted: dict[str, None] = field(default_factory=dict)
-
-    def _class(self, value: str) -> str:
-        if value in self.admitted:
-            return value
-        if len(self.admitted) >= MAX_CLASSES:
-            return OTHER
-        self.admitted[value] = None
-        return value
+    # classes seen beyond the cap are pooled as OTHER in the confusion matrix
+    classes_seen: CategoryCap = field(default_factory=CategoryCap)
 
     def add(self, truth: str, predicted: str) -> bool:
         right = is_right(truth, predicted)
         self.scored += 1
         self.correct += right
-        self.confusion[(self._class(truth), self._class(predicted))] += 1
+        self.confusion[(self.classes_seen.key(truth), self.classes_seen.key(predicted))] += 1
         return right
 
     @property
@@ -231,7 +222,7 @@ class Scoring:
     def __init__(
         self,
         truth: Mapping[str, str],
-        schema: Mapping[str, Any],
+        outputs: Outputs,
         variants: Mapping[str, str],
         confidence_field: str | None = None,
         inputs: Callable[[RowResult], list[str]] | None = None,
@@ -239,21 +230,21 @@ class Scoring:
         known_field: str | None = None,
     ) -> None:
         """`truth`: output field -> column; `variants`: flag-set name -> RowResult attribute of its output."""
-        properties = schema.get("properties", {})
         self.variants = dict(variants)
         self.confidence_field = confidence_field
         self.known_field = known_field
         self.inputs = inputs
         self.fields: dict[str, FieldScores] = {}
         for name, column in truth.items():
-            kind = scored_kind(properties.get(name, {}), schema)
-            if kind is None:
+            described = outputs.fields.get(name)
+            kind = None if described is None else described.scored
+            if described is None or kind is None:
                 continue  # refused when the job was submitted; a pipeline changed since scores nothing
             self.fields[name] = FieldScores(
                 name,
                 column,
                 kind,
-                is_boolean(properties[name], schema),
+                described.boolean,
                 {
                     variant: CategoricalScore() if kind == CATEGORICAL else NumericScore()
                     for variant in self.variants
@@ -267,8 +258,9 @@ class Scoring:
                     }
                     for variant in self.variants
                 }
-            if name == label_field and kind == CATEGORICAL and confidence_field in properties:
-                low, high = schema_bounds(properties[confidence_field], schema)
+            confidence = outputs.fields.get(confidence_field) if confidence_field else None
+            if name == label_field and kind == CATEGORICAL and confidence is not None:
+                low, high = confidence.bounds
                 low, high = (0.0 if low is None else low), (1.0 if high is None else high)
                 if high > low:
                     self.fields[name].calibration = {v: Calibration(low, high) for v in self.variants}

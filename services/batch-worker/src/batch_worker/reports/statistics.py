@@ -29,48 +29,22 @@ from typing import Any, Final
 
 from batch_worker.reports.columns import truncate
 from onepipe.jobs import RowResult
-from onepipe.schemas import (
-    ROLE_CONFIDENCE,
-    ROLE_KNOWN,
-    ROLE_LABEL,
-    ROLE_REASONS,
-    ROLE_REVIEW,
-    output_roles,
-    resolve,
-    schema_alternatives,
-    schema_categories,
-)
-from onepipe.values import as_number, show
+from onepipe.outputs import JSON, OTHER, VALUE, CategoryCap, OutputField, Outputs
+from onepipe.values import CATEGORICAL, NUMERIC, as_number, show
 
 REVIEW_ROWS: Final = 50
 LISTED_ROWS: Final = 200
 REASON_CHARS: Final = 1000
-MAX_CATEGORIES: Final = 50
 SHORT_TEXT: Final = 60  # a free string field whose values are all this short (and few) is categorical
 HISTOGRAM_BINS: Final = 20
 SAMPLE_SIZE: Final = 100_000  # values kept per numeric field and flag set (8 bytes each) for quantiles
 CHANGE_TEXT: Final = 60  # the characters of a value shown in "what changed"
-OTHER: Final = "(other)"
 FLAGS: Final = "flags"
 COMPARE: Final = "compare flags"
 
-# what a field is, for the report: how it is counted and compared
-CATEGORICAL: Final = "categorical"
-NUMERIC: Final = "numeric"
-LIST: Final = "list"
-OBJECT: Final = "object"
+# what a field is, for the report (how it is counted and compared): categorical, numeric, the
+# shape of a JSON field (list, object, value), or free text
 TEXT: Final = "text"
-VALUE: Final = "value"  # JSON of several shapes
-
-
-def _shape(schema: Mapping[str, Any], root: Mapping[str, Any]) -> str:
-    """list, object or value: what a JSON field's schema says its values are."""
-    kinds = {alternative.get("type") for alternative in schema_alternatives(schema, root)}
-    if kinds == {"array"}:
-        return LIST
-    if kinds == {"object"}:
-        return OBJECT
-    return VALUE
 
 
 @dataclass
@@ -135,26 +109,23 @@ class Numbers(Stats):
 class Categorical:
     """Counts of one categorical field's values, per flag set.
 
-    Values the schema does not list are admitted up to MAX_CATEGORIES; later ones are pooled
-    as OTHER, so a free-text field keeps bounded counts.
+    Values the schema does not list are told apart up to a cap (onepipe.outputs.CategoryCap);
+    later ones are pooled as OTHER, so a free-text field keeps bounded counts.
     """
 
     name: str
     categories: list[str] | None
     counts: dict[str, Counter[str]] = field(default_factory=dict)
-    admitted: dict[str, None] = field(default_factory=dict)
     longest: int = 0
+
+    def __post_init__(self) -> None:
+        self.cap = CategoryCap(listed=self.categories or ())
 
     def key(self, value: Any) -> str:
         """The value's category: its text, or OTHER once the cap is reached."""
         key = show(value)
         self.longest = max(self.longest, len(key))
-        if key in self.admitted or (self.categories is not None and key in self.categories):
-            return key
-        if len(self.admitted) >= MAX_CATEGORIES:
-            return OTHER
-        self.admitted[key] = None
-        return key
+        return self.cap.key(key)
 
     def add(self, variant: str, value: Any) -> str:
         key = self.key(value)
@@ -209,8 +180,7 @@ class Change:
 class Summary:
     """Everything the HTML report shows, gathered row by row in bounded memory."""
 
-    columns: list[tuple[str, str]]
-    schema: dict[str, Any]
+    outputs: Outputs
     input_columns: list[str]
     comparing: bool
     rows: int = 0
@@ -227,42 +197,42 @@ class Summary:
     reasons: Counter[str] = field(default_factory=Counter)  # rows flagged for review, by reason
 
     def __post_init__(self) -> None:
-        self.roles = output_roles(self.schema)
-        properties = self.schema.get("properties", {})
-        self.label_field = self.roles.get(ROLE_LABEL)
-        self.confidence_field = self.roles.get(ROLE_CONFIDENCE)
-        self.review_field = self.roles.get(ROLE_REVIEW)
-        self.reasons_field = self.roles.get(ROLE_REASONS)
-        self.known_field = self.roles.get(ROLE_KNOWN)
+        self.columns = self.outputs.columns()
+        self.label_field = self.outputs.label
+        self.confidence_field = self.outputs.confidence
+        self.review_field = self.outputs.review
+        self.reasons_field = self.outputs.reasons
+        self.known_field = self.outputs.known
         self.variants = [FLAGS, COMPARE] if self.comparing else [FLAGS]
         self.categoricals: dict[str, Categorical] = {}
         self.numeric: dict[str, dict[str, Numbers]] = {}
         self.shapes: dict[str, Shapes] = {}
         self.kinds: dict[str, str] = {}
-        for name, kind in self.columns:
-            categories = schema_categories(properties[name], self.schema)
-            if categories is not None or name == self.label_field or kind == "string":
-                # a free string is counted too; whether it reads as categories is known at the end
-                self.categoricals[name] = Categorical(name, categories)
-            if kind in ("number", "integer"):
-                self.numeric[name] = {variant: Numbers() for variant in self.variants}
-                self.kinds[name] = NUMERIC
-            elif categories is not None or name == self.label_field:
-                self.kinds[name] = CATEGORICAL
-            elif kind == "string":
-                self.kinds[name] = TEXT  # until finish() finds its values few and short
-                self.shapes[name] = Shapes()
-            elif kind == "json":
-                self.kinds[name] = _shape(properties[name], self.schema)
-                self.shapes[name] = Shapes()
-            else:
-                self.kinds[name] = VALUE
-                self.shapes[name] = Shapes()
+        for described in self.outputs.fields.values():
+            self._track(described)
         if self.label_field in self.categoricals:  # the verdict comes first
             self.categoricals = {self.label_field: self.categoricals[self.label_field]} | self.categoricals
         if self.confidence_field in self.numeric:  # and its confidence
             self.numeric = {self.confidence_field: self.numeric[self.confidence_field]} | self.numeric
         self.changes = {name: Change() for name, _ in self.columns}
+
+    def _track(self, described: OutputField) -> None:
+        """Count a field as what it is: categories, numbers, free text, or a JSON shape."""
+        name, kind, categories = described.name, described.kind, described.categories
+        if categories is not None or name == self.label_field or kind == "string":
+            # a free string is counted too; whether it reads as categories is known at the end
+            self.categoricals[name] = Categorical(name, categories)
+        if described.numeric:
+            self.numeric[name] = {variant: Numbers() for variant in self.variants}
+            self.kinds[name] = NUMERIC
+        elif categories is not None or name == self.label_field:
+            self.kinds[name] = CATEGORICAL
+        elif kind == "string":
+            self.kinds[name] = TEXT  # until finish() finds its values few and short
+            self.shapes[name] = Shapes()
+        else:  # lists, objects, or values of several shapes
+            self.kinds[name] = described.shape if kind == JSON else VALUE
+            self.shapes[name] = Shapes()
 
     def shown_inputs(self, result: RowResult) -> list[str]:
         """A row's input cells as the report's tables show them."""
@@ -398,22 +368,11 @@ def reason_texts(value: Any) -> list[str]:
     return [show(value)]
 
 
-def schema_bounds(schema: Mapping[str, Any], root: Mapping[str, Any]) -> tuple[float | None, float | None]:
-    """A numeric field's `minimum` / `maximum` (or exclusive ones), through `$ref`s and `anyOf`s."""
-    low = high = None
-    for alternative in [resolve(schema, root), *schema_alternatives(schema, root)]:
-        for key in ("minimum", "exclusiveMinimum"):
-            low = low if low is not None else as_number(alternative.get(key))
-        for key in ("maximum", "exclusiveMaximum"):
-            high = high if high is not None else as_number(alternative.get(key))
-    return low, high
-
-
 def histogram_range(
-    values: Iterable[float], schema: Mapping[str, Any], root: Mapping[str, Any]
+    values: Iterable[float], bounds: tuple[float | None, float | None]
 ) -> tuple[float, float]:
     """The range to bin a field's values over: its schema's `minimum` / `maximum`, else the data's."""
-    low, high = schema_bounds(schema, root)
+    low, high = bounds
     if low is None or high is None:
         seen = list(values)
         low = min(seen) if low is None else low
@@ -441,20 +400,20 @@ class Histogram:
     constant: float | None = None  # every value the same (and no range in the schema): nothing to bin
 
 
-def histogram_of(
-    by_variant: Mapping[str, Numbers], schema: Mapping[str, Any], root: Mapping[str, Any], integer: bool
-) -> Histogram | None:
+def histogram_of(by_variant: Mapping[str, Numbers], described: OutputField) -> Histogram | None:
     """A numeric field's histogram over its schema's range, else the data's; None without values."""
     extremes = [x for numbers in by_variant.values() if numbers.count for x in (numbers.low, numbers.high)]
     if not extremes:
         return None
-    declared = [bound is not None for bound in schema_bounds(schema, root)]
+    declared = [bound is not None for bound in described.bounds]
     source = "schema" if all(declared) else "schema and data" if any(declared) else "data"
-    low, high = histogram_range(extremes, schema, root)
+    low, high = histogram_range(extremes, described.bounds)
     if not all(declared) and min(extremes) == max(extremes):
         return Histogram(low, high, {}, source, constant=extremes[0])
     count = HISTOGRAM_BINS
-    per_value = integer and low.is_integer() and high.is_integer() and high - low < HISTOGRAM_BINS
+    per_value = (
+        described.kind == "integer" and low.is_integer() and high.is_integer() and high - low < HISTOGRAM_BINS
+    )
     if per_value:
         count, low, high = int(high - low) + 1, low - 0.5, high + 0.5
     bins = {variant: bin_counts(numbers.values, low, high, count) for variant, numbers in by_variant.items()}
