@@ -104,6 +104,16 @@ def test_bad_inputs_name_the_field(tiny: Tiny, inputs: list[Any], loc: str, word
     assert words in problem.message
 
 
+def test_a_bad_inputs_index_and_field_are_data_beside_its_loc(tiny: Tiny) -> None:
+    with pytest.raises(PipelineInputError) as caught:
+        tiny.run([{"values": [1], "unit": "kg"}, {"values": ["x"], "unit": "kg"}, "not an object"])
+    found = [(p.loc, p.input, p.field) for p in caught.value.problems]
+    assert found == [("inputs[1].values[0]", 1, "values[0]"), ("inputs[2]", 2, None)]
+    with pytest.raises(PipelineInputError) as caught:
+        tiny.run([{"values": [1], "unit": "kg"}], {"nope": 1})
+    assert [(p.loc, p.input, p.field) for p in caught.value.problems] == [("flags.nope", None, None)]
+
+
 @pytest.mark.parametrize(
     ("flags", "loc", "words"),
     [

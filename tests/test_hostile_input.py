@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,7 +32,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from onepipe.storage import CaseStore
+from onepipe.jobs import JobMeta, JobSpec
+from onepipe.storage import CaseStore, JobStore, UploadTooLargeError
 from tests.processes import RedisServer, ServiceProcess
 from tests.stacks import KEYS, PROBLEM, Stack, stack
 
@@ -484,6 +486,17 @@ def test_uploads_refused_at_submission_name_the_file_and_why(
 ) -> None:
     # over the limit by its Content-Length, an upload is refused before it is read: no field to name
     _refused(hostile.submit(name, content, **form), status, "file" if status != 413 else None, words)
+
+
+def test_the_store_refuses_an_upload_over_its_limit_as_a_type_holding_the_limit(tmp_path: Path) -> None:
+    """The gateway answers 413 for this type (its other refused files are 422), never by its message."""
+    spec = JobSpec(file_name="f.csv", file_format="csv", mapping={"text": "text"})
+    meta = JobMeta(id="j1", owner="o", owner_name="o", spec=spec)
+    with pytest.raises(UploadTooLargeError) as caught:
+        JobStore(str(tmp_path)).store_input(meta, io.BytesIO(b"x" * 11), max_bytes=10)
+    assert caught.value.limit == 10 and isinstance(caught.value, ValueError)
+    assert str(caught.value) == "the file is over the upload limit of 10 bytes"
+    assert JobStore(str(tmp_path)).store_input(meta, io.BytesIO(b"x" * 10), max_bytes=10) == 10
 
 
 # -- who may ask, before what is asked ---------------------------------------------------------------

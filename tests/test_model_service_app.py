@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 from fastapi.testclient import TestClient
@@ -134,8 +135,13 @@ def test_bad_requests_get_problems_naming_the_field(
 
 
 def test_every_problem_of_inputs_and_flags_is_listed_at_once(client: TestClient) -> None:
-    problem = client.post("/v1/predict", json={"inputs": [{"text": ""}], "flags": {"x": 1}}).json()
-    assert [e["loc"] for e in problem["errors"]] == ["inputs[0].text", "flags.x"]
+    problem = client.post(
+        "/v1/predict", json={"inputs": [{"text": "ok"}, {"text": ""}], "flags": {"x": 1}}
+    ).json()
+    assert [e["loc"] for e in problem["errors"]] == ["inputs[1].text", "flags.x"]
+    # an input's index and the field inside it come as data too: a caller never parses `loc`
+    assert problem["errors"][0] == {"loc": "inputs[1].text", "input": 1, "field": "text", "message": ANY}
+    assert set(problem["errors"][1]) == {"loc", "message"}
 
 
 def test_body_over_the_limit_is_413_with_the_limit(client: TestClient) -> None:

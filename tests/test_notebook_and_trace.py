@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html as html_module
 from typing import Any
 
 import nbformat
@@ -22,6 +23,12 @@ def test_trace_renders_as_html_with_every_step(
     for name in STEPS:
         assert f"<b>{name}</b>" in html
     assert "not_needed" in html and example_pipeline.version in html
+    minilm = example_pipeline.run([example.examples["plot summary"]], {"classifier": "minilm"}, debug=True)
+    embedding = minilm.traces[0].step("embeddings").output  # type: ignore[index]
+    assert embedding["$kind"] == "array" and embedding["shape"] == [384]
+    shown = minilm.traces[0]._repr_html_()  # type: ignore[index]
+    one_line = '{"$kind": "array", "shape": [384], "dtype": "float32"'
+    assert html_module.escape(one_line) in shown  # a summary on one line of its own
 
 
 def test_the_notebook_executes(example_pipeline: LoadedPipeline[Any, Any, Any]) -> None:
@@ -38,3 +45,5 @@ def test_the_notebook_executes(example_pipeline: LoadedPipeline[Any, Any, Any]) 
     assert html and all(f"<b>{name}</b>" in html[0] for name in STEPS)
     printed = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "default=fresh" in printed and "default=plot" in printed
+    plain = [o["data"]["text/plain"] for o in outputs if "text/plain" in o.get("data", {})]
+    assert "('array', [384], 'float32')" in plain  # a preview's kind and parts read as data

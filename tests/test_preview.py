@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from pydantic import BaseModel
 
-from onepipe.preview import MAX_ITEMS, MAX_TEXT, preview
+from onepipe.preview import KIND, MAX_ITEMS, MAX_TEXT, kind_of, preview
 from onepipe.trace import StepTrace, Trace
+from ui_service.trace_view import shown as shown_on_page
 from ui_service.views import display_of, scores_in
 
 
@@ -134,6 +135,24 @@ def test_any_value_previews_as_plain_json_through_the_trace_and_the_ui(value: An
     assert Trace.model_validate_json(trace.model_dump_json()).steps[0].output == shown
     display_of(shown)
     scores_in({"scores": shown})
+    display_of(shown_on_page(shown))
+
+
+def test_a_preview_is_plain_json_except_what_it_cut_or_summarised() -> None:
+    plain = {"label": "fresh", "kind": "review", "scores": [0.25, 1], "none": None, "yes": True}
+    assert preview(plain) == plain and kind_of(preview(plain)) is None
+    assert preview("x" * MAX_TEXT) == "x" * MAX_TEXT  # a text that fits stays a string
+
+
+def test_arrays_preview_as_their_shape_type_and_first_values() -> None:
+    vector = np.arange(384, dtype=np.float32) / 4
+    assert preview(vector) == {
+        KIND: "array",
+        "shape": [384],
+        "dtype": "float32",
+        "head": [0.0, 0.25, 0.5, 0.75, 1.0],
+    }
+    assert preview(np.zeros((2, 3), dtype=np.int64))["shape"] == [2, 3]
 
 
 def test_numpy_scalars_preview_as_their_values() -> None:
@@ -153,7 +172,14 @@ def test_non_finite_numbers_preview_as_words() -> None:
 
 def test_sparse_rows_preview_with_shape_and_non_zeros() -> None:
     row = scipy.sparse.csr_matrix(np.array([[0.0, 2.0, 0.0, 0.5]]))
-    assert preview(row) == "sparse csr (shape=(1, 4), dtype=float64, nnz=2, head=[(0, 1, 2.0), (0, 3, 0.5)])"
+    assert preview(row) == {
+        KIND: "sparse",
+        "format": "csr",
+        "shape": [1, 4],
+        "dtype": "float64",
+        "nnz": 2,
+        "head": [[0, 1, 2.0], [0, 3, 0.5]],
+    }
 
 
 def test_pandas_objects_preview_as_their_first_rows() -> None:
@@ -167,14 +193,16 @@ def test_pandas_objects_preview_as_their_first_rows() -> None:
 
 
 def test_long_containers_and_texts_are_shortened() -> None:
-    shown = preview(list(range(100)))
-    assert shown[:MAX_ITEMS] == list(range(MAX_ITEMS)) and shown[-1] == f"… {100 - MAX_ITEMS} more"
-    assert preview("a" * 1000) == "a" * MAX_TEXT + "… (1000 chars)"
-    assert preview({str(i): i for i in range(50)})["…"] == f"{50 - MAX_ITEMS} more"
+    assert preview(list(range(100))) == {KIND: "list", "head": list(range(MAX_ITEMS)), "length": 100}
+    assert preview("a" * 1000) == {KIND: "text", "head": "a" * MAX_TEXT, "length": 1000}
+    many = preview({str(i): i for i in range(50)})
+    assert many == {KIND: "mapping", "head": {str(i): i for i in range(MAX_ITEMS)}, "length": 50}
+    # a mapping of the step's own that holds the tag is wrapped: a reader never takes it for a summary
+    assert preview({KIND: "text"}) == {KIND: "mapping", "head": {KIND: "text"}, "length": 1}
 
 
 def test_other_kinds_preview_readably() -> None:
-    assert preview(b"\x00\xff") == "2 bytes: 00 ff"
+    assert preview(b"\x00\xff") == {KIND: "bytes", "length": 2, "head": "00 ff"}
     assert preview({3, 1, 2}) == [1, 2, 3]
     assert preview(Colour.RED) == "red"
     for member, plain in ((Shade.DARK, "dark"), (Size.BIG, 3)):  # str and int enums show their plain values
@@ -187,7 +215,10 @@ def test_other_kinds_preview_readably() -> None:
     }
     nested: list[Any] = []
     nested.append(nested)  # a list that holds itself
-    assert "nested too deep" in json.dumps(preview(nested))
+    deepest = preview(nested)
+    while isinstance(deepest, list):
+        deepest = deepest[0]
+    assert deepest == {KIND: "unshown", "type": "list", "reason": "nested too deep to show"}
 
 
 def test_a_value_whose_own_methods_fail_still_previews() -> None:
@@ -195,7 +226,7 @@ def test_a_value_whose_own_methods_fail_still_previews() -> None:
         def __repr__(self) -> str:
             raise RuntimeError("no")
 
-    assert preview(Broken()) == "<Broken: no preview (RuntimeError)>"
+    assert preview(Broken()) == {KIND: "unshown", "type": "Broken", "reason": "no preview (RuntimeError)"}
 
 
 class Text(BaseModel):
@@ -241,6 +272,6 @@ def test_a_step_returning_and_recording_odd_values_traces_as_strict_json() -> No
     traced = odd.load(None).run([{"text": "a b c"}], debug=True)
     assert traced.traces is not None
     step = traced.traces[0].step("counts")
-    assert step.output.startswith("sparse csr (shape=(1, 3)")
+    assert step.output[KIND] == "sparse" and step.output["shape"] == [1, 3]
     assert step.debug["total"] == "Infinity" and step.debug["kinds"] == ["a", "b"]
     json.dumps(traced.traces[0].model_dump(mode="json"), allow_nan=False)

@@ -26,7 +26,7 @@ from review_triage.pipeline import pipeline as example
 from tests import rich_pipeline
 from tests.processes import ROOT, RedisServer, ServiceProcess, free_port, gateway, model_service
 from tests.stacks import KEYS, Stack, as_key, keys_env, stack
-from ui_service import views, wording
+from ui_service import compare_view, wording
 from ui_service.forms import NOT_SET
 from ui_service.render import escape
 
@@ -280,7 +280,7 @@ def test_compare_shows_both_flag_sets_then_one_summary_then_what_differs(
     b = _predict(ui_stack.model_url, item, {"classifier": "minilm", "retriever": "embedding"})["outputs"][0]
     schema = INFO.output_schema
     # top to bottom: the flag sets, the button, the summary, its metrics, the fields, the steps
-    assert "#### " + escape(views.compare_summary(a, b, schema)) in _markdown(at)
+    assert "#### " + escape(compare_view.compare_summary(a, b, schema)) in _markdown(at)
     metrics = {m.label: (m.value, m.delta) for m in at.metric}
     difference = wording.signed(b["confidence"] - a["confidence"])
     assert metrics["Confidence (B)"] == (
@@ -288,7 +288,7 @@ def test_compare_shows_both_flag_sets_then_one_summary_then_what_differs(
         None if difference == "0" else difference,
     )
     assert metrics["Label (B)"][0] == b["label"]
-    changed = views.changed_fields(a, b)
+    changed = compare_view.changed_fields(a, b)
     differing = at.table[0].value
     assert list(differing["Field"]) == [wording.field_titles(schema)[name] for name in changed]
     labels = [e.label for e in at.expander]

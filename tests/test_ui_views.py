@@ -11,10 +11,11 @@ import pytest
 import yaml
 
 from onepipe.client import ServiceRejectedError, ServiceUnavailableError
+from onepipe.preview import KIND, preview
 from review_triage.pipeline import pipeline as example
 from tests import rich_pipeline, tiny_pipeline
 from tests.processes import ROOT
-from ui_service import charts, forms, jobs_view, views, wording
+from ui_service import charts, compare_view, forms, jobs_view, trace_view, views, wording
 
 EXAMPLE = example.describe("v").model_dump(mode="json")
 RICH = rich_pipeline.pipeline.describe("v").model_dump(mode="json")
@@ -179,11 +180,23 @@ def test_each_value_gets_the_display_that_fits() -> None:
     assert views.display_of([{"id": 1}]) == "table"
     assert views.display_of("x" * 200) == "long_text"
     assert views.display_of({"bloom": "absent", "confirmed": False}) == "record"
-    sparse = "sparse csr (shape=(1, 7), dtype=float64, nnz=3, head=[(0, 0, 2.0)])"
+    sparse = {
+        KIND: "sparse",
+        "format": "csr",
+        "shape": [1, 7],
+        "dtype": "float64",
+        "nnz": 3,
+        "head": [[0, 0, 2.0]],
+    }
     assert views.display_of(sparse) == "array"
-    assert views.array_summary(sparse) == "sparse matrix 1 \u00d7 7 (csr, float64) with 3 values set"
-    dense = "array(shape=(384,), dtype=float32, head=[0.0123, -0.05, 0.1, 0.2, 0.3])"
-    assert views.array_summary(dense) == "384 values (float32), starting 0.012, -0.05, 0.1 …"
+    assert trace_view.array_summary(sparse) == "sparse matrix 1 \u00d7 7 (csr, float64) with 3 values set"
+    dense = {KIND: "array", "shape": [384], "dtype": "float32", "head": [0.0123, -0.05, 0.1, 0.2, 0.3]}
+    assert views.display_of(dense) == "array"
+    assert trace_view.array_summary(dense) == "384 values (float32), starting 0.012, -0.05, 0.1 …"
+    grid = {KIND: "array", "shape": [2, 3], "dtype": "int64", "head": [1, 2, 3]}
+    assert trace_view.array_summary(grid) == "6 values (int64, shape 2 \u00d7 3), starting 1, 2, 3 …"
+    assert trace_view.array_summary("array(shape=(3,), dtype=int64, head=[1])") is None  # text is text
+    assert views.display_of("array(shape=(3,), dtype=int64, head=[1])") == "scalar"
     assert views.facts({"bloom": "absent", "confirmed": False, "terms": ["a"]}) == [
         ("Bloom", "absent"),
         ("Confirmed", "no"),
@@ -203,46 +216,79 @@ def test_steps_that_did_not_run_say_why_and_the_last_one_is_not_repeated() -> No
         ]
     }
     steps = [s.model_dump() for s in info.steps]
-    off, idle, last = views.step_views(trace, steps, EXAMPLE["flags_schema"], output)
+    off, idle, last = trace_view.step_views(trace, steps, EXAMPLE["flags_schema"], output)
     assert off.status_text == "switched off by a flag: it runs only when Check duplicates is on"
     assert idle.status_text == "not needed with these flags: no step that ran uses it"
     assert last.title == "Triage" and last.status_text == "0.03 ms" and last.output_is_answer
     # a trace's previews round floats to 6 places: still the same output
-    assert views.same({"c": 0.123457}, {"c": 0.1234567891})
+    assert trace_view.same({"c": 0.123457}, {"c": 0.1234567891})
     long = "x" * 400
-    assert views.same({"t": long[:300] + "… (400 chars)"}, {"t": long})
-    assert not views.same({"t": long[:300] + "… (401 chars)"}, {"t": long})
-    assert views.same([1, 2, "… 3 more"], [1, 2, 3, 4, 5]) and not views.same([1, 2], [1, 2, 3])
-    rows = views.waterfall_rows(
+    assert trace_view.same({"t": {KIND: "text", "head": long[:300], "length": 400}}, {"t": long})
+    assert not trace_view.same({"t": {KIND: "text", "head": long[:300], "length": 401}}, {"t": long})
+    assert trace_view.same({KIND: "list", "head": [1, 2], "length": 5}, [1, 2, 3, 4, 5])
+    assert not trace_view.same([1, 2], [1, 2, 3])
+    assert trace_view.same({KIND: "mapping", "head": {"a": 1}, "length": 2}, {"a": 1, "b": 2})
+    assert not trace_view.same({KIND: "mapping", "head": {"a": 1}, "length": 2}, {"a": 2, "b": 2})
+    assert not trace_view.same({KIND: "bytes", "length": 1, "head": "00"}, "00")
+    rows = trace_view.waterfall_rows(
         {"steps": [trace["steps"][2], {**trace["steps"][2], "name": "b", "time_ms": 2}]}
     )
     assert [(r["step"], r["start"], r["end"]) for r in rows] == [("1. Triage", 0, 0.03), ("2. B", 0.03, 2.03)]
+
+
+def test_what_a_preview_cut_reads_in_words_on_the_page() -> None:
+    detail = preview({"terms": [f"t{i}" for i in range(25)], "text": "y" * 301, "raw": b"\x01" * 40, "n": 2})
+    step = {
+        "name": "s",
+        "doc": "d",
+        "status": "ran",
+        "time_ms": 1.0,
+        "output": preview("z" * 400),
+        "debug": detail,
+    }
+    (card,) = trace_view.step_views({"steps": [step]})
+    assert card.output == "z" * 300 + "… (400 chars)" and views.display_of(card.output) == "long_text"
+    assert card.debug == {
+        "terms": [f"t{i}" for i in range(20)] + ["… 5 more"],
+        "text": "y" * 300 + "… (301 chars)",
+        "raw": "40 bytes: " + " ".join(["01"] * 32) + " …",
+        "n": 2,
+    }
+    assert views.display_of(card.debug["terms"]) == "terms"
+    many = trace_view.shown(preview({str(i): i for i in range(22)}))
+    assert list(many)[-1] == "…" and many["…"] == "2 more"
+    unshown = {KIND: "unshown", "type": "Broken", "reason": "no preview (RuntimeError)"}
+    assert trace_view.shown([unshown]) == ["<Broken: no preview (RuntimeError)>"]
+    vector = {KIND: "array", "shape": [3], "dtype": "float32", "head": [1.0, 2.0, 3.0]}
+    assert trace_view.shown({"v": vector}) == {"v": vector}  # summarised where it is drawn
 
 
 def test_two_answers_compare_in_one_summary() -> None:
     schema = EXAMPLE["output_schema"]
     a = _example_output(confidence=0.62)
     b = _example_output(confidence=0.76, needs_review=False, review_reasons=[], kind_confidence=0.99)
-    assert views.compare_summary(a, b, schema) == (
+    assert compare_view.compare_summary(a, b, schema) == (
         "Verdict unchanged (rotten), confidence +0.14, no longer needs review, "
         "1 other field differs (Kind confidence)."
     )
-    assert views.compare_summary(a, a, schema) == (
+    assert compare_view.compare_summary(a, a, schema) == (
         "The two answers are identical: verdict unchanged (rotten), confidence unchanged (0.62), "
         "review still needed."
     )
-    flipped = views.compare_summary(a, _example_output(label="fresh"), schema)
+    flipped = compare_view.compare_summary(a, _example_output(label="fresh"), schema)
     assert flipped.startswith("Verdict changed: rotten → fresh")
-    metrics = {m.label: (m.value, m.delta) for m in views.compare_metrics(a, b, schema)}
+    metrics = {m.label: (m.value, m.delta) for m in compare_view.compare_metrics(a, b, schema)}
     assert metrics == {
         "Label": ("rotten", None),
         "Confidence": ("0.76", "+0.14"),
         "Needs review": ("no", "no longer needed"),
     }
-    assert views.difference_rows(a, b, schema)[0] == {"Field": "Confidence", "A": "0.62", "B": "0.76"}
-    assert views.pair_text(0.9766, 0.9781) == ("0.977", "0.978")  # not "0.98" twice
-    assert views.pair_text(None, ["a", "b"]) == ("none", "a, b")
-    flags = views.flag_differences({"classifier": "tfidf"}, {"classifier": "minilm"}, EXAMPLE["flags_schema"])
+    assert compare_view.difference_rows(a, b, schema)[0] == {"Field": "Confidence", "A": "0.62", "B": "0.76"}
+    assert compare_view.pair_text(0.9766, 0.9781) == ("0.977", "0.978")  # not "0.98" twice
+    assert compare_view.pair_text(None, ["a", "b"]) == ("none", "a, b")
+    flags = compare_view.flag_differences(
+        {"classifier": "tfidf"}, {"classifier": "minilm"}, EXAMPLE["flags_schema"]
+    )
     assert flags == "Classifier minilm (A: tfidf)"
 
 

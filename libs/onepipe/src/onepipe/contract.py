@@ -25,7 +25,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, Field, ValidationError
 
 from onepipe.artifacts import check_manifest, fingerprint_files, write_artifacts
-from onepipe.errors import PipelineDefinitionError, PipelineInputError, Problem
+from onepipe.errors import PipelineDefinitionError, PipelineInputError, Problem, problem_at
 from onepipe.preview import preview
 from onepipe.recorder import DISABLED, Recorder
 from onepipe.trace import StepTrace, Trace
@@ -259,7 +259,7 @@ class Pipeline(Generic[InputT, OutputT, FlagsT]):
                     item if isinstance(item, self.input_model) else _validate(self.input_model, item, strict)
                 )
             except ValidationError as error:
-                problems.extend(_problems(error, prefix=f"inputs[{index}]"))
+                problems.extend(_problems(error, prefix=("inputs", index)))
         if problems:
             raise PipelineInputError(problems)
         return valid
@@ -282,7 +282,7 @@ class Pipeline(Generic[InputT, OutputT, FlagsT]):
         try:
             valid = _validate(self.flags_model, {k: v for k, v in flags.items() if k in fields}, strict)
         except ValidationError as error:
-            problems.extend(_problems(error, prefix="flags"))
+            problems.extend(_problems(error, prefix=("flags",)))
         if problems:
             raise PipelineInputError(problems)
         return valid
@@ -465,9 +465,5 @@ def _integral(value: Any) -> Any:
     return value
 
 
-def _problems(error: ValidationError, prefix: str) -> list[Problem]:
-    problems = []
-    for item in error.errors(include_url=False):
-        path = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in item["loc"])
-        problems.append(Problem(loc=path, message=item["msg"]))
-    return problems
+def _problems(error: ValidationError, prefix: tuple[str | int, ...]) -> list[Problem]:
+    return [problem_at((*prefix, *item["loc"]), item["msg"]) for item in error.errors(include_url=False)]

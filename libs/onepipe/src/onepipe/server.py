@@ -32,7 +32,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from onepipe.envelopes import REQUEST_ID_HEADER, VERSION_HEADER, PredictResponse, ProblemDetail
-from onepipe.errors import PipelineInputError, Problem
+from onepipe.errors import PipelineInputError, Problem, problem_at
 from onepipe.logs import request_id_var
 
 PROBLEM_JSON = "application/problem+json"
@@ -96,8 +96,7 @@ def validation_problems(errors: Any) -> list[Problem]:
         loc = list(item.get("loc", ()))
         if loc and loc[0] == "body":
             loc = loc[1:]
-        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "body"
-        problems.append(Problem(loc=path, message=str(item.get("msg", "invalid"))))
+        problems.append(problem_at(loc or ["body"], str(item.get("msg", "invalid"))))
     return problems
 
 

@@ -30,6 +30,14 @@ CHUNKS = "chunks"
 CANCELLED = "cancelled"
 
 
+class UploadTooLargeError(ValueError):
+    """An upload over its size limit (`limit`, in bytes); a ValueError like any other refused file."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"the file is over the upload limit of {limit} bytes")
+
+
 def _atomic_write(fs: Any, path: str, data: bytes) -> None:
     """Write to a temporary name, then move it into place: a reader never sees half a file."""
     temporary = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
@@ -124,14 +132,14 @@ class JobStore:
         return f"input.{meta.spec.file_format}"
 
     def store_input(self, meta: JobMeta, upload: IO[bytes], max_bytes: int) -> int:
-        """Copy an upload into the job's folder; returns its size, or raises ValueError past `max_bytes`."""
+        """Copy an upload into the job's folder; its size, or UploadTooLargeError past `max_bytes`."""
         self.fs.makedirs(self.path(meta.id), exist_ok=True)
         size = 0
         with self.fs.open(self.path(meta.id, self.input_name(meta)), "wb") as target:
             while block := upload.read(1 << 20):
                 size += len(block)
                 if size > max_bytes:
-                    raise ValueError(f"the file is over the upload limit of {max_bytes} bytes")
+                    raise UploadTooLargeError(max_bytes)
                 target.write(block)
         return size
 

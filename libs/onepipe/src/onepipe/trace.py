@@ -1,4 +1,8 @@
-"""The trace of one input through the pipeline: plain JSON that every face can show."""
+"""The trace of one input through the pipeline: plain JSON that every face can show.
+
+A step's output and debug detail are previews (onepipe.preview): plain JSON, with `$kind`-tagged
+summaries where a value was cut or summarised.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+from onepipe.preview import kind_of
 
 StepStatus = Literal["ran", "off", "not_needed"]
 
@@ -67,5 +73,16 @@ class Trace(BaseModel):
         )
 
 
-def _pretty(value: Any) -> str:
-    return json.dumps(value, indent=1, ensure_ascii=False, default=str)
+def _pretty(value: Any, depth: int = 0) -> str:
+    """Indented JSON, each preview summary (`$kind`) on one line of its own."""
+    if kind_of(value) is not None or not isinstance(value, dict | list) or not value:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    inner = " " * (depth + 1)
+    if isinstance(value, dict):
+        items = [
+            f"{inner}{json.dumps(str(k), ensure_ascii=False)}: {_pretty(v, depth + 1)}"
+            for k, v in value.items()
+        ]
+        return "{\n" + ",\n".join(items) + "\n" + " " * depth + "}"
+    items = [f"{inner}{_pretty(v, depth + 1)}" for v in value]
+    return "[\n" + ",\n".join(items) + "\n" + " " * depth + "]"

@@ -15,7 +15,6 @@ worker is busy (its task was lost).
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 import uuid
@@ -49,7 +48,6 @@ Outcome = Literal["done", "continue", "skipped", "held", "stale"]
 Send = Callable[[str, str, float], None]
 # a chunk's number and its results, still being computed
 InFlight = tuple[int, "Future[list[RowResult]]"]
-_INPUT_INDEX = re.compile(r"^inputs\[(\d+)\]\.?(.*)$")
 
 
 class JobFailedError(Exception):
@@ -431,12 +429,10 @@ def _rejection(error: ServiceRejectedError) -> Exception:
         return _TooLargeError(str(error.problem.get("detail") or "the request is over its limit"))
     reasons: dict[int, list[str]] = {}
     for problem in error.problem.get("errors") or []:
-        match = _INPUT_INDEX.match(str(problem.get("loc", "")))
-        if match:
-            field = match.group(2) or "input"
-            reasons.setdefault(int(match.group(1)), []).append(
-                f"{field}: {problem.get('message', 'invalid')}"
-            )
+        index = problem.get("input")  # which input of the call, as data (onepipe.errors.Problem)
+        if isinstance(index, int) and not isinstance(index, bool):
+            field = problem.get("field") or "input"
+            reasons.setdefault(index, []).append(f"{field}: {problem.get('message', 'invalid')}")
     if error.status == 422 and reasons:
         return _RejectedError({index: "; ".join(why) for index, why in reasons.items()})
     return JobFailedError(

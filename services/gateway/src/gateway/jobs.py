@@ -37,7 +37,7 @@ from onepipe.jobs import (
     utc_now,
 )
 from onepipe.server import ProblemError
-from onepipe.storage import JobStore
+from onepipe.storage import JobStore, UploadTooLargeError
 
 log = logging.getLogger("gateway.jobs")
 QUEUE_RETRY_AFTER = "10"
@@ -241,7 +241,7 @@ class JobService:
                     check_parquet_types(handle, info.input_schema, columns)
         except ValueError as error:  # DatasetError, or the upload over its limit
             self.store.delete(meta.id)
-            status = 413 if "upload limit" in str(error) else 422
+            status = 413 if isinstance(error, UploadTooLargeError) else 422
             raise ProblemError(
                 status,
                 "Invalid job" if status == 422 else "File too large",

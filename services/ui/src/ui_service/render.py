@@ -13,7 +13,7 @@ from typing import Any
 import streamlit as st
 
 from onepipe import PipelineInfo
-from ui_service import charts, views, wording
+from ui_service import charts, trace_view, views, wording
 
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>$~:])")
 
@@ -48,7 +48,7 @@ def value(item: Any, where: Any = st, columns: Mapping[str, str] | None = None, 
     elif display == "long_text":
         where.markdown("> " + escape(str(item)))
     elif display == "array":
-        where.markdown(":gray[" + escape(views.array_summary(str(item)) or str(item)) + "]")
+        where.markdown(":gray[" + escape(trace_view.array_summary(item) or wording.value(item)) + "]")
     elif display == "bars":
         bars(item, where=where)
     elif display == "terms":
@@ -162,7 +162,7 @@ def answer(
         value(field.value, columns=field.columns)
 
 
-def step_card(step: views.StepView) -> None:
+def step_card(step: trace_view.StepView) -> None:
     """One step: its number and name, what it does, its output and its debug detail drawn for people."""
     variant = f" :blue-badge[{escape(step.variant)}]" if step.variant else ""
     with st.container(border=True):
@@ -194,13 +194,13 @@ def steps(
     trace: Mapping[str, Any], info: PipelineInfo, output: Mapping[str, Any], answered_ms: float | None
 ) -> None:
     """A waterfall of step times, then each step as a card."""
-    cards = views.step_views(trace, [s.model_dump() for s in info.steps], info.flags_schema, output)
+    cards = trace_view.step_views(trace, [s.model_dump() for s in info.steps], info.flags_schema, output)
     ran = [card for card in cards if card.ran]
     total = sum(card.time_ms for card in ran)
     answered = f"; the model service answered in {wording.milliseconds(answered_ms)}" if answered_ms else ""
     counted = f"{len(ran)} of {wording.plural(len(cards), 'step')} ran"
     st.caption(f"{counted}, {wording.milliseconds(total)} in all{answered}.")
-    rows = views.waterfall_rows(trace)
+    rows = trace_view.waterfall_rows(trace)
     if rows:
         st.vega_lite_chart(charts.waterfall(rows), width="stretch")
     for card in cards:
