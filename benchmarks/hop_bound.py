@@ -36,8 +36,8 @@ sys.path.insert(0, str(ROOT))
 from benchmarks import load  # noqa: E402
 from benchmarks.throughput import KEY, services  # noqa: E402
 from model_service.settings import Settings  # noqa: E402
-from onepipe.loading import import_pipeline  # noqa: E402
-from onepipe.settings import load_settings  # noqa: E402
+from onepipe.platform.loading import import_pipeline  # noqa: E402
+from onepipe.platform.settings import load_settings  # noqa: E402
 from tests.processes import ServiceProcess, free_port  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")

@@ -42,8 +42,8 @@ from benchmarks.memory import PeakMemory  # noqa: E402
 from gateway.auth import hash_key  # noqa: E402
 from model_service.settings import Settings  # noqa: E402
 from onepipe import LoadedPipeline  # noqa: E402
-from onepipe.loading import import_pipeline  # noqa: E402
-from onepipe.settings import load_settings  # noqa: E402
+from onepipe.platform.loading import import_pipeline  # noqa: E402
+from onepipe.platform.settings import load_settings  # noqa: E402
 from tests.processes import OUTPUT, RedisServer, ServiceProcess, free_port, gateway, model_service, worker  # noqa: E402
 
 KEY = "bench-" + os.urandom(8).hex()
@@ -124,7 +124,7 @@ LOAD_ALONE = """
 import sys, time
 from pathlib import Path
 started = time.monotonic()
-from onepipe.loading import import_pipeline
+from onepipe.platform.loading import import_pipeline
 pipeline = import_pipeline(sys.argv[1])
 pipeline.load(Path(sys.argv[2]) / pipeline.name)
 print(time.monotonic() - started)

@@ -12,7 +12,7 @@
     just case add --from FILE
         add one case, or the cases of a file (a batch report's wrong rows), to the library.
 
-The library is cases/<pipeline>.jsonl (onepipe.cases); the pipeline is MODEL_PIPELINE's.
+The library is cases/<pipeline>.jsonl (onepipe.platform.cases); the pipeline is MODEL_PIPELINE's.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from model_service.settings import Settings  # noqa: E402
 from onepipe import LoadedPipeline, PipelineInputError  # noqa: E402
-from onepipe.cases import (  # noqa: E402
+from onepipe.platform.cases import (  # noqa: E402
     SOURCES,
     Case,
     CasesFileError,
@@ -52,14 +52,14 @@ from onepipe.cases import (  # noqa: E402
     write_cases,
     wrong_fields,
 )
-from onepipe.client import GatewayClient, ServiceError  # noqa: E402
-from onepipe.jobs import input_key  # noqa: E402
-from onepipe.jsonlines import json_line, read_values  # noqa: E402
-from onepipe.loading import import_pipeline  # noqa: E402
-from onepipe.schemas import output_roles  # noqa: E402
-from onepipe.settings import DEVELOPMENT_KEY, load_settings  # noqa: E402
-from onepipe.settings import storage_url as storage_setting  # noqa: E402
-from onepipe.storage import CaseStore  # noqa: E402
+from onepipe.platform.http.client import GatewayClient, ServiceError  # noqa: E402
+from onepipe.platform.jobs.storage import CaseStore  # noqa: E402
+from onepipe.platform.jobs.types import input_key  # noqa: E402
+from onepipe.platform.jsonlines import json_line, read_values  # noqa: E402
+from onepipe.platform.loading import import_pipeline  # noqa: E402
+from onepipe.platform.schema.schemas import output_roles  # noqa: E402
+from onepipe.platform.settings import DEVELOPMENT_KEY, load_settings  # noqa: E402
+from onepipe.platform.settings import storage_url as storage_setting  # noqa: E402
 
 FACES = ("in-process", "model service", "gateway", "batch job")
 PER_REQUEST = 32  # inputs per predict call: under every service's limit

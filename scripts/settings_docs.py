@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings
 from batch_worker.settings import Settings as WorkerSettings
 from gateway.settings import Settings as GatewaySettings
 from model_service.settings import Settings as ModelSettings
-from onepipe.settings import env_variable
+from onepipe.platform.settings import env_variable
 from ui_service.settings import Settings as UiSettings
 
 ROOT = Path(__file__).resolve().parent.parent

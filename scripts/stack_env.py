@@ -20,7 +20,7 @@ import redis
 from batch_worker.settings import Settings as WorkerSettings
 from gateway.settings import Settings as GatewaySettings
 from model_service.settings import Settings as ModelSettings
-from onepipe.settings import load_settings, uses_redis
+from onepipe.platform.settings import load_settings, uses_redis
 from ui_service.settings import Settings as UiSettings
 
 ROOT = Path(__file__).resolve().parent.parent

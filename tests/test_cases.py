@@ -15,7 +15,7 @@ import pytest
 
 from gateway.auth import hash_key
 from onepipe import LoadedPipeline
-from onepipe.cases import (
+from onepipe.platform.cases import (
     Case,
     CasesFileError,
     case_id,
@@ -28,8 +28,8 @@ from onepipe.cases import (
     write_cases,
     wrong_fields,
 )
-from onepipe.jsonlines import json_line, read_values
-from onepipe.storage import CaseStore, StoredCase
+from onepipe.platform.jobs.storage import CaseStore, StoredCase
+from onepipe.platform.jsonlines import json_line, read_values
 from scripts.cases import (
     FACES,
     CaseRun,

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from onepipe.client import (
+from onepipe.platform.http.client import (
     AsyncModelServiceClient,
     ModelServiceClient,
     RetryPolicy,

@@ -19,7 +19,7 @@ from onepipe import (
     Recorder,
     when,
 )
-from onepipe.loading import import_pipeline
+from onepipe.platform.loading import import_pipeline
 from tests import tiny_pipeline
 from tests.tiny_pipeline import CALLS, Reading, Summary, TinyFlags
 

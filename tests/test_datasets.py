@@ -9,7 +9,7 @@ from typing import Any, Literal
 import pytest
 from pydantic import BaseModel, Field, ValidationError
 
-from onepipe.datasets import DatasetError, resolve_mapping, to_input
+from onepipe.platform.jobs.datasets import DatasetError, resolve_mapping, to_input
 
 
 class Channel(StrEnum):

@@ -17,7 +17,7 @@ from openapi_spec_validator import validate
 
 from gateway.auth import hash_key
 from onepipe import LoadedPipeline
-from onepipe.settings import DEVELOPMENT_KEY
+from onepipe.platform.settings import DEVELOPMENT_KEY
 from review_triage.pipeline import pipeline as example
 from tests.conftest import EXAMPLE_ARTIFACTS
 from tests.processes import ROOT, RedisServer, ServiceProcess, free_port, gateway, model_service

@@ -32,8 +32,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from onepipe.jobs import JobMeta, JobSpec
-from onepipe.storage import CaseStore, JobStore, UploadTooLargeError
+from onepipe.platform.jobs.storage import CaseStore, JobStore, UploadTooLargeError
+from onepipe.platform.jobs.types import JobMeta, JobSpec
 from tests.processes import RedisServer, ServiceProcess
 from tests.stacks import KEYS, PROBLEM, Stack, stack
 

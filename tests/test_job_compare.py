@@ -22,8 +22,8 @@ from gateway.compare import (
     compare_jobs,
     render_html,
 )
-from onepipe.jobs import JobMeta, JobSpec, RowResult
-from onepipe.storage import JobStore
+from onepipe.platform.jobs.storage import JobStore
+from onepipe.platform.jobs.types import JobMeta, JobSpec, RowResult
 from review_triage.data import load_snippets
 from tests.processes import ROOT, RedisServer, ServiceProcess
 from tests.stacks import KEYS, PROBLEM, Stack, as_key, csv_bytes, stack

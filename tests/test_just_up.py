@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from onepipe import LoadedPipeline
-from onepipe.settings import DEVELOPMENT_KEY
+from onepipe.platform.settings import DEVELOPMENT_KEY
 from tests.processes import OUTPUT, ROOT, RedisServer, free_port, listening_addresses
 
 KEY = {"X-API-Key": DEVELOPMENT_KEY}

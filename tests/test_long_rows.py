@@ -26,12 +26,12 @@ from batch_worker.runner import JobRunner
 from batch_worker.sending import InputLimits, envelope_size, json_size, pack
 from batch_worker.settings import Settings
 from onepipe import PipelineInfo
-from onepipe.client import ServiceFailedError, ServiceRejectedError
-from onepipe.datasets import Row
-from onepipe.envelopes import PredictResponse
 from onepipe.errors import PipelineInputError
-from onepipe.jobs import JobMeta, JobSpec
-from onepipe.storage import JobStore
+from onepipe.platform.http.client import ServiceFailedError, ServiceRejectedError
+from onepipe.platform.http.envelopes import PredictResponse
+from onepipe.platform.jobs.datasets import Row
+from onepipe.platform.jobs.storage import JobStore
+from onepipe.platform.jobs.types import JobMeta, JobSpec
 from review_triage.pipeline import pipeline as example
 from tests import rich_pipeline
 from tests.processes import RedisServer, ServiceProcess

@@ -15,7 +15,7 @@ from model_service.app import create_app
 from model_service.service import ModelService
 from model_service.settings import Settings
 from onepipe import ArtifactsError, LoadedPipeline
-from onepipe.server import ProblemError
+from onepipe.platform.http.server import ProblemError
 from review_triage.pipeline import pipeline as example
 from tests.conftest import EXAMPLE_ARTIFACTS
 from tests.test_review_triage_pipeline import STEPS, VARIANTS

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from onepipe import LoadedPipeline
-from onepipe.client import AsyncModelServiceClient, ModelServiceClient
+from onepipe.platform.http.client import AsyncModelServiceClient, ModelServiceClient
 from review_triage.pipeline import pipeline as example
 from tests.conftest import EXAMPLE_ARTIFACTS
 from tests.processes import ROOT, ServiceProcess, free_port, model_service

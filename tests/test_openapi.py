@@ -24,7 +24,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from gateway.auth import hash_key
 from gateway.jobs import REPORT_MEDIA_TYPES
-from onepipe.jobs import REPORT_FORMATS
+from onepipe.platform.jobs.types import REPORT_FORMATS
 from tests.processes import ServiceProcess, free_port, gateway
 from tests.test_ui_browser import CHROMEDRIVER, CHROMIUM, FLAGS
 
@@ -358,7 +358,7 @@ def _nested_pipeline_info() -> Any:
 
 
 def test_nested_models_never_take_another_schemas_name() -> None:
-    from onepipe.apidocs import typed_by
+    from onepipe.platform.http.apidocs import typed_by
 
     own = {"ProblemDetail": {"title": "ProblemDetail", "type": "object"}, "JobView": {"title": "JobView"}}
     document = {"components": {"schemas": json.loads(json.dumps(own))}}
@@ -391,7 +391,7 @@ def test_nested_models_never_take_another_schemas_name() -> None:
 
 
 def test_each_variant_is_described_by_its_own_docstring(tiny: Any) -> None:
-    from onepipe.apidocs import steps_markdown
+    from onepipe.platform.http.apidocs import steps_markdown
 
     described = steps_markdown(tiny.describe())
     assert "`combined`, by variant:" in described

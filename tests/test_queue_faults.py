@@ -26,9 +26,9 @@ from fastapi import FastAPI
 from gateway.auth import Caller
 from gateway.idempotency import LOC, MAX_LENGTH, IdempotencyStore, parse, submit_once
 from gateway.queue import EMBEDDED, Enqueuer, QueueUnavailableError, producer, queue_state
-from onepipe.jobs import JobMeta, JobSpec
-from onepipe.server import ProblemError
-from onepipe.storage import JobStore
+from onepipe.platform.http.server import ProblemError
+from onepipe.platform.jobs.storage import JobStore
+from onepipe.platform.jobs.types import JobMeta, JobSpec
 from tests.processes import RedisServer, ServiceProcess, ThreadedServer, free_port, gateway
 from tests.stacks import PROBLEM, Stack, as_key, csv_bytes, keys_env, stack
 

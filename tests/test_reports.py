@@ -21,8 +21,8 @@ from pydantic import BaseModel, Field
 
 from batch_worker.reports import flatten, output_columns, statistics, write_reports
 from onepipe import PipelineInfo
-from onepipe.jobs import JobMeta, JobSpec, RowResult
-from onepipe.schemas import output_roles as roles
+from onepipe.platform.jobs.types import JobMeta, JobSpec, RowResult
+from onepipe.platform.schema.schemas import output_roles as roles
 from review_triage.pipeline import KnownSnippet, Triage
 from tests import rich_pipeline
 from tests.tiny_pipeline import Summary

@@ -22,10 +22,10 @@ from sklearn.metrics import (
 from batch_worker.reports import write_reports
 from batch_worker.reports.scoring import CategoricalScore, NumericScore, Scoring
 from onepipe import PipelineInfo
-from onepipe.datasets import truth_problems
-from onepipe.jobs import JobMeta, JobSpec, RowResult
-from onepipe.outputs import Outputs
-from onepipe.values import truth_category
+from onepipe.platform.jobs.datasets import truth_problems
+from onepipe.platform.jobs.types import JobMeta, JobSpec, RowResult
+from onepipe.platform.schema.outputs import Outputs
+from onepipe.platform.schema.values import truth_category
 from review_triage.pipeline import Triage
 from tests.rich_pipeline import Routing
 from tests.tiny_pipeline import Summary

@@ -25,7 +25,7 @@ from redis import Redis
 from gateway.app import create_app
 from gateway.auth import hash_key, new_key
 from gateway.settings import ApiKeyEntry, Settings
-from onepipe.settings import DEVELOPMENT_KEY
+from onepipe.platform.settings import DEVELOPMENT_KEY
 from tests.processes import RedisServer, ServiceProcess, free_port, gateway, worker
 
 KEYS = {"app": new_key(), "reviewer": new_key()}

@@ -20,8 +20,8 @@ import streamlit as st
 from redis import Redis
 from streamlit.testing.v1 import AppTest
 
-from onepipe.cases import case_id
-from onepipe.storage import CaseStore
+from onepipe.platform.cases import case_id
+from onepipe.platform.jobs.storage import CaseStore
 from review_triage.pipeline import pipeline as example
 from tests import rich_pipeline
 from tests.processes import ROOT, RedisServer, ServiceProcess, free_port, gateway, model_service

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from onepipe.client import ServiceRejectedError, ServiceUnavailableError
+from onepipe.platform.http.client import ServiceRejectedError, ServiceUnavailableError
 from onepipe.preview import KIND, preview
 from review_triage.pipeline import pipeline as example
 from tests import rich_pipeline, tiny_pipeline

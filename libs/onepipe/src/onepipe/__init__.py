@@ -1,4 +1,8 @@
-"""The shared library: the pipeline contract, traces, and what several services need."""
+"""What a pipeline author imports: the pipeline contract, the recorder, traces, previews, errors.
+
+Everything here is the public API of a pipeline module (docs/pipeline-contract.md lists it). What
+the services share besides lives in `onepipe.platform`, which a pipeline never imports.
+"""
 
 from onepipe.contract import (
     LoadedPipeline,

@@ -14,11 +14,11 @@ from celery import Celery, signals
 
 from batch_worker.runner import JobRunner
 from batch_worker.settings import Settings
-from onepipe.client import ModelServiceClient, RetryPolicy
-from onepipe.jobs import JOBS_QUEUE, RUN_JOB_TASK
-from onepipe.logs import configure_logging
-from onepipe.settings import load_settings, uses_redis
-from onepipe.storage import JobStore
+from onepipe.platform.http.client import ModelServiceClient, RetryPolicy
+from onepipe.platform.jobs.storage import JobStore
+from onepipe.platform.jobs.types import JOBS_QUEUE, RUN_JOB_TASK
+from onepipe.platform.logs import configure_logging
+from onepipe.platform.settings import load_settings, uses_redis
 
 settings = load_settings(Settings)  # a malformed value: one line on stderr, exit 1
 app = Celery("batch_worker", broker=settings.redis_url)

@@ -30,15 +30,15 @@ from batch_worker.reports import write_reports
 from batch_worker.sending import TOO_LARGE, InputLimits, envelope_size, json_size, pack, too_large
 from batch_worker.settings import Settings
 from onepipe import PipelineInfo
-from onepipe.client import (
+from onepipe.platform.http.client import (
     ModelServiceClient,
     ServiceFailedError,
     ServiceRejectedError,
     ServiceUnavailableError,
 )
-from onepipe.datasets import Row, count_rows, iter_rows, read_header, resolve_mapping, to_input
-from onepipe.jobs import JobMeta, RowResult, utc_now
-from onepipe.storage import JobStore
+from onepipe.platform.jobs.datasets import Row, count_rows, iter_rows, read_header, resolve_mapping, to_input
+from onepipe.platform.jobs.storage import JobStore
+from onepipe.platform.jobs.types import JobMeta, RowResult, utc_now
 
 log = logging.getLogger("batch_worker")
 # "held": another worker holds the job's lease (asked again once it could have lapsed);

@@ -23,7 +23,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from onepipe.envelopes import PredictRequest
+from onepipe.platform.http.envelopes import PredictRequest
 
 # the schema's keywords for a length limit, the only ones checked here (see the module's docstring)
 LENGTH_KEYWORDS = frozenset({"maxLength", "maxItems", "maxProperties"})

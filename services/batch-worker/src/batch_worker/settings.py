@@ -5,8 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from onepipe import settings as peers
-from onepipe.settings import ServiceSettings
+from onepipe.platform import settings as peers
+from onepipe.platform.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):

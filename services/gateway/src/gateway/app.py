@@ -12,10 +12,10 @@ from gateway import routes
 from gateway.deps import AdmittedRoute
 from gateway.settings import Settings
 from gateway.state import build_services, services_of
-from onepipe.apidocs import install_docs
-from onepipe.envelopes import VERSION_HEADER
-from onepipe.logs import configure_logging
-from onepipe.server import install_common, metrics_response
+from onepipe.platform.http.apidocs import install_docs
+from onepipe.platform.http.envelopes import VERSION_HEADER
+from onepipe.platform.http.server import install_common, metrics_response
+from onepipe.platform.logs import configure_logging
 
 
 @asynccontextmanager

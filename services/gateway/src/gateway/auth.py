@@ -12,8 +12,8 @@ from fastapi import Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from gateway.settings import SCOPES, ApiKeyEntry, Scope
-from onepipe.server import ProblemError
-from onepipe.settings import DEVELOPMENT_KEY
+from onepipe.platform.http.server import ProblemError
+from onepipe.platform.settings import DEVELOPMENT_KEY
 
 API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="Your API key.")
 BEARER = HTTPBearer(auto_error=False, description="Your API key as a bearer token.")

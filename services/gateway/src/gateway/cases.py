@@ -18,7 +18,7 @@ from gateway.auth import Caller
 from gateway.jobs import check_flags
 from gateway.service import Gateway, PublicPredictRequest
 from onepipe import PipelineInfo, Problem
-from onepipe.cases import (
+from onepipe.platform.cases import (
     NOTE_MAX_CHARS,
     Case,
     CaseSource,
@@ -27,9 +27,9 @@ from onepipe.cases import (
     without_defaults,
     wrong_fields,
 )
-from onepipe.envelopes import PredictResponse
-from onepipe.server import ProblemError
-from onepipe.storage import CaseStore
+from onepipe.platform.http.envelopes import PredictResponse
+from onepipe.platform.http.server import ProblemError
+from onepipe.platform.jobs.storage import CaseStore
 
 TITLE = "Invalid case"
 EVERY_KEY = "cases:admin"  # the scope that sees every key's reports (admin has it too)

@@ -15,8 +15,8 @@ from rich.table import Table
 
 from gateway.auth import ConfigurationError, hash_key, new_key
 from gateway.settings import SCOPES, Settings
-from onepipe.client import GatewayClient, ServiceError
-from onepipe.settings import DEVELOPMENT_KEY, load_settings
+from onepipe.platform.http.client import GatewayClient, ServiceError
+from onepipe.platform.settings import DEVELOPMENT_KEY, load_settings
 
 app = typer.Typer(help="The public API gateway.", no_args_is_help=True, add_completion=False)
 
@@ -25,7 +25,7 @@ app = typer.Typer(help="The public API gateway.", no_args_is_help=True, add_comp
 def serve() -> None:
     """Serve the gateway (settings from GATEWAY_* env variables, MODEL_URL, REDIS_URL)."""
     from gateway.app import create_app
-    from onepipe.server import serve as serve_app
+    from onepipe.platform.http.server import serve as serve_app
 
     settings = load_settings(Settings)
     try:

@@ -21,8 +21,8 @@ from gateway.jobs import JobService
 from gateway.service import Gateway
 from gateway.settings import Scope, Settings
 from gateway.state import services_of
-from onepipe.json_bodies import JsonBodyRoute
-from onepipe.storage import CaseStore
+from onepipe.platform.http.json_bodies import JsonBodyRoute
+from onepipe.platform.jobs.storage import CaseStore
 
 
 def access_of(request: Request) -> Access:

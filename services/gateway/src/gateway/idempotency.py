@@ -34,9 +34,9 @@ from pydantic import BaseModel, ValidationError
 
 from gateway.auth import Caller
 from onepipe import Problem
-from onepipe.jobs import JobMeta, utc_now
-from onepipe.server import ProblemError
-from onepipe.storage import JobStore
+from onepipe.platform.http.server import ProblemError
+from onepipe.platform.jobs.storage import JobStore
+from onepipe.platform.jobs.types import JobMeta, utc_now
 
 HEADER = "Idempotency-Key"
 LOC = "header.idempotency-key"

@@ -16,7 +16,9 @@ from pydantic import BaseModel, Field
 from gateway.auth import Caller
 from gateway.compare import DifferentFilesError, JobComparison, NotFinishedError, compare_jobs
 from onepipe import PipelineInfo, Problem
-from onepipe.datasets import (
+from onepipe.platform.http.html_policy import CSP_HEADER
+from onepipe.platform.http.server import ProblemError
+from onepipe.platform.jobs.datasets import (
     DatasetError,
     check_parquet_types,
     detect_format,
@@ -25,8 +27,8 @@ from onepipe.datasets import (
     resolve_mapping,
     truth_problems,
 )
-from onepipe.html_policy import CSP_HEADER
-from onepipe.jobs import (
+from onepipe.platform.jobs.storage import JobStore, UploadTooLargeError
+from onepipe.platform.jobs.types import (
     JOB_ID_EXAMPLE,
     REPORT_FORMATS,
     JobMeta,
@@ -36,8 +38,6 @@ from onepipe.jobs import (
     is_job_id,
     utc_now,
 )
-from onepipe.server import ProblemError
-from onepipe.storage import JobStore, UploadTooLargeError
 
 log = logging.getLogger("gateway.jobs")
 QUEUE_RETRY_AFTER = "10"

@@ -13,8 +13,8 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from onepipe import PipelineInfo
-from onepipe.apidocs import COMPONENTS, exact, examples, finish_refs, steps_markdown, typed_by
-from onepipe.schemas import scorable_fields
+from onepipe.platform.http.apidocs import COMPONENTS, exact, examples, finish_refs, steps_markdown, typed_by
+from onepipe.platform.schema.schemas import scorable_fields
 
 REQUEST, RESPONSE = "PublicPredictRequest", "PredictResponse"
 CASE, REPORTED = "CaseReport", "ReportedCase"

@@ -21,8 +21,8 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from onepipe.jobs import JOBS_QUEUE, RUN_JOB_TASK
-from onepipe.settings import uses_redis
+from onepipe.platform.jobs.types import JOBS_QUEUE, RUN_JOB_TASK
+from onepipe.platform.settings import uses_redis
 
 log = logging.getLogger("gateway.queue")
 PROBE_SECONDS = 1.0  # /readyz asks Redis for at most this long

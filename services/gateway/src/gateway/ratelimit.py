@@ -16,7 +16,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
 from gateway.auth import Caller
-from onepipe.server import ProblemError
+from onepipe.platform.http.server import ProblemError
 
 log = logging.getLogger("gateway.ratelimit")
 NAMESPACE = "onepipe-gateway"

@@ -14,7 +14,7 @@ from gateway.auth import Caller, KeyRing
 from gateway.queue import queue_state
 from gateway.settings import Settings
 from onepipe import PipelineInfo, Problem
-from onepipe.client import (
+from onepipe.platform.http.client import (
     AsyncModelServiceClient,
     RawPredictAnswer,
     RetryPolicy,
@@ -24,9 +24,9 @@ from onepipe.client import (
     ServiceTimeoutError,
     ServiceUnavailableError,
 )
-from onepipe.logs import request_id_var
-from onepipe.server import ProblemError
-from onepipe.values import json_type_words as _json_kind
+from onepipe.platform.http.server import ProblemError
+from onepipe.platform.logs import request_id_var
+from onepipe.platform.schema.values import json_type_words as _json_kind
 
 log = logging.getLogger("gateway")
 RETRY_AFTER = "5"

@@ -7,8 +7,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from pydantic_settings import SettingsConfigDict
 
-from onepipe import settings as peers
-from onepipe.settings import ServiceSettings
+from onepipe.platform import settings as peers
+from onepipe.platform.settings import ServiceSettings
 
 Scope = Literal["predict", "debug", "jobs", "feedback", "cases:admin", "admin"]
 SCOPES: tuple[Scope, ...] = ("predict", "debug", "jobs", "feedback", "cases:admin", "admin")

@@ -13,8 +13,8 @@ from gateway.queue import Enqueuer, producer
 from gateway.ratelimit import RateLimiter
 from gateway.service import Gateway
 from gateway.settings import Settings
-from onepipe.settings import uses_redis
-from onepipe.storage import CaseStore, JobStore
+from onepipe.platform.jobs.storage import CaseStore, JobStore
+from onepipe.platform.settings import uses_redis
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,11 @@ from model_service.routes import add_routes, service_of
 from model_service.service import ModelService
 from model_service.settings import Settings
 from onepipe import ArtifactsError, PipelineDefinitionError
-from onepipe.apidocs import install_docs
-from onepipe.json_bodies import JsonBodyRoute
-from onepipe.loading import import_pipeline
-from onepipe.logs import configure_logging
-from onepipe.server import install_common, refuse_start, started_by_serve_in_workers
+from onepipe.platform.http.apidocs import install_docs
+from onepipe.platform.http.json_bodies import JsonBodyRoute
+from onepipe.platform.http.server import install_common, refuse_start, started_by_serve_in_workers
+from onepipe.platform.loading import import_pipeline
+from onepipe.platform.logs import configure_logging
 
 
 @asynccontextmanager

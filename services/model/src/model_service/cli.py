@@ -15,8 +15,8 @@ from rich.table import Table
 
 from model_service.settings import Settings
 from onepipe import ArtifactsError, PipelineDefinitionError, PipelineInputError, Trace
-from onepipe.loading import import_pipeline
-from onepipe.settings import load_settings
+from onepipe.platform.loading import import_pipeline
+from onepipe.platform.settings import load_settings
 
 app = typer.Typer(help="The pipeline from the command line.", no_args_is_help=True, add_completion=False)
 console = Console()
@@ -50,7 +50,7 @@ def train(
 @app.command()
 def serve() -> None:
     """Serve the pipeline over HTTP (settings from MODEL_* env variables)."""
-    from onepipe.server import serve as serve_app
+    from onepipe.platform.http.server import serve as serve_app
 
     settings = load_settings(Settings)
     if settings.workers == 1:

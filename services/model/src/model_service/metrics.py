@@ -1,4 +1,4 @@
-"""The model service's own Prometheus metrics (HTTP metrics live in onepipe.server)."""
+"""The model service's own Prometheus metrics (HTTP metrics live in onepipe.platform.http.server)."""
 
 from __future__ import annotations
 

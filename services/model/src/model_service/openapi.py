@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from onepipe import Pipeline, PipelineInfo
-from onepipe.apidocs import exact, examples, finish_refs, steps_markdown, typed_by
+from onepipe.platform.http.apidocs import exact, examples, finish_refs, steps_markdown, typed_by
 
 REQUEST, RESPONSE = "PredictRequest", "PredictResponse"
 

@@ -13,9 +13,9 @@ from fastapi import FastAPI, Request, Response
 
 from model_service.service import ModelService
 from onepipe import PipelineInfo
-from onepipe.apidocs import problems
-from onepipe.envelopes import VERSION_HEADER, PredictRequest, PredictResponse
-from onepipe.server import metrics_response, predict_response
+from onepipe.platform.http.apidocs import problems
+from onepipe.platform.http.envelopes import VERSION_HEADER, PredictRequest, PredictResponse
+from onepipe.platform.http.server import metrics_response, predict_response
 
 VERSIONED = {
     "headers": {VERSION_HEADER: {"description": "The pipeline's version.", "schema": {"type": "string"}}}

@@ -10,8 +10,8 @@ from model_service import metrics
 from model_service.batching import MicroBatcher
 from model_service.settings import Settings
 from onepipe import LoadedPipeline, Pipeline, PipelineInfo, Problem
-from onepipe.envelopes import PredictRequest, PredictResponse
-from onepipe.server import ProblemError
+from onepipe.platform.http.envelopes import PredictRequest, PredictResponse
+from onepipe.platform.http.server import ProblemError
 
 log = logging.getLogger("model_service")
 RETRY_AFTER_LOADING = "2"

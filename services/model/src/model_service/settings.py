@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from onepipe.settings import ServiceSettings
+from onepipe.platform.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from onepipe import PipelineInfo
-from onepipe.settings import InvalidSettingsError, read_settings
+from onepipe.platform.settings import InvalidSettingsError, read_settings
 from ui_service import render
 from ui_service.peers import Peers
 from ui_service.screens import batch_jobs, cases, compare, explore

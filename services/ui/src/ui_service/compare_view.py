@@ -9,7 +9,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from onepipe.schemas import ROLE_CONFIDENCE, ROLE_LABEL, ROLE_REASONS, ROLE_REVIEW, output_roles
+from onepipe.platform.schema.schemas import (
+    ROLE_CONFIDENCE,
+    ROLE_LABEL,
+    ROLE_REASONS,
+    ROLE_REVIEW,
+    output_roles,
+)
 from ui_service import wording
 from ui_service.views import is_number
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from onepipe.schemas import resolve
+from onepipe.platform.schema.schemas import resolve
 from ui_service import wording
 
 WidgetKind = Literal["text", "long_text", "choice", "checkbox", "integer", "number", "list", "json"]

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import streamlit as st
 
 from onepipe import PipelineInfo
-from onepipe.client import GatewayClient, ModelServiceClient, RetryPolicy, ServiceError
+from onepipe.platform.http.client import GatewayClient, ModelServiceClient, RetryPolicy, ServiceError
 from ui_service import views
 from ui_service.settings import Settings
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from onepipe import settings as peers
-from onepipe.settings import DEVELOPMENT_KEY, ServiceSettings
+from onepipe.platform import settings as peers
+from onepipe.platform.settings import DEVELOPMENT_KEY, ServiceSettings
 
 
 class Settings(ServiceSettings):

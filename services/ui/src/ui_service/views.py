@@ -1,7 +1,7 @@
 """What to show of what the pipeline returned, of a peer's failure, of a reported case (no Streamlit here).
 
 A trace is read in trace_view.py, two runs compared in compare_view.py. Everything is read from
-the output schema and its `x-role` marks (onepipe.schemas.output_roles) and from the values
+the output schema and its `x-role` marks (onepipe.platform.schema.schemas.output_roles) and from the values
 themselves, never from the example's field names.
 """
 
@@ -11,8 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from onepipe.preview import kind_of
-from onepipe.schemas import (
+from onepipe.platform.schema.schemas import (
     ROLE_CONFIDENCE,
     ROLE_KNOWN,
     ROLE_LABEL,
@@ -21,6 +20,7 @@ from onepipe.schemas import (
     output_roles,
     resolve,
 )
+from onepipe.preview import kind_of
 from ui_service import wording
 
 Display = Literal["none", "scalar", "long_text", "bars", "terms", "table", "array", "record", "list"]
@@ -298,7 +298,7 @@ _REMEDY = {"model service": _START, "gateway": _START}
 
 def problem_text(service: str, error: Exception) -> str:
     """What to tell a person when a service call fails: which service, what happened, what to do."""
-    from onepipe.client import (
+    from onepipe.platform.http.client import (
         ServiceFailedError,
         ServiceRejectedError,
         ServiceTimeoutError,

@@ -1,7 +1,7 @@
 """A finished job's reports: HTML for people; CSV, JSONL and Parquet for machines.
 
 Nothing here names a pipeline's fields. The columns, their kinds and the fields the HTML
-report summarises come from the description of the outputs (onepipe.outputs), read once from
+report summarises come from the description of the outputs (onepipe.platform.schema.outputs), read once from
 the output JSON Schema and its `x-role` marks (`label`, `confidence`, `review`, `reasons`,
 `known`); every role is optional and the report shows less without it. Rows are streamed
 once: machine formats are written as they arrive and the HTML report keeps only bounded
@@ -23,8 +23,8 @@ from batch_worker.reports.html import render_html
 from batch_worker.reports.scoring import Scoring
 from batch_worker.reports.statistics import COMPARE, FLAGS, Summary, histogram_range
 from onepipe import PipelineInfo
-from onepipe.jobs import REPORT_FORMATS, JobMeta, RowResult, input_key
-from onepipe.outputs import Outputs
+from onepipe.platform.jobs.types import REPORT_FORMATS, JobMeta, RowResult, input_key
+from onepipe.platform.schema.outputs import Outputs
 
 __all__ = ["FORMULA_STARTS", "flatten", "histogram_range", "output_columns", "write_reports"]
 

@@ -1,7 +1,7 @@
 """The output fields as report columns, and a row's result as one flat record.
 
 Nothing here names a pipeline's fields: the columns and their kinds come from the description
-of the outputs (onepipe.outputs).
+of the outputs (onepipe.platform.schema.outputs).
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from onepipe.jobs import RowResult, input_key
-from onepipe.outputs import JSON, Outputs
-from onepipe.values import json_text
+from onepipe.platform.jobs.types import RowResult, input_key
+from onepipe.platform.schema.outputs import JSON, Outputs
+from onepipe.platform.schema.values import json_text
 
 TRUNCATE_AT: Final = 200
 

@@ -18,12 +18,12 @@ from typing import IO, Any, Final
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from onepipe.jobs import input_key
-from onepipe.jsonlines import LINE_BREAKS as LINE_BREAKS  # where it lived before the shared library
-from onepipe.jsonlines import json_line
-from onepipe.outputs import JSON, Outputs, alternative_kind
-from onepipe.schemas import schema_alternatives
-from onepipe.values import json_text
+from onepipe.platform.jobs.types import input_key
+from onepipe.platform.jsonlines import LINE_BREAKS as LINE_BREAKS  # where it lived before the shared library
+from onepipe.platform.jsonlines import json_line
+from onepipe.platform.schema.outputs import JSON, Outputs, alternative_kind
+from onepipe.platform.schema.schemas import schema_alternatives
+from onepipe.platform.schema.values import json_text
 
 BATCH_ROWS: Final = 1000
 ARROW_TYPES: Final[Mapping[str, pa.DataType]] = {

@@ -25,9 +25,9 @@ import numpy as np
 import pyarrow as pa
 
 from batch_worker.reports.statistics import FLAGS, is_known
-from onepipe.jobs import RowResult
-from onepipe.outputs import OTHER, CategoryCap, Outputs
-from onepipe.values import (
+from onepipe.platform.jobs.types import RowResult
+from onepipe.platform.schema.outputs import OTHER, CategoryCap, Outputs
+from onepipe.platform.schema.values import (
     CATEGORICAL,
     NUMERIC,
     abs_error,

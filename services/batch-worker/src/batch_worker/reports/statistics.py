@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from batch_worker.reports.columns import truncate
-from onepipe.jobs import RowResult
-from onepipe.outputs import JSON, OTHER, VALUE, CategoryCap, OutputField, Outputs
-from onepipe.values import CATEGORICAL, NUMERIC, as_number, show
+from onepipe.platform.jobs.types import RowResult
+from onepipe.platform.schema.outputs import JSON, OTHER, VALUE, CategoryCap, OutputField, Outputs
+from onepipe.platform.schema.values import CATEGORICAL, NUMERIC, as_number, show
 
 REVIEW_ROWS: Final = 50
 LISTED_ROWS: Final = 200
@@ -109,7 +109,7 @@ class Numbers(Stats):
 class Categorical:
     """Counts of one categorical field's values, per flag set.
 
-    Values the schema does not list are told apart up to a cap (onepipe.outputs.CategoryCap);
+    Values the schema does not list are told apart up to a cap (onepipe.platform.schema.outputs.CategoryCap);
     later ones are pooled as OTHER, so a free-text field keeps bounded counts.
     """
 

@@ -3,8 +3,8 @@
 Each job's own flag set is compared (its `output`, not the outputs of its compare flags).
 Both jobs' results are read in step, one row at a time, keeping counts and capped lists of
 rows, so jobs of any size compare in bounded memory. Fields, categories and roles come from
-the description of the pipeline's outputs (onepipe.outputs; plus any other field an output
-holds); scores against the truth judge a row as the worker's reports do (onepipe.values).
+the description of the pipeline's outputs (onepipe.platform.schema.outputs; plus any other field an output
+holds); scores against the truth judge a row as the worker's reports do (onepipe.platform.schema.values).
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ from gateway.compare.models import (
     Transition,
     ValueChange,
 )
-from onepipe.jobs import JobMeta, RowResult
-from onepipe.outputs import CategoryCap, Outputs
-from onepipe.storage import JobStore
-from onepipe.values import CATEGORICAL, abs_error, is_right, read_truth, show
+from onepipe.platform.jobs.storage import JobStore
+from onepipe.platform.jobs.types import JobMeta, RowResult
+from onepipe.platform.schema.outputs import CategoryCap, Outputs
+from onepipe.platform.schema.values import CATEGORICAL, abs_error, is_right, read_truth, show
 
 
 @dataclass

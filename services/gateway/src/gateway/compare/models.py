@@ -7,7 +7,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, Field
 
-from onepipe.outputs import MAX_CATEGORIES, OTHER
+from onepipe.platform.schema.outputs import MAX_CATEGORIES, OTHER
 
 LISTED_ROWS: Final = 200  # changed rows, and rows of each other list, shown in full
 

@@ -13,7 +13,7 @@ import jinja2
 from markupsafe import Markup
 
 from gateway.compare.models import ComparedJob, JobComparison, ScoreChange
-from onepipe.values import show
+from onepipe.platform.schema.values import show
 
 SHOWN_CHARS: Final = 200  # of a value or an input row in the HTML page
 MISSING: Final = "\u2013"  # an en dash: nothing to show

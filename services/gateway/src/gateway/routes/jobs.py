@@ -35,9 +35,9 @@ from gateway.jobs import (
 )
 from gateway.routes.responses import AUTHENTICATED, MODEL_SERVICE, problems
 from gateway.service import Gateway
-from onepipe.html_policy import CSP_HEADER, content_policy
-from onepipe.jobs import REPORT_FORMATS, ReportFormat
-from onepipe.storage import JobStore
+from onepipe.platform.http.html_policy import CSP_HEADER, content_policy
+from onepipe.platform.jobs.storage import JobStore
+from onepipe.platform.jobs.types import REPORT_FORMATS, ReportFormat
 
 REPORTS: dict[int | str, dict[str, Any]] = {
     200: {

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Response
 from gateway.deps import ANY_KEY, AdmittedRoute, GatewayDep
 from gateway.routes.responses import AUTHENTICATED, MODEL_SERVICE, VERSIONED, problems
 from onepipe import PipelineInfo
-from onepipe.envelopes import VERSION_HEADER
+from onepipe.platform.http.envelopes import VERSION_HEADER
 
 router = APIRouter(prefix="/v1/pipeline", tags=["pipeline"], route_class=AdmittedRoute)
 

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Response
 from gateway.deps import PREDICT, AdmittedRoute, GatewayDep
 from gateway.routes.responses import AUTHENTICATED, MODEL_SERVICE, VERSIONED, problems
 from gateway.service import PublicPredictRequest
-from onepipe.envelopes import VERSION_HEADER, PredictResponse
+from onepipe.platform.http.envelopes import VERSION_HEADER, PredictResponse
 
 router = APIRouter(prefix="/v1/predict", tags=["pipeline"], route_class=AdmittedRoute)
 

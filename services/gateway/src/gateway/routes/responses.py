@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from onepipe.apidocs import problems as problem_responses
-from onepipe.envelopes import VERSION_HEADER
+from onepipe.platform.http.apidocs import problems as problem_responses
+from onepipe.platform.http.envelopes import VERSION_HEADER
 
 AUTHENTICATED = (401, 429)  # every route with a key: no key or a wrong one, over the rate limit
 MODEL_SERVICE = (502, 503, 504)  # every route that asks the model service

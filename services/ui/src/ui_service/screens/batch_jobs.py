@@ -10,8 +10,8 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from onepipe import PipelineInfo
-from onepipe.datasets import DatasetError, detect_format, read_header
-from onepipe.schemas import scorable_fields
+from onepipe.platform.jobs.datasets import DatasetError, detect_format, read_header
+from onepipe.platform.schema.schemas import scorable_fields
 from ui_service import compare_view, forms, jobs_view, render, widgets, wording
 from ui_service.peers import Peers, attempt
 

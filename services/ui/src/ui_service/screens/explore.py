@@ -7,7 +7,7 @@ from typing import Any
 import streamlit as st
 
 from onepipe import PipelineInfo
-from onepipe.schemas import scorable_fields
+from onepipe.platform.schema.schemas import scorable_fields
 from ui_service import forms, render, views, widgets, wording
 from ui_service.peers import Peers, attempt
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
 
-from onepipe.values import json_text
+from onepipe.platform.schema.values import json_text
 
 MISSING: Final = "\u2013"  # an en dash: nothing to show
 

@@ -7,7 +7,7 @@ from typing import Any, Final
 from batch_worker.reports.html.formatting import MISSING, count, duration, flag_list, percent, timestamp
 from batch_worker.reports.statistics import Summary
 from onepipe import PipelineInfo
-from onepipe.jobs import JobMeta, utc_now
+from onepipe.platform.jobs.types import JobMeta, utc_now
 
 KNOWN_WARNING: Final = 0.5  # above this share of known inputs the report warns that scores say little
 

@@ -17,8 +17,8 @@ from batch_worker.reports.html.scores import scores_section
 from batch_worker.reports.scoring import Scoring
 from batch_worker.reports.statistics import SAMPLE_SIZE, Summary
 from onepipe import PipelineInfo
-from onepipe.html_policy import content_policy
-from onepipe.jobs import JobMeta
+from onepipe.platform.http.html_policy import content_policy
+from onepipe.platform.jobs.types import JobMeta
 
 _TEMPLATES: Final = files("batch_worker.reports") / "templates"
 # inlined exactly as the files hold them: the policy names these texts by their hash

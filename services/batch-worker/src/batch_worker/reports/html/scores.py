@@ -16,7 +16,7 @@ from batch_worker.reports.scoring import (
     Scoring,
 )
 from batch_worker.reports.statistics import COMPARE, FLAGS
-from onepipe.values import CATEGORICAL
+from onepipe.platform.schema.values import CATEGORICAL
 
 
 def _subset_lines(scores: FieldScores) -> list[dict[str, Any]]:

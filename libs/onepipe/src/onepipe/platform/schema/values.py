@@ -12,7 +12,8 @@ import math
 from typing import Any, Final
 
 NONE: Final = "(none)"
-# how an output field is scored against a truth column (onepipe.schemas.scored_kind says which)
+# how an output field is scored against a truth column (scored_kind in onepipe.platform.schema.schemas
+# says which)
 CATEGORICAL: Final = "categorical"
 NUMERIC: Final = "numeric"
 _TRUE: Final = {"true", "1", "yes", "y", "t"}

@@ -31,9 +31,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from onepipe.envelopes import REQUEST_ID_HEADER, VERSION_HEADER, PredictResponse, ProblemDetail
 from onepipe.errors import PipelineInputError, Problem, problem_at
-from onepipe.logs import request_id_var
+from onepipe.platform.http.envelopes import REQUEST_ID_HEADER, VERSION_HEADER, PredictResponse, ProblemDetail
+from onepipe.platform.logs import request_id_var
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("onepipe.http")

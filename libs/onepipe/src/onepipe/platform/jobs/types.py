@@ -14,7 +14,8 @@ FileFormat = Literal["csv", "jsonl", "parquet"]
 ReportFormat = Literal["html", "csv", "jsonl", "parquet"]
 REPORT_FORMATS: tuple[ReportFormat, ...] = ("html", "csv", "jsonl", "parquet")
 FINISHED: tuple[JobState, ...] = ("succeeded", "failed", "cancelled")
-# what onepipe.storage.JobStore.new_id makes: its creation time to the microsecond, then 8 hex digits
+# what JobStore.new_id (onepipe.platform.jobs.storage) makes: its creation time to the microsecond,
+# then 8 hex digits
 JOB_ID = re.compile(r"\d{20}-[0-9a-f]{8}")
 JOB_ID_EXAMPLE = "20261206154755123456-1a2b3c4d"
 

@@ -24,7 +24,7 @@ from tenacity import (
 )
 
 from onepipe.contract import PipelineInfo
-from onepipe.envelopes import REQUEST_ID_HEADER, VERSION_HEADER, PredictRequest, PredictResponse
+from onepipe.platform.http.envelopes import REQUEST_ID_HEADER, VERSION_HEADER, PredictRequest, PredictResponse
 
 
 class ServiceError(Exception):

@@ -6,7 +6,7 @@ with, the expected values of any subset of the output fields, a note, where it c
 from and when. Its id is a hash of its input and flags: the same question asked twice
 is one case, and two different answers to it are a conflict for a person to settle.
 
-Cases reported to running services are stored apart (onepipe.storage.CaseStore) and
+Cases reported to running services are stored apart (onepipe.platform.jobs.storage.CaseStore) and
 merged into the file by `just cases pull`.
 """
 
@@ -25,7 +25,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from onepipe.errors import Problem
-from onepipe.jsonlines import escape_line_breaks, split_lines
+from onepipe.platform.jsonlines import escape_line_breaks, split_lines
 
 CaseSource = Literal["ui", "app", "reviewer", "engineer"]
 SOURCES: tuple[str, ...] = ("ui", "app", "reviewer", "engineer")

@@ -23,8 +23,8 @@ from typing import IO, Any
 
 import fsspec
 
-from onepipe.cases import Case
-from onepipe.jobs import JobMeta, RowResult
+from onepipe.platform.cases import Case
+from onepipe.platform.jobs.types import JobMeta, RowResult
 
 CHUNKS = "chunks"
 CANCELLED = "cancelled"

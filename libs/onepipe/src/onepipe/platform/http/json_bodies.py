@@ -24,8 +24,8 @@ from fastapi import Request, Response, params
 from fastapi.routing import APIRoute
 
 from onepipe import Problem
-from onepipe.datasets import MAX_JSON_DEPTH, RepeatedKeyError, parse_json, too_deep
-from onepipe.server import ProblemError
+from onepipe.platform.http.server import ProblemError
+from onepipe.platform.jobs.datasets import MAX_JSON_DEPTH, RepeatedKeyError, parse_json, too_deep
 
 CONTENT_TYPE = "header.content-type"  # where a problem with the Content-Type is, as FastAPI names it
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from onepipe.values import CATEGORICAL, NUMERIC, json_type, show
+from onepipe.platform.schema.values import CATEGORICAL, NUMERIC, json_type, show
 
 # The output roles a pipeline marks with json_schema_extra={"x-role": ...}
 ROLE_LABEL: Final = "label"

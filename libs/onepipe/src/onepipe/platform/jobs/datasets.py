@@ -24,9 +24,9 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import IO, Any
 
-from onepipe.jobs import FileFormat
-from onepipe.schemas import json_types, scorable
-from onepipe.values import json_type
+from onepipe.platform.jobs.types import FileFormat
+from onepipe.platform.schema.schemas import json_types, scorable
+from onepipe.platform.schema.values import json_type
 
 PARQUET_BATCH_ROWS = 1000
 SAMPLE_CHARS = 64 * 1024  # what the header check reads of a text file

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from onepipe.contract import PipelineInfo
-from onepipe.schemas import (
+from onepipe.platform.schema.schemas import (
     ROLE_CONFIDENCE,
     ROLE_KNOWN,
     ROLE_LABEL,
@@ -25,7 +25,7 @@ from onepipe.schemas import (
     schema_categories,
     scored_kind,
 )
-from onepipe.values import as_number, json_type
+from onepipe.platform.schema.values import as_number, json_type
 
 # a field's kind, as its report column holds it: a JSON scalar type, or JSON for anything else
 SCALAR_KINDS: Final = ("string", "number", "integer", "boolean")

@@ -21,8 +21,8 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse
 
 from onepipe.contract import PipelineInfo
-from onepipe.envelopes import ProblemDetail
-from onepipe.server import PROBLEM_JSON, ProblemError
+from onepipe.platform.http.envelopes import ProblemDetail
+from onepipe.platform.http.server import PROBLEM_JSON, ProblemError
 
 COMPONENTS = "#/components/schemas/"
 PROBLEM_REF = {"$ref": COMPONENTS + "ProblemDetail"}

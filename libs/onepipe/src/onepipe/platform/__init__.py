@@ -1,0 +1,1 @@
+"""What the services share (HTTP plumbing, jobs, schemas, cases, settings); a pipeline never imports it."""
