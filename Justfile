@@ -60,12 +60,12 @@ predict *args: sync
 # every face's speed as ratios to the in-process pipeline, under wrk (median of 3): just bench [--flags JSON] [--job-rows N]
 bench *args: sync
     uv run --frozen --no-sync model-service train --if-needed
-    uv run --frozen --no-sync python benchmarks/throughput.py "$@"
+    uv run --frozen --no-sync python -m benchmarks.throughput "$@"
 
 # soak the stack (model, gateway, worker, a private Redis) with predicts and jobs: just soak [--minutes 3]; test-output/soak.json
 soak *args: sync
     uv run --frozen --no-sync model-service train --if-needed
-    uv run --frozen --no-sync python benchmarks/soak.py "$@"
+    uv run --frozen --no-sync python -m benchmarks.soak "$@"
 
 # submit a batch job through the gateway and save its reports: just batch FILE [--flag n=v] [--compare n=v] [--map field=column] [--truth field=column]
 batch file *args: sync

@@ -12,7 +12,7 @@ and prints each one's rows/s, p50 and the CPU milliseconds per request of every 
 involved (from /proc). If the bare proxy already passes less than the issue's 0.8 of the
 model service's throughput, no gateway doing more work can reach it on this machine.
 
-    uv run python benchmarks/hop_bound.py [--seconds 5]
+    uv run python -m benchmarks.hop_bound [--seconds 5]
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import textwrap
 from collections.abc import Iterator
@@ -30,15 +29,14 @@ from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from benchmarks import load
+from benchmarks.throughput import KEY, services
+from model_service.settings import Settings
+from onepipe.platform.loading import import_pipeline
+from onepipe.platform.settings import load_settings
+from onepipe_harness.processes import ServiceProcess, free_port
 
-from benchmarks import load  # noqa: E402
-from benchmarks.throughput import KEY, services  # noqa: E402
-from model_service.settings import Settings  # noqa: E402
-from onepipe.platform.loading import import_pipeline  # noqa: E402
-from onepipe.platform.settings import load_settings  # noqa: E402
-from tests.processes import ServiceProcess, free_port  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 TICK = os.sysconf("SC_CLK_TCK")
 BARE = """
@@ -62,6 +60,7 @@ from contextlib import asynccontextmanager
 import aiohttp
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+
 
 TARGET = os.environ["TARGET"]
 pool: dict[str, aiohttp.ClientSession] = {}

@@ -38,12 +38,19 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from gateway.auth import hash_key, new_key
+from onepipe_harness.processes import (
+    OUTPUT,
+    RedisServer,
+    ServiceProcess,
+    free_port,
+    gateway,
+    model_service,
+    worker,
+)
+from review_triage.data import load_snippets
 
-from gateway.auth import hash_key, new_key  # noqa: E402
-from review_triage.data import load_snippets  # noqa: E402
-from tests.processes import OUTPUT, RedisServer, ServiceProcess, free_port, gateway, model_service, worker  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 # what each kind of request may answer; anything else is an error
 EXPECTED = {"predict": {200}, "throttled": {200, 429}, "submit": {202}, "poll": {200}, "report": {200}}

@@ -34,18 +34,24 @@ from typing import Any
 
 import httpx
 
+from benchmarks import load
+from benchmarks.memory import PeakMemory
+from gateway.auth import hash_key
+from model_service.settings import Settings
+from onepipe import LoadedPipeline
+from onepipe.platform.loading import import_pipeline
+from onepipe.platform.settings import load_settings
+from onepipe_harness.processes import (
+    OUTPUT,
+    RedisServer,
+    ServiceProcess,
+    free_port,
+    gateway,
+    model_service,
+    worker,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from benchmarks import load  # noqa: E402
-from benchmarks.memory import PeakMemory  # noqa: E402
-from gateway.auth import hash_key  # noqa: E402
-from model_service.settings import Settings  # noqa: E402
-from onepipe import LoadedPipeline  # noqa: E402
-from onepipe.platform.loading import import_pipeline  # noqa: E402
-from onepipe.platform.settings import load_settings  # noqa: E402
-from tests.processes import OUTPUT, RedisServer, ServiceProcess, free_port, gateway, model_service, worker  # noqa: E402
-
 KEY = "bench-" + os.urandom(8).hex()
 CONCURRENCY = 32
 CHUNK = 100  # the worker's default chunk size
@@ -125,6 +131,7 @@ import sys, time
 from pathlib import Path
 started = time.monotonic()
 from onepipe.platform.loading import import_pipeline
+
 pipeline = import_pipeline(sys.argv[1])
 pipeline.load(Path(sys.argv[2]) / pipeline.name)
 print(time.monotonic() - started)

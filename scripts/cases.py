@@ -194,7 +194,7 @@ def _finished(url: str, headers: Mapping[str, str], timeout: float = 600) -> dic
 def private_stack(settings: Settings) -> Iterator[dict[str, Face]]:
     """The model service, the gateway and a worker, started here on free ports (no Redis needed)."""
     from gateway.auth import hash_key
-    from tests.processes import free_port, gateway, model_service, worker
+    from onepipe_harness.processes import free_port, gateway, model_service, worker
 
     key = "cases-" + os.urandom(8).hex()
     keys = [{"name": "cases", "sha256": hash_key(key), "scopes": ["predict", "jobs"]}]

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from onepipe import ArtifactsError, LoadedPipeline
+from onepipe_harness.processes import ROOT, RedisServer, ServiceProcess, free_port, model_service
 from review_triage.pipeline import pipeline as example
 from tests import rich_pipeline, tiny_pipeline
-from tests.processes import ROOT, RedisServer, ServiceProcess, free_port, model_service
 
 EXAMPLE_ARTIFACTS = ROOT / "artifacts" / example.name
 RICH_PIPELINE = "tests.rich_pipeline:pipeline"

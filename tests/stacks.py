@@ -17,7 +17,7 @@ import httpx
 from redis import Redis
 
 from gateway.auth import hash_key
-from tests.processes import ServiceProcess, free_port, gateway, worker
+from onepipe_harness.processes import ServiceProcess, free_port, gateway, worker
 
 RUN = uuid.uuid4().hex[:8]
 PROBLEM = "application/problem+json"

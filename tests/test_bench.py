@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from onepipe import LoadedPipeline
+from onepipe_harness.processes import ROOT
 from tests.conftest import EXAMPLE_ARTIFACTS
-from tests.processes import ROOT
 
-BENCH = ["uv", "run", "--frozen", "--no-sync", "python", "benchmarks/throughput.py"]
+BENCH = ["uv", "run", "--frozen", "--no-sync", "python", "-m", "benchmarks.throughput"]
 FACES = {"in_process", "model", "gateway", "model_unbatched"}
 
 

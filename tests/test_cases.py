@@ -30,6 +30,7 @@ from onepipe.platform.cases import (
 )
 from onepipe.platform.jobs.storage import CaseStore, StoredCase
 from onepipe.platform.jsonlines import json_line, read_values
+from onepipe_harness.processes import ROOT, RedisServer, ServiceProcess
 from scripts.cases import (
     FACES,
     CaseRun,
@@ -42,7 +43,6 @@ from scripts.cases import (
     saved_run,
 )
 from tests.conftest import EXAMPLE_ARTIFACTS
-from tests.processes import ROOT, RedisServer, ServiceProcess
 from tests.stacks import KEYS, PROBLEM, Stack, as_key, csv_bytes, stack
 
 LIBRARY = ROOT / "cases" / "review-triage.jsonl"

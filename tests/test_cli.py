@@ -7,8 +7,8 @@ import subprocess
 from typing import Any
 
 from onepipe import LoadedPipeline
+from onepipe_harness.processes import ROOT
 from review_triage.pipeline import pipeline as example
-from tests.processes import ROOT
 from tests.test_review_triage_pipeline import STEPS
 
 

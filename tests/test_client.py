@@ -22,7 +22,7 @@ from onepipe.platform.http.client import (
     ServiceTimeoutError,
     ServiceUnavailableError,
 )
-from tests.processes import ThreadedServer, free_port
+from onepipe_harness.processes import ThreadedServer, free_port
 
 FAST = RetryPolicy(attempts=3, backoff_min=0.01, backoff_max=0.05)
 OK = {"version": "v1", "outputs": [{"echo": 1}]}

@@ -27,8 +27,8 @@ import pytest
 import yaml
 from pydantic_settings import BaseSettings
 
+from onepipe_harness.processes import ROOT
 from scripts.settings_docs import variables
-from tests.processes import ROOT
 
 COMPOSE = ROOT / "compose.yaml"
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))

@@ -8,8 +8,8 @@ import subprocess
 import pytest
 from pydantic_settings import BaseSettings
 
+from onepipe_harness.processes import ROOT
 from scripts.settings_docs import SECRETS, SETTINGS, env_example, readme_with_table
-from tests.processes import ROOT
 
 
 def test_readme_configuration_table_is_the_one_the_settings_give() -> None:

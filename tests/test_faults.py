@@ -23,8 +23,15 @@ from typing import Any
 import httpx
 import pytest
 
+from onepipe_harness.processes import (
+    RedisServer,
+    ServiceProcess,
+    descendants,
+    free_port,
+    gateway,
+    model_service,
+)
 from tests.conftest import EXAMPLE_ARTIFACTS
-from tests.processes import RedisServer, ServiceProcess, descendants, free_port, gateway, model_service
 from tests.stacks import KEYS, Stack, as_key, csv_bytes, keys_env, stack
 
 ROWS = 600

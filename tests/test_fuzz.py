@@ -30,7 +30,7 @@ import schemathesis
 from schemathesis import Case, CheckContext, Response
 
 from gateway.auth import hash_key
-from tests.processes import OUTPUT, ROOT, RedisServer, ServiceProcess, free_port, gateway, worker
+from onepipe_harness.processes import OUTPUT, ROOT, RedisServer, ServiceProcess, free_port, gateway, worker
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 SEED = os.environ.get("FUZZ_SEED")

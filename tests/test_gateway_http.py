@@ -18,9 +18,9 @@ from openapi_spec_validator import validate
 from gateway.auth import hash_key
 from onepipe import LoadedPipeline
 from onepipe.platform.settings import DEVELOPMENT_KEY
+from onepipe_harness.processes import ROOT, RedisServer, ServiceProcess, free_port, gateway, model_service
 from review_triage.pipeline import pipeline as example
 from tests.conftest import EXAMPLE_ARTIFACTS
-from tests.processes import ROOT, RedisServer, ServiceProcess, free_port, gateway, model_service
 
 PROBLEM = "application/problem+json"
 RUN = uuid.uuid4().hex[:8]  # fresh keys each run: rate-limit counters in Redis start at zero

@@ -34,7 +34,7 @@ import pytest
 
 from onepipe.platform.jobs.storage import CaseStore, JobStore, UploadTooLargeError
 from onepipe.platform.jobs.types import JobMeta, JobSpec
-from tests.processes import RedisServer, ServiceProcess
+from onepipe_harness.processes import RedisServer, ServiceProcess
 from tests.stacks import KEYS, PROBLEM, Stack, stack
 
 MAX_BODY = 1024 * 1024  # the gateway's default GATEWAY_MAX_BODY_BYTES

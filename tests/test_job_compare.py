@@ -24,8 +24,8 @@ from gateway.compare import (
 )
 from onepipe.platform.jobs.storage import JobStore
 from onepipe.platform.jobs.types import JobMeta, JobSpec, RowResult
+from onepipe_harness.processes import ROOT, RedisServer, ServiceProcess
 from review_triage.data import load_snippets
-from tests.processes import ROOT, RedisServer, ServiceProcess
 from tests.stacks import KEYS, PROBLEM, Stack, as_key, csv_bytes, stack
 
 # an output schema of every kind: a labelled enum, a confidence, a boolean, a number, a list

@@ -18,9 +18,9 @@ import pytest
 from sklearn.metrics import accuracy_score
 
 from onepipe import LoadedPipeline
+from onepipe_harness.processes import ROOT, RedisServer, ServiceProcess, free_port, model_service, worker
 from review_triage.data import load_snippets
 from tests.conftest import EXAMPLE_ARTIFACTS
-from tests.processes import ROOT, RedisServer, ServiceProcess, free_port, model_service, worker
 from tests.stacks import KEYS, PROBLEM, Stack, as_key, csv_bytes, stack
 
 

@@ -22,7 +22,7 @@ import pytest
 
 from onepipe import LoadedPipeline
 from onepipe.platform.settings import DEVELOPMENT_KEY
-from tests.processes import OUTPUT, ROOT, RedisServer, free_port, listening_addresses
+from onepipe_harness.processes import OUTPUT, ROOT, RedisServer, free_port, listening_addresses
 
 KEY = {"X-API-Key": DEVELOPMENT_KEY}
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import ROOT
+from onepipe_harness.processes import ROOT
 
 LIBRARY = ROOT / "libs" / "onepipe" / "src" / "onepipe"
 # the author's API (docs/pipeline-contract.md, "What a pipeline imports")

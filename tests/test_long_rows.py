@@ -32,9 +32,9 @@ from onepipe.platform.http.envelopes import PredictResponse
 from onepipe.platform.jobs.datasets import Row
 from onepipe.platform.jobs.storage import JobStore
 from onepipe.platform.jobs.types import JobMeta, JobSpec
+from onepipe_harness.processes import RedisServer, ServiceProcess
 from review_triage.pipeline import pipeline as example
 from tests import rich_pipeline
-from tests.processes import RedisServer, ServiceProcess
 from tests.stacks import Stack, csv_bytes, stack
 
 FINE = "A sharp and funny film with a warm heart"

@@ -14,9 +14,9 @@ import pytest
 
 from onepipe import LoadedPipeline
 from onepipe.platform.http.client import AsyncModelServiceClient, ModelServiceClient
+from onepipe_harness.processes import ROOT, ServiceProcess, free_port, model_service
 from review_triage.pipeline import pipeline as example
 from tests.conftest import EXAMPLE_ARTIFACTS
-from tests.processes import ROOT, ServiceProcess, free_port, model_service
 
 Loaded = LoadedPipeline[Any, Any, Any]
 

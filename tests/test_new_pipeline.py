@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.processes import ROOT, free_port, model_service
+from onepipe_harness.processes import ROOT, free_port, model_service
 
 NAME, PACKAGE = "ticket-router", "ticket_router"
 

@@ -25,7 +25,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from gateway.auth import hash_key
 from gateway.jobs import REPORT_MEDIA_TYPES
 from onepipe.platform.jobs.types import REPORT_FORMATS
-from tests.processes import ServiceProcess, free_port, gateway
+from onepipe_harness.processes import ServiceProcess, free_port, gateway
 from tests.test_ui_browser import CHROMEDRIVER, CHROMIUM, FLAGS
 
 PROBLEM = "application/problem+json"

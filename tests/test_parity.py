@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
 from onepipe import LoadedPipeline
+from onepipe_harness.processes import ROOT, RedisServer, ServiceProcess
 from tests import rich_pipeline
 from tests.conftest import EXAMPLE_ARTIFACTS, RICH_PIPELINE
-from tests.processes import ROOT, RedisServer, ServiceProcess
 from tests.stacks import Stack, as_key, stack
 
 # per pipeline: each runs the command line and a batch job, a few seconds each (PARITY_EXAMPLES: more)

@@ -29,7 +29,7 @@ from gateway.queue import EMBEDDED, Enqueuer, QueueUnavailableError, producer, q
 from onepipe.platform.http.server import ProblemError
 from onepipe.platform.jobs.storage import JobStore
 from onepipe.platform.jobs.types import JobMeta, JobSpec
-from tests.processes import RedisServer, ServiceProcess, ThreadedServer, free_port, gateway
+from onepipe_harness.processes import RedisServer, ServiceProcess, ThreadedServer, free_port, gateway
 from tests.stacks import PROBLEM, Stack, as_key, csv_bytes, keys_env, stack
 
 CSV = csv_bytes([{"text": "A warm, funny film."}, {"text": "Dull and far too long."}])

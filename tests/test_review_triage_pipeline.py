@@ -67,7 +67,7 @@ def test_the_held_out_split_is_written_for_a_reviewer(tmp_path: Path) -> None:
     import csv
     import subprocess
 
-    from tests.processes import ROOT
+    from onepipe_harness.processes import ROOT
 
     target = tmp_path / "held-out.csv"
     done = subprocess.run(

@@ -26,7 +26,7 @@ from gateway.app import create_app
 from gateway.auth import hash_key, new_key
 from gateway.settings import ApiKeyEntry, Settings
 from onepipe.platform.settings import DEVELOPMENT_KEY
-from tests.processes import RedisServer, ServiceProcess, free_port, gateway, worker
+from onepipe_harness.processes import RedisServer, ServiceProcess, free_port, gateway, worker
 
 KEYS = {"app": new_key(), "reviewer": new_key()}
 WRONG = {"unknown": new_key(), "near miss": KEYS["app"][:-1] + ("A" if KEYS["app"][-1] != "A" else "B")}

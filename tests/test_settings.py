@@ -18,8 +18,8 @@ from streamlit.testing.v1 import AppTest
 from gateway.auth import hash_key
 from gateway.settings import ApiKeyEntry
 from gateway.settings import Settings as GatewaySettings
+from onepipe_harness.processes import ROOT
 from scripts.settings_docs import SETTINGS, variables
-from tests.processes import ROOT
 
 UV_RUN = ["uv", "run", "--frozen", "--no-sync"]
 # one entry exactly as `new-key` printed it before it printed a whole line: no list brackets

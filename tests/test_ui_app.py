@@ -22,9 +22,9 @@ from streamlit.testing.v1 import AppTest
 
 from onepipe.platform.cases import case_id
 from onepipe.platform.jobs.storage import CaseStore
+from onepipe_harness.processes import ROOT, RedisServer, ServiceProcess, free_port, gateway, model_service
 from review_triage.pipeline import pipeline as example
 from tests import rich_pipeline
-from tests.processes import ROOT, RedisServer, ServiceProcess, free_port, gateway, model_service
 from tests.stacks import KEYS, Stack, as_key, keys_env, stack
 from ui_service import compare_view, wording
 from ui_service.forms import NOT_SET

@@ -26,8 +26,8 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
+from onepipe_harness.processes import OUTPUT, RedisServer, ServiceProcess, free_port
 from review_triage.pipeline import pipeline as example
-from tests.processes import OUTPUT, RedisServer, ServiceProcess, free_port
 from tests.stacks import KEYS, Stack, as_key, stack
 from ui_service import wording
 

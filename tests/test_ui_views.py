@@ -12,9 +12,9 @@ import yaml
 
 from onepipe.platform.http.client import ServiceRejectedError, ServiceUnavailableError
 from onepipe.preview import KIND, preview
+from onepipe_harness.processes import ROOT
 from review_triage.pipeline import pipeline as example
 from tests import rich_pipeline, tiny_pipeline
-from tests.processes import ROOT
 from ui_service import charts, compare_view, forms, jobs_view, trace_view, views, wording
 
 EXAMPLE = example.describe("v").model_dump(mode="json")

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from tests.processes import OUTPUT, ROOT
+from onepipe_harness.processes import OUTPUT, ROOT
 
 # The variables a user sets to build on other base images (compose.yaml passes them on).
 BASE_IMAGES = {

@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from onepipe_harness.processes import ROOT, free_port
 from tests.compose.stack import base_images, record
-from tests.processes import ROOT, free_port
 
 pytestmark = pytest.mark.timeout(1800)
 

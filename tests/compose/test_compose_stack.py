@@ -28,9 +28,9 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
+from onepipe_harness.processes import OUTPUT, ROOT, free_port
 from review_triage.data import load_snippets
 from tests.compose.stack import ComposeStack, Gateway, base_images, record
-from tests.processes import OUTPUT, ROOT, free_port
 from tests.test_deploy_static import ML_LIBRARIES
 from tests.test_ui_browser import CHROMEDRIVER, CHROMIUM, FLAGS
 from ui_service.wording import readable

@@ -1,4 +1,4 @@
-"""Real processes and servers for the tests: free ports, service subprocesses, ASGI apps on a thread."""
+"""Real processes and servers: free ports, service subprocesses, a private Redis, ASGI apps on a thread."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[4]  # the workspace: libs/harness/src/onepipe_harness/
 OUTPUT = ROOT / "test-output"
 
 
