@@ -90,30 +90,11 @@ compare job_a job_b *args: sync
 up: sync
     #!/usr/bin/env bash
     set -euo pipefail
-    # stops with one line on a malformed setting, then picks the queue (an assignment, so a failure stops here)
-    exports="$(uv run --frozen --no-sync python scripts/stack_env.py)"
+    # checks the settings (one line on a malformed one), picks the queue and exports the peers' URLs;
+    # it says where each service listens (an assignment, so a failure stops here)
+    exports="$(uv run --frozen --no-sync python -m scripts.stack_env)"
     eval "$exports"
     uv run --frozen --no-sync model-service train --if-needed
-    # the settings' defaults; the UI, like the others, listens on this machine only unless told otherwise
-    export GATEWAY_ENVIRONMENT="${GATEWAY_ENVIRONMENT:-development}"
-    export MODEL_HOST="${MODEL_HOST:-127.0.0.1}" MODEL_PORT="${MODEL_PORT:-8001}"
-    export GATEWAY_HOST="${GATEWAY_HOST:-127.0.0.1}" GATEWAY_PORT="${GATEWAY_PORT:-8000}"
-    export STREAMLIT_SERVER_ADDRESS="${STREAMLIT_SERVER_ADDRESS:-127.0.0.1}"
-    export STREAMLIT_SERVER_PORT="${STREAMLIT_SERVER_PORT:-8501}"
-    # the address to visit: a service listening on every interface answers on this machine's loopback
-    reach() { case "$1" in 0.0.0.0 | "::") echo 127.0.0.1 ;; *) echo "$1" ;; esac; }
-    export MODEL_URL="${MODEL_URL:-http://$(reach "$MODEL_HOST"):${MODEL_PORT}}"
-    export GATEWAY_URL="${GATEWAY_URL:-http://$(reach "$GATEWAY_HOST"):${GATEWAY_PORT}}"
-    export STREAMLIT_SERVER_HEADLESS=true STREAMLIT_BROWSER_GATHER_USAGE_STATS=false
-    echo "environment    ${GATEWAY_ENVIRONMENT}  (GATEWAY_ENVIRONMENT)"
-    echo "model service  http://$(reach "$MODEL_HOST"):${MODEL_PORT}  (listening on ${MODEL_HOST}; internal; docs at /docs)"
-    echo "gateway        http://$(reach "$GATEWAY_HOST"):${GATEWAY_PORT}  (listening on ${GATEWAY_HOST}; docs at /docs)"
-    echo "ui             http://$(reach "$STREAMLIT_SERVER_ADDRESS"):${STREAMLIT_SERVER_PORT}  (listening on ${STREAMLIT_SERVER_ADDRESS})"
-    if [ "$GATEWAY_ENVIRONMENT" = development ] && [ "${GATEWAY_API_KEYS:-[]}" = "[]" ]; then
-        echo "local API key  onepipe-local-development-key  (X-API-Key header; development only)"
-    else
-        echo "API keys       the ones in GATEWAY_API_KEYS (no built-in key)"
-    fi
     # honcho would read .env again and let its values override the environment: -e /dev/null keeps
     # the precedence above, so what was printed is what runs
     exec uv run --frozen --no-sync honcho start -e /dev/null -f Procfile

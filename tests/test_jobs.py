@@ -412,7 +412,7 @@ def test_stack_env_picks_redis_when_it_answers_and_the_embedded_queue_otherwise(
 ) -> None:
     def choose(url: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            ["uv", "run", "--frozen", "--no-sync", "python", "scripts/stack_env.py"],
+            ["uv", "run", "--frozen", "--no-sync", "python", "-m", "scripts.stack_env"],
             cwd=ROOT,
             env={**os.environ, "REDIS_URL": url},
             capture_output=True,
@@ -421,12 +421,12 @@ def test_stack_env_picks_redis_when_it_answers_and_the_embedded_queue_otherwise(
         )
 
     live = choose(redis_server.url())
-    assert live.stdout.strip() == f"export REDIS_URL={redis_server.url()}"
+    assert f"export REDIS_URL={redis_server.url()}" in live.stdout.splitlines()
     assert f"Redis at {redis_server.url()}" in live.stderr
     dead = choose(f"redis://127.0.0.1:{free_port()}/0")
-    assert dead.stdout.strip() == f"export REDIS_URL=sqla+sqlite:///{ROOT / 'data' / 'queue.sqlite'}"
+    assert f"export REDIS_URL=sqla+sqlite:///{ROOT / 'data' / 'queue.sqlite'}" in dead.stdout.splitlines()
     assert "embedded: no Redis" in dead.stderr and "rate limits in the gateway's process" in dead.stderr
     # the embedded queue named by a file of the user's: that file, not data/queue.sqlite
     named = choose("sqla+sqlite:////tmp/onepipe-queue-of-mine.sqlite")
-    assert named.stdout.strip() == "export REDIS_URL=sqla+sqlite:////tmp/onepipe-queue-of-mine.sqlite"
+    assert "export REDIS_URL=sqla+sqlite:////tmp/onepipe-queue-of-mine.sqlite" in named.stdout.splitlines()
     assert "embedded: Celery on sqla+sqlite:////tmp/onepipe-queue-of-mine.sqlite" in named.stderr

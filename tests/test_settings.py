@@ -72,7 +72,7 @@ def test_gateway_serve_names_a_malformed_api_keys_value_in_one_line(keys: str, r
             "0",
             "Input should be greater than or equal to 1",
         ),
-        (["python", "scripts/stack_env.py"], "UI_TIMEOUT", "soon", "Input should be a valid number"),
+        (["python", "-m", "scripts.stack_env"], "UI_TIMEOUT", "soon", "Input should be a valid number"),
     ],
 )
 def test_every_entry_point_names_a_malformed_setting_in_one_line(
