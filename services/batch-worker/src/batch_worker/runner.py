@@ -21,6 +21,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from functools import partial
 from itertools import islice
@@ -52,6 +53,14 @@ InFlight = tuple[int, "Future[list[RowResult]]"]
 
 class JobFailedError(Exception):
     """The job cannot go on; the message says why (it is shown to the reviewer)."""
+
+
+class _LostJobError(Exception):
+    """The job is no longer this task's (another took it up, or it ended): the task stops as it is."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome)
+        self.outcome: Outcome = outcome
 
 
 class _RejectedError(Exception):
@@ -114,6 +123,8 @@ class JobRunner:
             return "held"
         try:
             return self._work(meta)
+        except _LostJobError as lost:
+            return lost.outcome
         except JobFailedError as failure:
             self._finish(meta, "failed", str(failure))
         except OSError as error:
@@ -205,7 +216,23 @@ class JobRunner:
             with self._saving:
                 meta.rows_done += len(results)
                 meta.rows_failed += sum(1 for r in results if r.error)
+            # saved only while the job is still this task's: a task that lost it (its lease lapsed
+            # while it waited on the model service) must not write its stale state over the new one's
+            lost = self._lost(meta)
+            if lost is not None:
+                raise _LostJobError(lost)
             self._renew(meta)
+
+    def _lost(self, meta: JobMeta) -> Outcome | None:
+        """Why the job is no longer this task's (None: it still is)."""
+        current = self.store.load(meta.id)
+        if current is None or current.finished:
+            log.info("job %s has ended meanwhile (%s); this task stops", meta.id, current and current.state)
+            return "skipped"
+        if current.ticket != meta.ticket or current.runner not in (None, self.worker_id):
+            log.warning("job %s was taken up by another task meanwhile; this task stops", meta.id)
+            return "stale"
+        return None
 
     def _work(self, meta: JobMeta) -> Outcome:
         deadline = time.monotonic() + self.settings.task_budget
@@ -254,18 +281,42 @@ class JobRunner:
                     self._write(meta, in_flight, 1)
             self._write(meta, in_flight)
 
-        # the report describes the job as it ends
+        # every chunk is written, by this worker or an earlier one; another may have finished the job,
+        # or taken it over, while this one waited on its last chunks: then the reports are theirs
+        stop = self._lost(meta)
+        if stop is not None:
+            return stop
+        # the report describes the job as it ends; the lease is kept while it is written (a large
+        # job's reports take longer than a lease, and another worker must not write them too)
         ending = meta.model_copy(update={"state": "succeeded", "finished_at": utc_now()})
-        formats = write_reports(
-            lambda: self.store.iter_results(meta.id),
-            ending,
-            info,
-            header,
-            lambda name: self.store.open(meta.id, name, "wb"),
-        )
+        with self._lease_kept(meta):
+            formats = write_reports(
+                lambda: self.store.iter_results(meta.id),
+                ending,
+                info,
+                header,
+                lambda name: self.store.open_whole(meta.id, name),
+            )
         meta.reports = formats  # type: ignore[assignment]
         self._finish(meta, "succeeded", None, finished_at=ending.finished_at)
         return "done"
+
+    @contextmanager
+    def _lease_kept(self, meta: JobMeta) -> Iterator[None]:
+        """Renew the job's lease every third of it until the block ends."""
+        done = threading.Event()
+
+        def keep() -> None:
+            while not done.wait(self.settings.lease_seconds / 3):
+                self._renew(meta)
+
+        keeper = threading.Thread(target=keep, name=f"lease-{meta.id}", daemon=True)
+        keeper.start()
+        try:
+            yield
+        finally:
+            done.set()
+            keeper.join()
 
     def _recount(self, meta: JobMeta) -> None:
         """Counts from the chunk files themselves: right even after a crash between a chunk and its count."""

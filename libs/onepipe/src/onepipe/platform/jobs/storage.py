@@ -149,6 +149,24 @@ class JobStore:
         with self.fs.open(self.path(job_id, name), mode) as handle:
             yield handle
 
+    @contextmanager
+    def open_whole(self, job_id: str, name: str) -> Iterator[IO[bytes]]:
+        """A job file written whole or not at all: to a temporary name, moved into place once closed.
+
+        A reader (a reviewer downloading a report) never gets half of one, even while another
+        worker writes it again.
+        """
+        path = self.path(job_id, name)
+        temporary = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+        try:
+            with self.fs.open(temporary, "wb") as handle:
+                yield handle
+            self.fs.mv(temporary, path)
+        except BaseException:
+            with suppress(OSError):
+                self.fs.rm(temporary)
+            raise
+
     def exists(self, job_id: str, name: str) -> bool:
         """Whether a job file exists."""
         return bool(self.fs.exists(self.path(job_id, name)))
