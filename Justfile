@@ -74,11 +74,11 @@ batch file *args: sync
 # replay the edge-case library in-process, through the model service, the gateway and a batch job: just cases [--save RUN.json] [--against RUN.json] | just cases pull
 cases *args: sync
     uv run --frozen --no-sync model-service train --if-needed
-    uv run --frozen --no-sync python scripts/cases.py "$@"
+    uv run --frozen --no-sync python -m scripts.cases "$@"
 
 # add to the edge-case library: just case add --input '{"text": "..."}' --expect label=plot [--flag n=v] [--note TEXT] [--must-pass] | --from FILE | --from-job JOB
 case *args: sync
-    uv run --frozen --no-sync python scripts/cases.py "$@"
+    uv run --frozen --no-sync python -m scripts.cases "$@"
 
 # what changed between two finished jobs on the same file (rows, fields, scores): just compare JOB_A JOB_B [--html FILE]
 compare job_a job_b *args: sync

@@ -20,27 +20,17 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from model_service.settings import Settings  # noqa: E402
-from onepipe import LoadedPipeline, PipelineInputError  # noqa: E402
-from onepipe.platform.cases import (  # noqa: E402
+from model_service.settings import Settings
+from onepipe import LoadedPipeline, PipelineInputError
+from onepipe.platform.cases import (
     SOURCES,
     Case,
     CasesFileError,
@@ -50,19 +40,46 @@ from onepipe.platform.cases import (  # noqa: E402
     read_cases,
     without_defaults,
     write_cases,
-    wrong_fields,
 )
-from onepipe.platform.http.client import GatewayClient, ServiceError  # noqa: E402
-from onepipe.platform.jobs.storage import CaseStore  # noqa: E402
-from onepipe.platform.jobs.types import input_key  # noqa: E402
-from onepipe.platform.jsonlines import json_line, read_values  # noqa: E402
-from onepipe.platform.loading import import_pipeline  # noqa: E402
-from onepipe.platform.schema.schemas import output_roles  # noqa: E402
-from onepipe.platform.settings import DEVELOPMENT_KEY, load_settings  # noqa: E402
-from onepipe.platform.settings import storage_url as storage_setting  # noqa: E402
+from onepipe.platform.http.client import GatewayClient, ServiceError
+from onepipe.platform.jobs.storage import CaseStore
+from onepipe.platform.jobs.types import input_key
+from onepipe.platform.jsonlines import read_values
+from onepipe.platform.loading import import_pipeline
+from onepipe.platform.schema.outputs import Outputs
+from onepipe.platform.settings import DEVELOPMENT_KEY, load_settings
+from onepipe.platform.settings import storage_url as storage_setting
+from scripts.case_faces import (  # re-exported: the tests replay through them
+    FACES,
+    as_batch_job,
+    in_process,
+    over_http,
+    private_stack,
+)
+from scripts.case_replay import (
+    CaseRun,
+    as_text,
+    changes_since,
+    changes_table,
+    replay,
+    results_table,
+    saved_run,
+)
 
-FACES = ("in-process", "model service", "gateway", "batch job")
-PER_REQUEST = 32  # inputs per predict call: under every service's limit
+ROOT = Path(__file__).resolve().parent.parent
+
+# the replay's parts, as tests/test_cases.py imports them from here
+__all__ = [
+    "FACES",
+    "CaseRun",
+    "as_batch_job",
+    "changes_since",
+    "check_cases",
+    "in_process",
+    "over_http",
+    "replay",
+    "saved_run",
+]
 
 app = typer.Typer(add_completion=False, no_args_is_help=False, help=__doc__.splitlines()[0])
 # a terminal's own width; piped (CI, a file), wide enough for the tables
@@ -101,281 +118,6 @@ def check_cases(loaded: LoadedPipeline[Any, Any, Any], cases: Sequence[Case]) ->
         if problems:
             found.append(f"{case.id}: " + "; ".join(problems))
     return found
-
-
-# -- the four faces --------------------------------------------------------------------
-
-Answer = tuple[list[dict[str, Any]], str]  # the outputs, in order, and the pipeline's version
-Face = Callable[[list[dict[str, Any]], dict[str, Any]], Answer]
-
-
-def in_process(loaded: LoadedPipeline[Any, Any, Any]) -> Face:
-    """The pipeline called in this process."""
-
-    def run(inputs: list[dict[str, Any]], flags: dict[str, Any]) -> Answer:
-        result = loaded.run(inputs, flags)
-        return [o.model_dump(mode="json") for o in result.outputs], loaded.version
-
-    return run
-
-
-def over_http(url: str, headers: Mapping[str, str] | None = None) -> Face:
-    """POST /v1/predict of a service (the model service, or the gateway with a key)."""
-
-    def run(inputs: list[dict[str, Any]], flags: dict[str, Any]) -> Answer:
-        outputs: list[dict[str, Any]] = []
-        versions = set()
-        for start in range(0, len(inputs), PER_REQUEST):
-            answer = httpx.post(
-                url + "/v1/predict",
-                json={"inputs": inputs[start : start + PER_REQUEST], "flags": flags},
-                headers=dict(headers or {}),
-                timeout=120,
-            )
-            if answer.status_code != 200:
-                raise RuntimeError(f"{url} answered {answer.status_code}: {answer.text[:500]}")
-            body = answer.json()
-            outputs += body["outputs"]
-            versions.add(body["version"])
-        return outputs, ",".join(sorted(versions))
-
-    return run
-
-
-def as_batch_job(gateway_url: str, headers: Mapping[str, str], like: Face) -> Face:
-    """The inputs as a JSON Lines file through a batch job; outputs read back from its JSONL report.
-
-    The report writes a nested output (a list or an object) as JSON text: read back as JSON
-    wherever `like` (the in-process face) gives one.
-    """
-
-    def run(inputs: list[dict[str, Any]], flags: dict[str, Any]) -> Answer:
-        lines = "".join(json_line(item) for item in inputs).encode()
-        sent = httpx.post(
-            gateway_url + "/v1/jobs",
-            files={"file": ("cases.jsonl", lines)},
-            data={"flags": json.dumps(flags)},
-            headers=dict(headers),
-            timeout=120,
-        )
-        if sent.status_code != 202:
-            raise RuntimeError(f"the gateway refused the batch job: {sent.status_code} {sent.text[:500]}")
-        job = _finished(sent.json()["url"], headers)
-        if job["state"] != "succeeded":
-            raise RuntimeError(f"the batch job {job['id']} ended {job['state']}: {job.get('error')}")
-        report = httpx.get(job["reports"]["jsonl"], headers=dict(headers), timeout=120)
-        records = read_values(report.text)
-        shapes, _ = like(inputs, flags)
-        outputs = [
-            {
-                name: json.loads(record[f"output.{name}"])
-                if isinstance(value, dict | list) and isinstance(record.get(f"output.{name}"), str)
-                else record.get(f"output.{name}")
-                for name, value in shape.items()
-            }
-            for record, shape in zip(records, shapes, strict=True)
-        ]
-        return outputs, str(job.get("pipeline_version") or "")
-
-    return run
-
-
-def _finished(url: str, headers: Mapping[str, str], timeout: float = 600) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = dict(httpx.get(url, headers=dict(headers), timeout=30).json())
-        if job["state"] in ("succeeded", "failed", "cancelled"):
-            return job
-        time.sleep(0.3)
-    raise RuntimeError(f"the batch job at {url} did not finish within {timeout:g} s")
-
-
-@contextmanager
-def private_stack(settings: Settings) -> Iterator[dict[str, Face]]:
-    """The model service, the gateway and a worker, started here on free ports (no Redis needed)."""
-    from gateway.auth import hash_key
-    from onepipe_harness.processes import free_port, gateway, model_service, worker
-
-    key = "cases-" + os.urandom(8).hex()
-    keys = [{"name": "cases", "sha256": hash_key(key), "scopes": ["predict", "jobs"]}]
-    with tempfile.TemporaryDirectory(prefix="onepipe-cases-") as folder, ExitStack() as started:
-        shared = {
-            "STORAGE_URL": str(Path(folder) / "storage"),
-            "REDIS_URL": f"sqla+sqlite:///{Path(folder) / 'queue.sqlite'}",
-        }
-        model = started.enter_context(
-            model_service(
-                free_port(),
-                MODEL_PIPELINE=settings.pipeline,
-                MODEL_ARTIFACTS_DIR=str(settings.artifacts_dir.resolve()),
-            )
-        )
-        front = started.enter_context(
-            gateway(
-                free_port(),
-                model.url,
-                GATEWAY_API_KEYS=json.dumps(keys),
-                GATEWAY_RATE_LIMIT="100000/minute",
-                **shared,
-            )
-        )
-        started.enter_context(worker(MODEL_URL=model.url, **shared))
-        headers = {"X-API-Key": key}
-        yield {
-            "model service": over_http(model.url),
-            "gateway": over_http(front.url, headers),
-            "batch job": as_batch_job(front.url, headers, over_http(model.url)),
-        }
-
-
-# -- a replay --------------------------------------------------------------------------
-
-
-@dataclass
-class CaseRun:
-    """One case through every face."""
-
-    case: Case
-    answers: dict[str, dict[str, Any]] = field(default_factory=dict)  # face -> outputs
-    versions: dict[str, str] = field(default_factory=dict)  # face -> pipeline version
-
-    @property
-    def output(self) -> dict[str, Any]:
-        """The in-process output: the reference every face must equal."""
-        return self.answers[FACES[0]]
-
-    @property
-    def disagreeing(self) -> list[str]:
-        """The faces whose outputs or version differ from the in-process ones."""
-        return [
-            face
-            for face in self.answers
-            if self.answers[face] != self.output or self.versions[face] != self.versions[FACES[0]]
-        ]
-
-    @property
-    def wrong(self) -> list[str]:
-        """The expected fields the pipeline gets wrong."""
-        return wrong_fields(self.case, self.output)
-
-
-def replay(cases: Sequence[Case], faces: Mapping[str, Face]) -> list[CaseRun]:
-    """Every case through every face, one call per face and flag set."""
-    runs = {case.id: CaseRun(case) for case in cases}
-    groups: dict[str, list[Case]] = {}
-    for case in cases:
-        groups.setdefault(json.dumps(case.flags, sort_keys=True), []).append(case)
-    for group in groups.values():
-        inputs, flags = [c.input for c in group], group[0].flags
-        for face, run in faces.items():
-            outputs, version = run(inputs, flags)
-            for case, output in zip(group, outputs, strict=True):
-                runs[case.id].answers[face] = output
-                runs[case.id].versions[face] = version
-    return [runs[case.id] for case in cases]
-
-
-def _value(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
-
-
-def results_table(runs: Sequence[CaseRun]) -> Table:
-    """Per case: what a person expects, what the pipeline answers, whether the faces agree."""
-    table = Table(title="Cases", show_lines=False)
-    for column in ("case", "note", "expected", "answer", "faces", "result"):
-        table.add_column(column, overflow="fold")
-    for run in runs:
-        expected = ", ".join(f"{k}={_value(v)}" for k, v in run.case.expected.items())
-        answer = ", ".join(f"{k}={_value(run.output.get(k))}" for k in run.case.expected)
-        faces = (
-            f"[green]all {len(run.answers)} agree[/green]"
-            if not run.disagreeing
-            else "[red]differ: " + ", ".join(run.disagreeing) + "[/red]"
-        )
-        if not run.wrong:
-            result = "[green]right[/green]"
-        elif run.case.must_pass:
-            result = "[red]WRONG (must pass)[/red]"
-        else:
-            result = "[yellow]wrong[/yellow]"
-        note = run.case.note if len(run.case.note) <= 60 else run.case.note[:57] + "..."
-        table.add_row(run.case.id, escape(note), escape(expected), escape(answer), faces, result)
-    return table
-
-
-def saved_run(runs: Sequence[CaseRun], pipeline: str) -> dict[str, Any]:
-    """A replay as kept by --save: each case's output and whether it was right."""
-    return {
-        "pipeline": pipeline,
-        "version": runs[0].versions[FACES[0]] if runs else "",
-        "at": datetime.now(UTC).isoformat(),
-        "cases": {
-            run.case.id: {
-                "expected": run.case.expected,
-                "note": run.case.note,
-                "output": run.output,
-                "right": not run.wrong,
-            }
-            for run in runs
-        },
-    }
-
-
-@dataclass
-class Change:
-    """What happened to one case between a kept run and this one."""
-
-    case_id: str
-    what: str  # fixed, broken, changed, new, removed
-    fields: dict[str, tuple[Any, Any]]  # output field -> (before, now)
-    note: str
-
-
-def changes_since(before: Mapping[str, Any], runs: Sequence[CaseRun]) -> list[Change]:
-    """The cases whose outputs changed since `before` (a --save file), fixed and broken first."""
-    kept: Mapping[str, Any] = before["cases"]
-    found = []
-    for run in runs:
-        old = kept.get(run.case.id)
-        if old is None:
-            found.append(Change(run.case.id, "new", {}, run.case.note))
-            continue
-        fields = {
-            name: (old["output"].get(name), value)
-            for name, value in run.output.items()
-            if old["output"].get(name) != value
-        }
-        right = not run.wrong
-        what = (
-            "fixed"
-            if right and not old["right"]
-            else "broken"
-            if old["right"] and not right
-            else "changed"
-            if fields
-            else ""
-        )
-        if what:
-            found.append(Change(run.case.id, what, fields, run.case.note))
-    current = {run.case.id for run in runs}
-    found += [Change(i, "removed", {}, str(c.get("note", ""))) for i, c in kept.items() if i not in current]
-    order = {"broken": 0, "fixed": 1, "changed": 2, "new": 3, "removed": 4}
-    return sorted(found, key=lambda change: order[change.what])
-
-
-def changes_table(changes: Sequence[Change], before: Mapping[str, Any], version: str) -> Table:
-    """What changed since a kept run, case by case."""
-    table = Table(title=f"Since the run of {before['at'][:19]} (version {before['version']} -> {version})")
-    for column in ("case", "change", "outputs that changed", "note"):
-        table.add_column(column, overflow="fold")
-    colours = {"broken": "red", "fixed": "green"}
-    for change in changes:
-        fields = "; ".join(f"{k}: {_value(a)} -> {_value(b)}" for k, (a, b) in change.fields.items())
-        what = change.what
-        if what in colours:
-            what = f"[{colours[what]}]{what}[/{colours[what]}]"
-        table.add_row(change.case_id, what, escape(fields), escape(change.note[:60]))
-    return table
 
 
 @app.callback(invoke_without_command=True)
@@ -514,7 +256,7 @@ def cases_from_job(
 ) -> list[Case]:
     """A scored job's wrong rows as cases (the right answer from the truth column), most confident first."""
     output_schema, output_flags_schema = loaded.describe().output_schema, loaded.describe().flags_schema
-    confidence = output_roles(output_schema).get("confidence")
+    confidence = Outputs.from_schema(output_schema).confidence
     with GatewayClient(url, api_key, timeout=300) as client:
         job = client.job(job_id)
         if not job["truth"]:
@@ -538,7 +280,7 @@ def cases_from_job(
             if not missed:
                 continue
             expected = {f: _as_output(record.get(f"truth.{f}"), f, output_schema) for f in missed}
-            answered = ", ".join(f"{f}={_value(record.get(f'{output}.{f}'))}" for f in missed)
+            answered = ", ".join(f"{f}={as_text(record.get(f'{output}.{f}'))}" for f in missed)
             sure = record.get(f"{output}.{confidence}") if confidence else None
             note = f"wrong in job {job_id}, row {record['row']}: answered {answered}" + (
                 f" (confidence {sure:.2f})" if isinstance(sure, int | float) else ""
@@ -608,8 +350,8 @@ def _merge_summary(merged: Any, path: Path) -> None:
     )
     for held, incoming in merged.conflicts:
         console.print(
-            f"[yellow]conflict[/yellow] {held.id}: the library expects {_value(held.expected)}, "
-            f"a report ({incoming.source}, {incoming.added_at:%Y-%m-%d}) says {_value(incoming.expected)}"
+            f"[yellow]conflict[/yellow] {held.id}: the library expects {as_text(held.expected)}, "
+            f"a report ({incoming.source}, {incoming.added_at:%Y-%m-%d}) says {as_text(incoming.expected)}"
             + (f": {escape(incoming.note)}" if incoming.note else "")
         )
 

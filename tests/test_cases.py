@@ -14,7 +14,9 @@ import httpx
 import pytest
 
 from gateway.auth import hash_key
-from onepipe import LoadedPipeline
+from gateway.cases import as_case_problem
+from onepipe import LoadedPipeline, Problem
+from onepipe.errors import problem_at
 from onepipe.platform.cases import (
     Case,
     CasesFileError,
@@ -28,6 +30,7 @@ from onepipe.platform.cases import (
     write_cases,
     wrong_fields,
 )
+from onepipe.platform.http.server import ProblemError
 from onepipe.platform.jobs.storage import CaseStore, StoredCase
 from onepipe.platform.jsonlines import json_line, read_values
 from onepipe_harness.processes import ROOT, RedisServer, ServiceProcess
@@ -51,7 +54,7 @@ LIBRARY = ROOT / "cases" / "review-triage.jsonl"
 BREAKS = "Dull\u2028as a line\u2029as a paragraph\x85as NEL\ras CR\nas LF, and still one film."
 TINY_LIBRARY = ROOT / "tests" / "tiny_pipeline" / "cases.jsonl"
 TINY = "tests.tiny_pipeline:pipeline"
-CASES = ["uv", "run", "--frozen", "--no-sync", "python", "scripts/cases.py"]
+CASES = ["uv", "run", "--frozen", "--no-sync", "python", "-m", "scripts.cases"]
 
 
 def _case(text: str, label: str, **more: Any) -> Case:
@@ -127,6 +130,35 @@ def test_every_line_break_of_a_text_is_escaped_and_the_file_is_split_at_newlines
     assert "\u2028" in path.read_text(encoding="utf-8")
     assert read_cases(path) == cases
     assert read_values(json_line({"text": BREAKS}) * 2) == [{"text": BREAKS}] * 2
+
+
+def test_the_model_services_refusal_of_inputs_0_is_a_refusal_of_the_case_input() -> None:
+    problems = [
+        problem_at(["inputs", 0, "text"], "too short"),
+        problem_at(["inputs", 0, "tags", 2], "not a string"),
+        problem_at(["inputs", 0], "not an object"),
+        Problem(loc="flags.top_k", message="too large"),
+    ]
+    refused = ProblemError(422, "Invalid input", "; ".join(str(p) for p in problems), problems)
+    case = as_case_problem(refused)
+    assert [(p.loc, p.message, p.input, p.field) for p in case.errors or []] == [
+        ("input.text", "too short", None, None),
+        ("input.tags[2]", "not a string", None, None),
+        ("input", "not an object", None, None),
+        ("flags.top_k", "too large", None, None),
+    ]
+    assert case.status == 422 and case.title == "Invalid case"
+    assert case.detail == (
+        "input.text: too short; input.tags[2]: not a string; input: not an object; flags.top_k: too large"
+    )
+    # a refusal naming no input (the service is loading) passes on as it came
+    loading = as_case_problem(ProblemError(503, "Pipeline loading", "retry shortly"))
+    assert (loading.status, loading.title, loading.detail, loading.errors) == (
+        503,
+        "Pipeline loading",
+        "retry shortly",
+        [],
+    )
 
 
 def test_input_fields_the_pipeline_lacks_are_named_with_the_known_ones() -> None:

@@ -8,7 +8,6 @@ GATEWAY_MAX_PENDING_CASES reports waiting.
 from __future__ import annotations
 
 import asyncio
-import re
 from datetime import datetime
 from typing import Any
 
@@ -86,15 +85,27 @@ def _shown(key: str, case: Case) -> ReportedCase:
     return ReportedCase(key=key, **case.model_dump(exclude={"must_pass"}))
 
 
-def _as_case_problem(error: ProblemError) -> ProblemError:
-    """The model service's refusal of `inputs[0]` as a refusal of the case's `input`."""
-    errors = [
-        Problem(loc=re.sub(r"^inputs\[0\]", "input", p.loc), message=p.message) for p in error.errors or []
-    ]
-    detail = re.sub(r"inputs\[0\]", "input", error.detail)
+def as_case_problem(error: ProblemError) -> ProblemError:
+    """The model service's refusal of `inputs[0]` as a refusal of the case's `input`.
+
+    Each problem with an input says which input and which field in it as data (`Problem.input`,
+    `Problem.field`): its place is rebuilt from those, and the detail from the problems.
+    """
+    errors = [_as_case_error(problem) for problem in error.errors or []]
+    about_input = any(problem.input is not None for problem in error.errors or [])
+    detail = "; ".join(str(problem) for problem in errors) if about_input else error.detail
     return ProblemError(
         error.status, TITLE if error.status == 422 else error.title, detail, errors, error.headers
     )
+
+
+def _as_case_error(problem: Problem) -> Problem:
+    """One problem of the request's only input, placed under the case's `input`."""
+    if problem.input is None:
+        return Problem(loc=problem.loc, message=problem.message)
+    inside = problem.field or ""
+    loc = "input" + ("." if inside and not inside.startswith("[") else "") + inside
+    return Problem(loc=loc, message=problem.message)
 
 
 def check_report(body: CaseReport, info: PipelineInfo) -> None:
@@ -130,7 +141,7 @@ async def report(
     try:
         raw = await gateway.predict(PublicPredictRequest(inputs=body.input, flags=body.flags), caller)
     except ProblemError as error:
-        raise _as_case_problem(error) from None
+        raise as_case_problem(error) from None
     answered = PredictResponse.model_validate_json(raw.body)
     case = Case(
         input=body.input,

@@ -31,6 +31,7 @@ from onepipe.platform.jobs.storage import JobStore, UploadTooLargeError
 from onepipe.platform.jobs.types import (
     JOB_ID_EXAMPLE,
     REPORT_FORMATS,
+    FileFormat,
     JobMeta,
     JobSpec,
     JobState,
@@ -169,6 +170,28 @@ def check_flags(
         raise ProblemError(422, title, "; ".join(str(p) for p in problems), errors=problems)
 
 
+def _checked_request(
+    info: PipelineInfo,
+    file_name: str,
+    mapping: Mapping[str, Any],
+    flags: dict[str, Any],
+    compare_flags: dict[str, Any] | None,
+    truth: Mapping[str, Any],
+) -> FileFormat:
+    """The file's format, once the flags, the mapping and the truth are of the right shapes (else a 422)."""
+    check_flags("flags", flags, info.flags_schema)
+    if compare_flags is not None:
+        check_flags("compare_flags", compare_flags, info.flags_schema)
+    if any(not isinstance(v, str) for v in mapping.values()):
+        raise _invalid("mapping", "maps input fields to column names (strings)")
+    if any(not isinstance(v, str) for v in truth.values()):
+        raise _invalid("truth", "maps output fields to column names (strings)")
+    try:
+        return detect_format(file_name)
+    except DatasetError as error:
+        raise _invalid("file", str(error)) from None
+
+
 class JobService:
     """The gateway's side of batch jobs; `enqueue(job_id, ticket)` hands a job to the workers."""
 
@@ -190,18 +213,8 @@ class JobService:
         job_id: str | None = None,
     ) -> JobMeta:
         """Check everything that can be checked before queueing; store and queue the job (as `job_id`)."""
-        check_flags("flags", flags, info.flags_schema)
-        if compare_flags is not None:
-            check_flags("compare_flags", compare_flags, info.flags_schema)
-        if any(not isinstance(v, str) for v in mapping.values()):
-            raise _invalid("mapping", "maps input fields to column names (strings)")
         truth = truth or {}
-        if any(not isinstance(v, str) for v in truth.values()):
-            raise _invalid("truth", "maps output fields to column names (strings)")
-        try:
-            file_format = detect_format(file_name)
-        except DatasetError as error:
-            raise _invalid("file", str(error)) from None
+        file_format = _checked_request(info, file_name, mapping, flags, compare_flags, truth)
         meta = JobMeta(
             id=job_id or self.store.new_id(),
             spec=JobSpec(
@@ -217,37 +230,7 @@ class JobService:
             pipeline=info.name,
             pipeline_version=info.version,
         )
-        try:
-            size = self.store.store_input(meta, upload, self.max_upload_bytes)
-            if size == 0:
-                raise DatasetError("the file is empty")
-            with self.store.open(meta.id, self.store.input_name(meta)) as handle:
-                header = read_header(file_format, handle)
-            columns = resolve_mapping(info.input_schema, header, mapping, file_format)
-            meta.spec.mapping = columns  # every field's column, as the job reads it (shown in JobView)
-            wrong_truth = [
-                Problem(loc=f"truth.{name}", message=message)
-                for name, message in truth_problems(info.output_schema, header, truth, file_format)
-            ]
-            if wrong_truth:
-                self.store.delete(meta.id)
-                raise ProblemError(
-                    422, "Invalid job", "; ".join(str(p) for p in wrong_truth), errors=wrong_truth
-                )
-            with self.store.open(meta.id, self.store.input_name(meta)) as handle:
-                if not has_rows(file_format, handle):
-                    raise DatasetError("the file has a header but no data rows")
-                if file_format == "parquet":  # a column of the wrong type: refused before any row runs
-                    check_parquet_types(handle, info.input_schema, columns)
-        except ValueError as error:  # DatasetError, or the upload over its limit
-            self.store.delete(meta.id)
-            status = 413 if isinstance(error, UploadTooLargeError) else 422
-            raise ProblemError(
-                status,
-                "Invalid job" if status == 422 else "File too large",
-                f"file: {error}",
-                errors=[Problem(loc="file", message=str(error))],
-            ) from None
+        self._store_checked(meta, upload, info)
         try:
             self._send(meta)
         except ProblemError:
@@ -259,6 +242,44 @@ class JobService:
             raise
         log.info("job %s queued by %s", meta.id, caller.name)
         return meta
+
+    def _store_checked(self, meta: JobMeta, upload: IO[bytes], info: PipelineInfo) -> None:
+        """Store the upload and check it against the pipeline: its header, mapping, truth, rows, types.
+
+        Refused (422, or 413 over the upload limit), the stored file is deleted again.
+        """
+        spec = meta.spec
+        try:
+            size = self.store.store_input(meta, upload, self.max_upload_bytes)
+            if size == 0:
+                raise DatasetError("the file is empty")
+            with self.store.open(meta.id, self.store.input_name(meta)) as handle:
+                header = read_header(spec.file_format, handle)
+            columns = resolve_mapping(info.input_schema, header, spec.mapping, spec.file_format)
+            spec.mapping = columns  # every field's column, as the job reads it (shown in JobView)
+            wrong_truth = [
+                Problem(loc=f"truth.{name}", message=message)
+                for name, message in truth_problems(info.output_schema, header, spec.truth, spec.file_format)
+            ]
+            if wrong_truth:
+                self.store.delete(meta.id)
+                raise ProblemError(
+                    422, "Invalid job", "; ".join(str(p) for p in wrong_truth), errors=wrong_truth
+                )
+            with self.store.open(meta.id, self.store.input_name(meta)) as handle:
+                if not has_rows(spec.file_format, handle):
+                    raise DatasetError("the file has a header but no data rows")
+                if spec.file_format == "parquet":  # a column of the wrong type: refused before any row runs
+                    check_parquet_types(handle, info.input_schema, columns)
+        except ValueError as error:  # DatasetError, or the upload over its limit
+            self.store.delete(meta.id)
+            status = 413 if isinstance(error, UploadTooLargeError) else 422
+            raise ProblemError(
+                status,
+                "Invalid job" if status == 422 else "File too large",
+                f"file: {error}",
+                errors=[Problem(loc="file", message=str(error))],
+            ) from None
 
     def _send(self, meta: JobMeta) -> None:
         """Save the job with a fresh ticket, then queue the task carrying it (503: the queue is down)."""

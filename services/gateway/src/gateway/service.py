@@ -152,7 +152,10 @@ def _problem(error: ServiceError, timeout: float) -> ProblemError:
         # the caller's input was refused: their mistake, already in the request log line
         log.info("model service refused the request: %s", error)
         problem = error.problem
-        errors = [Problem(loc=e["loc"], message=e["message"]) for e in problem.get("errors") or []]
+        errors = [
+            Problem(loc=e["loc"], message=e["message"], input=e.get("input"), field=e.get("field"))
+            for e in problem.get("errors") or []
+        ]
         return ProblemError(
             error.status or 422,
             str(problem.get("title", "Invalid request")),

@@ -1,6 +1,6 @@
 """What two runs of one input did differently: their answers, their steps, their flags (no Streamlit here).
 
-Read from the output schema's `x-role` marks, never from the example's field names.
+Read through the outputs' description (their roles, `Outputs`), never from the example's field names.
 """
 
 from __future__ import annotations
@@ -9,15 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from onepipe.platform.schema.schemas import (
-    ROLE_CONFIDENCE,
-    ROLE_LABEL,
-    ROLE_REASONS,
-    ROLE_REVIEW,
-    output_roles,
-)
+from onepipe.platform.schema.outputs import Outputs
 from ui_service import wording
-from ui_service.views import is_number
+from ui_service.views import is_number, output_titles
 
 
 def changed_fields(first: Mapping[str, Any], second: Mapping[str, Any]) -> list[str]:
@@ -48,28 +42,28 @@ class MetricView:
 
 def compare_summary(first: Mapping[str, Any], second: Mapping[str, Any], schema: Mapping[str, Any]) -> str:
     """Two answers in one line, e.g. "Verdict unchanged (fresh), confidence +0.14, no review needed."."""
-    roles = output_roles(schema)
-    titles = wording.field_titles(schema)
+    outputs = Outputs.from_schema(schema)
+    titles = output_titles(outputs)
     changed = changed_fields(first, second)
     parts = []
-    label = roles.get(ROLE_LABEL)
+    label = outputs.label
     if label:
         a, b = wording.value(first.get(label)), wording.value(second.get(label))
         parts.append(f"verdict unchanged ({a})" if a == b else f"verdict changed: {a} → {b}")
-    confidence = roles.get(ROLE_CONFIDENCE)
+    confidence = outputs.confidence
     if confidence and is_number(first.get(confidence)) and is_number(second.get(confidence)):
         difference = wording.signed(float(second[confidence]) - float(first[confidence]))
         title = titles[confidence].lower()
         unchanged = f"{title} unchanged ({wording.number(float(second[confidence]))})"
         parts.append(unchanged if difference == "0" else f"{title} {difference}")
-    review = roles.get(ROLE_REVIEW)
+    review = outputs.review
     if review:
         a_review, b_review = bool(first.get(review)), bool(second.get(review))
         if a_review == b_review:
             parts.append("review still needed" if b_review else "no review needed")
         else:
             parts.append("now needs review" if b_review else "no longer needs review")
-    headline = {label, confidence, review, roles.get(ROLE_REASONS)}
+    headline = {label, confidence, review, outputs.reasons}
     others = [name for name in changed if name not in headline]
     if others:
         names = ", ".join(titles.get(name, wording.readable(name)) for name in others)
@@ -95,14 +89,14 @@ def compare_metrics(
     first: Mapping[str, Any], second: Mapping[str, Any], schema: Mapping[str, Any]
 ) -> list[MetricView]:
     """B's headline figures with their change from A: the verdict, the confidence, the review mark."""
-    roles = output_roles(schema)
-    titles = wording.field_titles(schema)
+    outputs = Outputs.from_schema(schema)
+    titles = output_titles(outputs)
     metrics = []
-    label = roles.get(ROLE_LABEL)
+    label = outputs.label
     if label:
         a, b = wording.value(first.get(label)), wording.value(second.get(label))
         metrics.append(MetricView(titles[label], b, None if a == b else f"was {a}", "off", f"A: {a}; B: {b}"))
-    confidence = roles.get(ROLE_CONFIDENCE)
+    confidence = outputs.confidence
     if confidence and is_number(second.get(confidence)):
         b_value = float(second[confidence])
         a_value = float(first[confidence]) if is_number(first.get(confidence)) else None
@@ -116,7 +110,7 @@ def compare_metrics(
                 help=f"A: {a_text if a_value is not None else wording.NONE}; B: {b_text}",
             )
         )
-    review = roles.get(ROLE_REVIEW)
+    review = outputs.review
     if review:
         a_review, b_review = bool(first.get(review)), bool(second.get(review))
         delta = None if a_review == b_review else ("now needed" if b_review else "no longer needed")
@@ -130,7 +124,7 @@ def difference_rows(
     first: Mapping[str, Any], second: Mapping[str, Any], schema: Mapping[str, Any]
 ) -> list[dict[str, str]]:
     """The output fields that differ, as table rows: the field, A's value, B's value (in words)."""
-    titles = wording.field_titles(schema)
+    titles = output_titles(Outputs.from_schema(schema))
     rows = []
     for name in changed_fields(first, second):
         a_text, b_text = pair_text(first.get(name), second.get(name))

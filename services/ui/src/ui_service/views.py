@@ -1,8 +1,8 @@
 """What to show of what the pipeline returned, of a peer's failure, of a reported case (no Streamlit here).
 
 A trace is read in trace_view.py, two runs compared in compare_view.py. Everything is read from
-the output schema and its `x-role` marks (onepipe.platform.schema.schemas.output_roles) and from the values
-themselves, never from the example's field names.
+the outputs' description (onepipe.platform.schema.outputs.Outputs: each field's role, bounds,
+description) and from the values themselves, never from the example's field names.
 """
 
 from __future__ import annotations
@@ -11,15 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from onepipe.platform.schema.schemas import (
-    ROLE_CONFIDENCE,
-    ROLE_KNOWN,
-    ROLE_LABEL,
-    ROLE_REASONS,
-    ROLE_REVIEW,
-    output_roles,
-    resolve,
-)
+from onepipe.platform.schema.outputs import Outputs
 from onepipe.preview import kind_of
 from ui_service import wording
 
@@ -88,28 +80,25 @@ def facts(record: Mapping[str, Any], titles: Mapping[str, str] | None = None) ->
     ]
 
 
-# -- the schema's shapes -------------------------------------------------------------------------
+# -- the outputs' shapes ------------------------------------------------------------------------
 
 
-def property_schema(schema: Mapping[str, Any], name: str) -> dict[str, Any]:
-    """An object schema's property, its $ref followed and an Optional seen as its non-null shape."""
-    raw = schema.get("properties", {}).get(name, {})
-    shape = dict(resolve(raw, schema))
-    options = [resolve(s, schema) for s in shape.get("anyOf", []) if resolve(s, schema).get("type") != "null"]
-    if len(options) == 1:
-        shape = {**{k: v for k, v in shape.items() if k != "anyOf"}, **options[0]}
-    return {**shape, **{k: v for k, v in raw.items() if k not in ("$ref", "anyOf", "allOf")}}
+def output_titles(outputs: Outputs) -> dict[str, str]:
+    """Every output field with its title, in schema order."""
+    return {name: wording.field_title(name, described.schema) for name, described in outputs.fields.items()}
 
 
-def item_titles(schema: Mapping[str, Any], name: str) -> dict[str, str]:
-    """Titles of the fields of a property's records (a record, or a list of them), from the schema."""
-    prop = property_schema(schema, name)
-    target: Mapping[str, Any] = prop
-    if prop.get("type") == "array" and isinstance(prop.get("items"), Mapping):
-        target = resolve(prop["items"], schema)
-    if "properties" not in target:
-        return {}
-    return wording.field_titles(target)
+def item_titles(outputs: Outputs, name: str) -> dict[str, str]:
+    """Titles of the fields of an output's records (a record, or a list of them), from the schema."""
+    described = outputs.fields.get(name)
+    record = described.record if described is not None else None
+    return wording.field_titles(record) if record is not None else {}
+
+
+def description(outputs: Outputs, name: str | None) -> str | None:
+    """What an output field holds, as its schema says; None for a field the schema does not name."""
+    described = outputs.fields.get(name) if name else None
+    return described.description if described is not None else None
 
 
 def table_rows(records: list[Any], titles: Mapping[str, str] | None = None) -> list[dict[str, str]]:
@@ -159,15 +148,12 @@ class Verdict:
 
 def verdict(output: Mapping[str, Any], schema: Mapping[str, Any]) -> Verdict | None:
     """The output's headline: its verdict, confidence, review mark and reasons, whether it is known."""
-    roles = output_roles(schema)
-    if not roles:
+    outputs = Outputs.from_schema(schema)
+    if not outputs.roles:
         return None
-    titles = wording.field_titles(schema)
-    label = roles.get(ROLE_LABEL)
-    confidence = roles.get(ROLE_CONFIDENCE)
-    review = roles.get(ROLE_REVIEW)
-    known = roles.get(ROLE_KNOWN)
-    reasons_field = roles.get(ROLE_REASONS)
+    titles = output_titles(outputs)
+    label, confidence, review = outputs.label, outputs.confidence, outputs.review
+    known, reasons_field = outputs.known, outputs.reasons
     value = output.get(confidence) if confidence else None
     number = float(value) if value is not None and is_number(value) else None
     reasons = output.get(reasons_field) if reasons_field else None
@@ -176,12 +162,12 @@ def verdict(output: Mapping[str, Any], schema: Mapping[str, Any]) -> Verdict | N
         label=label,
         label_title=titles.get(label or "", ""),
         label_text=wording.value(output.get(label)) if label else "",
-        label_help=property_schema(schema, label).get("description") if label else None,
+        label_help=description(outputs, label),
         confidence=confidence,
         confidence_title=titles.get(confidence or "", ""),
         confidence_value=number,
-        confidence_share=_share(number, property_schema(schema, confidence) if confidence else {}),
-        confidence_help=property_schema(schema, confidence).get("description") if confidence else None,
+        confidence_share=_share(number, outputs.fields[confidence].bounds if confidence else (None, None)),
+        confidence_help=description(outputs, confidence),
         review=review,
         review_title=titles.get(review or "", ""),
         needs_review=bool(output.get(review)) if review else None,
@@ -195,11 +181,12 @@ def verdict(output: Mapping[str, Any], schema: Mapping[str, Any]) -> Verdict | N
     )
 
 
-def _share(value: float | None, prop: Mapping[str, Any]) -> float | None:
+def _share(value: float | None, bounds: tuple[float | None, float | None]) -> float | None:
     if value is None:
         return None
-    low, high = prop.get("minimum", 0.0), prop.get("maximum", 1.0)
-    if not (is_number(low) and is_number(high)) or high <= low or not low <= value <= high:
+    low = 0.0 if bounds[0] is None else bounds[0]
+    high = 1.0 if bounds[1] is None else bounds[1]
+    if high <= low or not low <= value <= high:
         return None
     return float((value - low) / (high - low))
 
@@ -228,9 +215,9 @@ def score_sets(
 
     A step's decision is a record holding numbers by name, and the class it chose as one of its values.
     """
-    roles = output_roles(schema)
-    chosen = output.get(roles[ROLE_LABEL]) if ROLE_LABEL in roles else None
-    titles = wording.field_titles(schema)
+    outputs = Outputs.from_schema(schema)
+    chosen = output.get(outputs.label) if outputs.label else None
+    titles = output_titles(outputs)
     found = [
         ScoreSet(
             title=titles.get(name, wording.readable(name)),
@@ -238,10 +225,10 @@ def score_sets(
             chosen=str(chosen) if chosen is not None and str(chosen) in value else None,
             source=name,
             from_output=True,
-            about=property_schema(schema, name).get("description"),
+            about=description(outputs, name),
         )
         for name, value in output.items()
-        if name not in roles.values() and display_of(value) == "bars"
+        if name not in outputs.roles.values() and display_of(value) == "bars"
     ]
     if found or trace is None:
         return found
@@ -273,16 +260,17 @@ def field_views(
     output: Mapping[str, Any], schema: Mapping[str, Any], skip: list[str] | None = None
 ) -> list[FieldView]:
     """The output's fields in schema order (those in `skip` left out), each with its title and display."""
-    titles = wording.field_titles(schema)
+    outputs = Outputs.from_schema(schema)
+    titles = output_titles(outputs)
     order = [*titles, *(name for name in output if name not in titles)]
     return [
         FieldView(
             name=name,
             title=titles.get(name) or wording.readable(name),
-            help=property_schema(schema, name).get("description"),
+            help=description(outputs, name),
             value=output.get(name),
             display=display_of(output.get(name)),
-            columns=item_titles(schema, name),
+            columns=item_titles(outputs, name),
         )
         for name in order
         if name in output and name not in (skip or [])
@@ -337,7 +325,7 @@ def case_rows(
 ) -> list[dict[str, str]]:
     """Reported cases as table rows: when, who, the input, the right answer, the flags, the note."""
     in_titles = wording.field_titles(input_schema or {})
-    out_titles = wording.field_titles(output_schema or {})
+    out_titles = output_titles(Outputs.from_schema(output_schema or {}))
     flag_titles = wording.field_titles(flags_schema or {})
 
     def text(value: Any, titles: Mapping[str, str]) -> str:

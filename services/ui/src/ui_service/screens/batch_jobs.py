@@ -11,8 +11,8 @@ import streamlit.components.v1 as components
 
 from onepipe import PipelineInfo
 from onepipe.platform.jobs.datasets import DatasetError, detect_format, read_header
-from onepipe.platform.schema.schemas import scorable_fields
-from ui_service import compare_view, forms, jobs_view, render, widgets, wording
+from onepipe.platform.schema.outputs import Outputs
+from ui_service import compare_view, forms, jobs_view, render, views, widgets
 from ui_service.peers import Peers, attempt
 
 NONE_COLUMN = "(none)"
@@ -114,8 +114,9 @@ def column_mapping(info: PipelineInfo, header: list[str]) -> tuple[dict[str, str
 
 def truth_form(info: PipelineInfo, header: list[str]) -> dict[str, str]:
     """Output field -> the file's column of its right answers, for the fields that can be scored."""
-    scored = scorable_fields(info.output_schema)
-    titles = wording.field_titles(info.output_schema)
+    outputs = Outputs.of(info)
+    scored = outputs.scorable()
+    titles = views.output_titles(outputs)
     truth = {}
     matches = {name: jobs_view.matching_column(name, header) for name in scored}
     with st.expander("Score against the truth", expanded=any(matches.values())):
@@ -314,7 +315,7 @@ def show_comparison(info: PipelineInfo, found: dict[str, Any], page: bytes) -> N
             f"{score['fixed']} rows fixed, {score['broken']} broken, of {score['scored']} scored",
             border=True,
         )
-    titles = wording.field_titles(info.output_schema)
+    titles = views.output_titles(Outputs.of(info))
     st.dataframe(
         [
             {

@@ -7,7 +7,7 @@ from typing import Any
 import streamlit as st
 
 from onepipe import PipelineInfo
-from onepipe.platform.schema.schemas import scorable_fields
+from onepipe.platform.schema.outputs import Outputs
 from ui_service import forms, render, views, widgets, wording
 from ui_service.peers import Peers, attempt
 
@@ -42,7 +42,8 @@ def show(info: PipelineInfo, peers: Peers) -> None:
 
 def feedback_form(info: PipelineInfo, result: dict[str, Any], peers: Peers) -> None:
     """ "This is wrong": the right answer and a note, kept by the gateway for the edge-case library."""
-    judged = [s for s in forms.fields(info.output_schema) if s.name in scorable_fields(info.output_schema)]
+    scorable = Outputs.of(info).scorable()
+    judged = [spec for spec in forms.fields(info.output_schema) if spec.name in scorable]
     if not judged:
         return
     titles = {spec.name: spec.label for spec in judged}

@@ -96,6 +96,8 @@ class OutputField:
     scored: str | None  # categorical or numeric against a truth column; None: not scorable
     boolean: bool  # its values are booleans (a truth cell may say yes or no)
     bounds: tuple[float | None, float | None]  # its `minimum` / `maximum`, when numeric
+    description: str | None = None  # what it holds, as its schema (or the one its `$ref` names) says
+    record: Mapping[str, Any] | None = None  # the object schema of its records (one, or a list's items)
 
     @property
     def numeric(self) -> bool:
@@ -152,6 +154,10 @@ class Outputs:
         """The field set when the input is one the pipeline knows (`x-role: known`)."""
         return self.roles.get(ROLE_KNOWN)
 
+    def scorable(self) -> list[str]:
+        """The fields that can be scored against a truth column, in schema order."""
+        return [name for name, described in self.fields.items() if described.scored]
+
     def columns(self) -> list[tuple[str, str]]:
         """The fields in schema order, each with its kind: string, number, integer, boolean or json."""
         return [(name, described.kind) for name, described in self.fields.items()]
@@ -168,7 +174,37 @@ def _describe(name: str, schema: Mapping[str, Any], root: Mapping[str, Any], rol
         scored=scored_kind(schema, root),
         boolean=is_boolean(schema, root),
         bounds=schema_bounds(schema, root),
+        description=field_description(schema, root),
+        record=record_schema(schema, root),
     )
+
+
+def field_description(schema: Mapping[str, Any], root: Mapping[str, Any]) -> str | None:
+    """A field's description: its own, else that of the schema it names, else of its one non-null shape."""
+    alternatives = schema_alternatives(schema, root)
+    candidates = (
+        [schema, *alternatives[:1], resolve(schema, root)]
+        if len(alternatives) == 1
+        else [
+            schema,
+            resolve(schema, root),
+        ]
+    )
+    for candidate in candidates:
+        if isinstance(candidate.get("description"), str):
+            return str(candidate["description"])
+    return None
+
+
+def record_schema(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The object schema of a field's records: its own (one record) or its items' (a list of them)."""
+    alternatives = schema_alternatives(schema, root)
+    if len(alternatives) != 1:
+        return None
+    (shape,) = alternatives
+    if shape.get("type") == "array" and isinstance(shape.get("items"), Mapping):
+        shape = resolve(shape["items"], root)
+    return shape if isinstance(shape.get("properties"), Mapping) else None
 
 
 @dataclass
