@@ -1,7 +1,7 @@
 """`just soak`: the stack under steady load for a bounded time, then its jobs checked and its memory compared.
 
 Starts the model service, the gateway and a Celery worker as local processes on loopback, on a
-redis-server of its own on a free port (the same launches as the tests, `tests/processes.py`). Then,
+redis-server of its own on a free port (the same launches as the tests, `onepipe_harness.processes`). Then,
 for `--minutes`, at the same time: predicts at a steady `--rate` through the gateway (real snippets,
 1 to 3 inputs, one in five with the MiniLM classifier); one request a second from a second key
 whose limit is 30 a minute (its 429s are intended, every other refusal is an error); a batch job of
