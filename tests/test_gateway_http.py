@@ -207,6 +207,10 @@ def test_request_id_reaches_the_model_service(front: ServiceProcess, example_ser
         front.url + "/v1/predict", json={"inputs": {"text": "x"}}, headers={**_as("app"), "X-Request-ID": rid}
     )
     assert answer.headers["X-Request-ID"] == rid
+    # the model service logs a request once it has answered it: its line may land a moment after
+    deadline = time.monotonic() + 10
+    while f'"request_id": "{rid}"' not in example_service.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert f'"request_id": "{rid}"' in example_service.log()
 
 
