@@ -26,6 +26,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
+from batch_worker.reports.html import POLICY as REPORT_POLICY
 from onepipe_harness.processes import OUTPUT, RedisServer, ServiceProcess, free_port
 from review_triage.pipeline import pipeline as example
 from tests.stacks import KEYS, Stack, as_key, stack
@@ -341,6 +342,8 @@ def test_a_report_and_a_comparison_run_under_their_own_policy_in_a_browser(
         assert answer.headers["x-content-type-options"] == "nosniff"
         assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
         assert "unsafe-inline" not in policy and "'sha256-" in policy, policy
+        if url == report_url:  # the policy the worker wrote the report for, recorded with the job
+            assert policy == f"{REPORT_POLICY}; frame-ancestors 'none'"
     # the browser sends the key as the UI's link would not: set on every request for this test
     browser.execute_cdp_cmd("Network.enable", {})
     browser.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": as_key("reviewer")})

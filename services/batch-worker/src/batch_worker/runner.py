@@ -28,6 +28,7 @@ from itertools import islice
 from typing import Any, Literal
 
 from batch_worker.reports import write_reports
+from batch_worker.reports.html import POLICY as REPORT_POLICY
 from batch_worker.sending import TOO_LARGE, InputLimits, envelope_size, json_size, pack, too_large
 from batch_worker.settings import Settings
 from onepipe import PipelineInfo
@@ -298,6 +299,7 @@ class JobRunner:
                 lambda name: self.store.open_whole(meta.id, name),
             )
         meta.reports = formats  # type: ignore[assignment]
+        meta.report_policy = REPORT_POLICY if "html" in formats else None
         self._finish(meta, "succeeded", None, finished_at=ending.finished_at)
         return "done"
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import html
 import json
 import logging
-import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import IO, Any
@@ -54,18 +52,14 @@ REPORT_MEDIA_TYPES: dict[str, str] = {
 FALLBACK_REPORT_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'"
 # nobody frames a report or a comparison (clickjacking): a header-only directive
 NOT_FRAMED = "frame-ancestors 'none'"
-_REPORT_POLICY = re.compile(rb'<meta http-equiv="Content-Security-Policy" content="([^"<>]*)">')
 
 
-def report_headers(file_format: str, job_id: str, head: bytes) -> dict[str, str]:
-    """The headers a report is served with; an HTML report's policy is the one its own head declares."""
+def report_headers(file_format: str, meta: JobMeta) -> dict[str, str]:
+    """The headers a report is served with; an HTML report's policy is the one the worker wrote it for."""
     disposition = "inline" if file_format == "html" else "attachment"
-    headers = {"Content-Disposition": f'{disposition}; filename="{job_id}.{file_format}"'}
+    headers = {"Content-Disposition": f'{disposition}; filename="{meta.id}.{file_format}"'}
     if file_format == "html":
-        found = _REPORT_POLICY.search(head)
-        # an attribute's value, escaped as HTML: the header carries the text the browser reads there
-        policy = html.unescape(found.group(1).decode()) if found else FALLBACK_REPORT_POLICY
-        headers[CSP_HEADER] = f"{policy}; {NOT_FRAMED}"
+        headers[CSP_HEADER] = f"{meta.report_policy or FALLBACK_REPORT_POLICY}; {NOT_FRAMED}"
     return headers
 
 

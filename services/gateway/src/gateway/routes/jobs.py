@@ -71,16 +71,9 @@ COMPARISON_PAGE: dict[int | str, dict[str, Any]] = {
 }
 COMPARISON_POLICY = f"{content_policy(STYLE)}; {NOT_FRAMED}"  # the page's own style, no script
 COMPARE_PROBLEMS = problems(*AUTHENTICATED, 403, 404, 409, 422, *MODEL_SERVICE)
-HEAD_BYTES = 1 << 12  # an HTML report declares its policy within its head
 BLOCK_BYTES = 1 << 16
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], route_class=AdmittedRoute)
-
-
-def report_head(store: JobStore, job_id: str, name: str) -> bytes:
-    """The first bytes of a report, where an HTML report declares its policy."""
-    with store.open(job_id, name) as handle:
-        return bytes(handle.read(HEAD_BYTES))
 
 
 def report_blocks(store: JobStore, job_id: str, name: str) -> Iterator[bytes]:
@@ -192,11 +185,10 @@ async def job_report(
 ) -> StreamingResponse:
     """A finished job's report: html, csv, jsonl or parquet."""
     meta, name = await run_in_threadpool(jobs.report, who, job_id, file_format)
-    head = await run_in_threadpool(report_head, jobs.store, meta.id, name) if file_format == "html" else b""
     return StreamingResponse(
         report_blocks(jobs.store, meta.id, name),
         media_type=REPORT_MEDIA_TYPES[file_format],
-        headers=report_headers(file_format, meta.id, head),
+        headers=report_headers(file_format, meta),
     )
 
 

@@ -61,6 +61,11 @@ class JobMeta(BaseModel):
     pipeline_version: str | None = None
     error: str | None = Field(None, description="Why the job failed or was stopped.")
     reports: list[ReportFormat] = Field(default_factory=list, description="Report formats ready to download.")
+    report_policy: str | None = Field(
+        None,
+        description="The Content-Security-Policy the HTML report was written for (its own inline style "
+        "and script, by hash): the gateway serves the report with it.",
+    )
     runner: str | None = Field(None, description="The worker currently holding the job's lease.")
     lease_until: datetime | None = Field(
         None, description="Until when a worker (or, after a hand-over, the next task) is answerable for it."
