@@ -93,9 +93,12 @@ class RetryPolicy:
 
 
 def _predict_body(
-    inputs: Sequence[Mapping[str, Any]], flags: Mapping[str, Any] | None, debug: bool
+    inputs: Sequence[Mapping[str, Any]], flags: Mapping[str, Any] | None, debug: bool, version: str | None
 ) -> dict[str, Any]:
-    return PredictRequest(inputs=[dict(i) for i in inputs], flags=dict(flags or {}), debug=debug).model_dump()
+    request = PredictRequest(
+        inputs=[dict(i) for i in inputs], flags=dict(flags or {}), debug=debug, version=version
+    )
+    return request.model_dump(exclude_none=True)  # no version: the champion
 
 
 def _headers(request_id: str | None) -> dict[str, str]:
@@ -213,10 +216,14 @@ class ModelServiceClient(ServiceClient):
         flags: Mapping[str, Any] | None = None,
         debug: bool = False,
         request_id: str | None = None,
+        version: str | None = None,
     ) -> PredictResponse:
         """Run inputs through the pipeline."""
         response = self._request(
-            "POST", "/v1/predict", json=_predict_body(inputs, flags, debug), headers=_headers(request_id)
+            "POST",
+            "/v1/predict",
+            json=_predict_body(inputs, flags, debug, version),
+            headers=_headers(request_id),
         )
         return PredictResponse.model_validate(response.json())
 
@@ -303,9 +310,10 @@ class AsyncModelServiceClient:
         flags: Mapping[str, Any] | None = None,
         debug: bool = False,
         request_id: str | None = None,
+        version: str | None = None,
     ) -> PredictResponse:
         """Run inputs through the pipeline."""
-        answer = await self.predict_raw(inputs, flags, debug, request_id)
+        answer = await self.predict_raw(inputs, flags, debug, request_id, version)
         return PredictResponse.model_validate_json(answer.body)
 
     async def predict_raw(
@@ -314,9 +322,10 @@ class AsyncModelServiceClient:
         flags: Mapping[str, Any] | None = None,
         debug: bool = False,
         request_id: str | None = None,
+        version: str | None = None,
     ) -> RawPredictAnswer:
         """Run inputs through the pipeline; the answer as sent, to pass on without parsing it."""
-        body = json.dumps(_predict_body(inputs, flags, debug)).encode()
+        body = json.dumps(_predict_body(inputs, flags, debug, version)).encode()
         content, headers = await self._request("POST", "/v1/predict", body, _headers(request_id))
         return RawPredictAnswer(content, headers.get(VERSION_HEADER, ""))
 

@@ -10,6 +10,12 @@ from onepipe.errors import Problem
 from onepipe.trace import Trace
 
 VERSION_HEADER = "X-Pipeline-Version"
+# an alias (champion, challenger), a registered version's number (v3) or a version hash
+VERSION_REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+VERSION_DESCRIPTION = (
+    "The version to answer with: an alias (`champion`, `challenger`), a registered version's number "
+    "(`v3`) or a version hash (as responses carry it). Unset: the champion."
+)
 REQUEST_ID_HEADER = "X-Request-ID"
 
 
@@ -22,6 +28,7 @@ class PredictRequest(BaseModel):
     flags: dict[str, Any] = Field(default_factory=dict, description="Flags; unset flags take their default.")
     # strict: "yes" or 1 is refused like any value that is not a JSON boolean
     debug: StrictBool = Field(False, description="Also return a trace of every step per input.")
+    version: str | None = Field(None, pattern=VERSION_REF_PATTERN, description=VERSION_DESCRIPTION)
 
 
 class PredictResponse(BaseModel):

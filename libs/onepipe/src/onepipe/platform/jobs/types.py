@@ -38,6 +38,13 @@ class JobSpec(BaseModel):
     mapping: dict[str, str] = Field(description="Input field -> file column.")
     flags: dict[str, Any] = Field(default_factory=dict, description="The flag set the job runs with.")
     compare_flags: dict[str, Any] | None = Field(None, description="A second flag set to compare against.")
+    version: str | None = Field(
+        None,
+        description="The version asked for (alias, vN or hash); unset: the champion when the job starts.",
+    )
+    compare_version: str | None = Field(
+        None, description="A second version to compare against, on the same file."
+    )
     truth: dict[str, str] = Field(
         default_factory=dict, description="Output field -> the file's column holding its right answer."
     )
@@ -58,7 +65,12 @@ class JobMeta(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     pipeline: str | None = None
-    pipeline_version: str | None = None
+    pipeline_version: str | None = Field(
+        None, description="The version hash the job started with: every row is answered by it."
+    )
+    compare_pipeline_version: str | None = Field(
+        None, description="The hash of the compared version (compare_version), pinned the same way."
+    )
     error: str | None = Field(None, description="Why the job failed or was stopped.")
     reports: list[ReportFormat] = Field(default_factory=list, description="Report formats ready to download.")
     report_policy: str | None = Field(
