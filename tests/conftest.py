@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,9 @@ from onepipe_harness.processes import ROOT, RedisServer, ServiceProcess, free_po
 from review_triage.pipeline import pipeline as example
 from tests import rich_pipeline, tiny_pipeline
 
+# a model service built in a test serves the artifacts folder alone unless the test gives a registry
+# (never the checkout's data/registry); processes started by the harness get the same
+os.environ["MODEL_REGISTRY"] = "none"
 EXAMPLE_ARTIFACTS = ROOT / "artifacts" / example.name
 RICH_PIPELINE = "tests.rich_pipeline:pipeline"
 

@@ -45,9 +45,12 @@ PROCFILE_PREFIX = "uv run --frozen --no-sync "
 # variables a service reads that compose may leave to the settings' defaults (none so far)
 LEFT_TO_DEFAULTS: dict[str, set[str]] = {name: set() for name in APPS}
 # the stack's own wiring, fixed in compose.yaml and not read from .env: addresses, ports, peers,
-# the storage root on its volume, the artifacts baked into the model image
+# the storage root on its volume, the artifacts baked into the model image, the registry's address
+# and where the model container keeps the versions it fetches
 FIXED_IN_COMPOSE = {
     "MODEL_ARTIFACTS_DIR",
+    "MODEL_REGISTRY",
+    "MODEL_VERSIONS_CACHE",
     "MODEL_HOST",
     "MODEL_PORT",
     "GATEWAY_HOST",

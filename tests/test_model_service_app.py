@@ -46,6 +46,7 @@ def test_health_and_readiness(client: TestClient, example_pipeline: Loaded) -> N
         "status": "ready",
         "pipeline": "review-triage",
         "version": example_pipeline.version,
+        "registry": "none",
     }
     assert ready.headers["X-Pipeline-Version"] == example_pipeline.version
 

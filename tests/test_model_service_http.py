@@ -39,7 +39,7 @@ def test_debug_predict_over_http_returns_every_step(served: ServiceProcess, exam
     assert answer.outputs[0]["label"] == "plot"
     assert answer.traces is not None
     assert [s.name for s in answer.traces[0].steps] == [s.name for s in example.describe("").steps]
-    assert '"request_id": "trace-me"' in served.log()
+    assert '"request_id": "trace-me"' in served.log_with('"request_id": "trace-me"')
 
 
 def test_64_concurrent_mixed_requests_are_batched_and_equal_one_by_one(served: ServiceProcess) -> None:
@@ -110,6 +110,7 @@ def test_serve_without_artifacts_stops_with_what_to_run(tmp_path: Path) -> None:
             "PATH": __import__("os").environ["PATH"],
             "MODEL_ARTIFACTS_DIR": str(tmp_path),
             "MODEL_PORT": "1",
+            "MODEL_REGISTRY": "none",
         },
         capture_output=True,
         text=True,

@@ -110,6 +110,13 @@ class ServiceProcess:
         """What the process wrote so far."""
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def log_with(self, text: str, timeout: float = 10.0) -> str:
+        """The log once it holds `text` (a request's line lands just after its answer), or as it is then."""
+        deadline = time.monotonic() + timeout
+        while text not in (found := self.log()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return found
+
     def __enter__(self) -> ServiceProcess:
         self.start()
         self.wait_ready()
@@ -124,8 +131,9 @@ def model_service(port: int, **env: str) -> ServiceProcess:
     return ServiceProcess(
         "model",
         ["uv", "run", "--frozen", "--no-sync", "model-service", "serve"],
-        # one process unless a test asks for more: quicker starts, and a kill stops the one pipeline
-        {"MODEL_PORT": str(port), "MODEL_WORKERS": "1", **env},
+        # one process unless a test asks for more: quicker starts, and a kill stops the one pipeline;
+        # no registry unless a test gives one (the artifacts folder alone, never the checkout's data/)
+        {"MODEL_PORT": str(port), "MODEL_WORKERS": "1", "MODEL_REGISTRY": "none", **env},
         port,
     )
 

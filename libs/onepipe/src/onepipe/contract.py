@@ -227,17 +227,21 @@ class Pipeline(Generic[InputT, OutputT, FlagsT]):
             raise PipelineDefinitionError(f"pipeline {self.name} needs an artifacts folder")
         return check_manifest(artifacts_dir, pipeline=self.name, trainer=self.trainer_fingerprint())
 
+    def version_of(self, artifacts_dir: Path | None) -> str:
+        """The version this code with these artifacts answers as (checked, not loaded)."""
+        artifacts_hash = self.check_artifacts(artifacts_dir)
+        return hashlib.sha256(f"{self.code_fingerprint()}:{artifacts_hash}".encode()).hexdigest()[:12]
+
     def load(self, artifacts_dir: Path | None = None) -> LoadedPipeline[InputT, OutputT, FlagsT]:
         """Check the artifacts and load the resources once, ready to run batches."""
-        artifacts_hash = self.check_artifacts(artifacts_dir)
+        version = self.version_of(artifacts_dir)
         resources: Mapping[str, Any] = {}
         if self.load_resources is not None and artifacts_dir is not None:
             resources = self.load_resources(artifacts_dir)
         missing = [name for name in self.resources if name not in resources]
         if missing:
             raise PipelineDefinitionError(f"load_resources did not provide {missing}")
-        version = hashlib.sha256(f"{self.code_fingerprint()}:{artifacts_hash}".encode()).hexdigest()
-        return LoadedPipeline(self, dict(resources), version[:12])
+        return LoadedPipeline(self, dict(resources), version)
 
     # -- validation ---------------------------------------------------------------
 

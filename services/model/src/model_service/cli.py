@@ -4,21 +4,30 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any, NoReturn
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.panel import Panel
 from rich.pretty import Pretty
 from rich.table import Table
 
+from model_service.service import ModelService
 from model_service.settings import Settings
+from model_service.tables import versions_table
 from onepipe import ArtifactsError, PipelineDefinitionError, PipelineInputError, Trace
 from onepipe.platform.loading import import_pipeline
 from onepipe.platform.settings import load_settings
+from onepipe.platform.versions.registry import Registry, RegistryError, UnknownVersionError
+from onepipe.platform.versions.types import CHALLENGER
 
 app = typer.Typer(help="The pipeline from the command line.", no_args_is_help=True, add_completion=False)
+T = TypeVar("T")
 console = Console()
 errors = Console(stderr=True)
 
@@ -28,23 +37,53 @@ def train(
     if_needed: Annotated[
         bool, typer.Option(help="Train only when the artifacts are missing, stale or damaged.")
     ] = False,
+    alias: Annotated[
+        Challenger | None, typer.Option(help="Also make the version registered the challenger.")
+    ] = None,
+    flag: Annotated[
+        list[str] | None,
+        typer.Option(help="A flag default this version sets, name=value; repeat for several."),
+    ] = None,
 ) -> None:
-    """Build the pipeline's artifacts and model card (fixed seed, held-out split)."""
+    """Build the pipeline's artifacts and model card (fixed seed, held-out split), then register them."""
     settings = load_settings(Settings)
     pipeline = _pipeline(settings)
     target = settings.artifacts_for(pipeline.name)
+    defaults = _flag_defaults(pipeline, flag or [])
+    fresh = False
     if if_needed:
         try:
             pipeline.check_artifacts(target)
+            fresh = True
         except ArtifactsError as error:
             console.print(f"training: {error}")
-        else:
-            console.print(f"artifacts in {target} are up to date")
-            return
-    with console.status(f"training {pipeline.name} into {target} ..."):
-        card = pipeline.train(target)
-    console.print(f"[green]artifacts written to {target}[/green]; model card: {card}")
-    console.print(card.read_text())
+    if fresh:
+        console.print(f"artifacts in {target} are up to date")
+    else:
+        with console.status(f"training {pipeline.name} into {target} ..."):
+            card = pipeline.train(target)
+        console.print(f"[green]artifacts written to {target}[/green]; model card: {card}")
+        console.print(card.read_text())
+    if settings.registry != "none":
+        _register(settings, pipeline, target, defaults, alias.value if alias else None)
+
+
+@app.command()
+def versions() -> None:
+    """The registered versions: aliases, held-out metrics, when each was trained."""
+    settings = load_settings(Settings)
+    pipeline = _pipeline(settings)
+    found = _registry_call(lambda: _registry(settings).versions(pipeline.name))
+    console.print(versions_table(pipeline.name, found))
+
+
+@app.command()
+def rollback() -> None:
+    """Make the previous champion the champion again (the model service follows within seconds)."""
+    settings = load_settings(Settings)
+    pipeline = _pipeline(settings)
+    old, new = _registry_call(lambda: _registry(settings).rollback(pipeline.name))
+    console.print(f"[green]champion is v{new} again[/green]; v{old} is the challenger")
 
 
 @app.command()
@@ -56,7 +95,7 @@ def serve() -> None:
     if settings.workers == 1:
         pipeline = _pipeline(settings)
         try:
-            pipeline.check_artifacts(settings.artifacts_for(pipeline.name))
+            ModelService(pipeline, settings).check()
         except ArtifactsError as error:
             _fail(str(error), code=1)
     # with several processes this one does not import the pipeline (seconds of CPU the workers'
@@ -130,6 +169,47 @@ def _pipeline(settings: Settings) -> Any:
         return import_pipeline(settings.pipeline)
     except PipelineDefinitionError as error:
         _fail(str(error), code=1)
+
+
+class Challenger(StrEnum):
+    """The alias `just train --alias` may set: champion moves only by promotion or rollback."""
+
+    challenger = CHALLENGER
+
+
+def _registry(settings: Settings) -> Registry:
+    if settings.registry == "none":
+        _fail("no registry: MODEL_REGISTRY is none", code=2)
+    return Registry(settings.registry, settings.versions_cache)
+
+
+def _registry_call(action: Callable[[], T]) -> T:
+    try:
+        return action()
+    except (RegistryError, UnknownVersionError, ArtifactsError) as error:
+        _fail(str(error), code=1)
+
+
+def _register(
+    settings: Settings, pipeline: Any, target: Path, defaults: dict[str, Any], alias: str | None
+) -> None:
+    registry = _registry(settings)
+    version = _registry_call(lambda: registry.register(pipeline, target, defaults, alias))
+    named = ", ".join(version.aliases) or "no alias"
+    console.print(f"[green]registered as v{version.number}[/green] ({version.version}): {named}")
+    if not version.aliases:
+        console.print("try it beside the champion with `just train --alias challenger`, then `just promote`")
+
+
+def _flag_defaults(pipeline: Any, pairs: list[str]) -> dict[str, Any]:
+    """The flag defaults given, checked by the flags model, as JSON values."""
+    given = _flags(pairs)
+    try:
+        checked = pipeline.flags_model(**given).model_dump(mode="json")
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        _fail(f"--flag: {problems}", code=2)
+    return {name: checked[name] for name in given}
 
 
 def _inputs(examples: Any, payload: str | None, example: str | None) -> list[Any]:

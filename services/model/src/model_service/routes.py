@@ -16,6 +16,7 @@ from onepipe import PipelineInfo
 from onepipe.platform.http.apidocs import problems
 from onepipe.platform.http.envelopes import VERSION_HEADER, PredictRequest, PredictResponse
 from onepipe.platform.http.server import metrics_response, predict_response
+from onepipe.platform.versions.types import CHALLENGER, VersionList
 
 VERSIONED = {
     "headers": {VERSION_HEADER: {"description": "The pipeline's version.", "schema": {"type": "string"}}}
@@ -34,11 +35,34 @@ async def healthz() -> dict[str, str]:
     return {"status": "alive"}
 
 
-async def readyz(request: Request, response: Response) -> dict[str, str]:
-    """Ready: the pipeline's artifacts are loaded."""
-    loaded = service_of(request.app).ready()
+async def readyz(request: Request, response: Response) -> dict[str, Any]:
+    """Ready: the champion is loaded (and the challenger, when one is set); says if the registry is down."""
+    service = service_of(request.app)
+    loaded = service.ready()
     response.headers[VERSION_HEADER] = loaded.version
-    return {"status": "ready", "pipeline": loaded.name, "version": loaded.version}
+    assert service.lineup is not None
+    challenger = service.lineup.aliases.get(CHALLENGER)
+    registry = service.registry_state()
+    return {
+        "status": "ready",
+        "pipeline": loaded.name,
+        "version": loaded.version,
+        **({"challenger": challenger} if challenger else {}),
+        # none (one artifacts folder), ok, or down with why: a registry down leaves the service serving
+        "registry": "none"
+        if registry.kind == "none"
+        else registry.status + (f": {registry.error}" if registry.error else ""),
+    }
+
+
+async def versions(request: Request) -> VersionList:
+    """Every registered version, newest first: aliases, metrics, when trained, which are loaded."""
+    return await service_of(request.app).versions()
+
+
+async def rollback(request: Request) -> VersionList:
+    """The previous champion serves again; the rolled-back version becomes the challenger."""
+    return await service_of(request.app).rollback()
 
 
 async def pipeline(request: Request, response: Response) -> PipelineInfo:
@@ -66,5 +90,9 @@ def add_routes(app: FastAPI) -> None:
         responses={**LOADING, **problems(413, 415, 422)},
         response_model=PredictResponse,
         response_model_exclude_none=True,
+    )
+    app.add_api_route("/v1/versions", versions, methods=["GET"], responses=LOADING)
+    app.add_api_route(
+        "/v1/versions/rollback", rollback, methods=["POST"], responses={**LOADING, **problems(409)}
     )
     app.add_api_route("/metrics", metrics_response, include_in_schema=False)

@@ -22,6 +22,32 @@ class Settings(ServiceSettings):
     artifacts_dir: Path = Field(
         Path("artifacts"), description="Folder of trained artifacts, one subfolder per pipeline."
     )
+    registry: str = Field(
+        "data/registry",
+        description=(
+            "Where versions are registered: a folder for the embedded MLflow registry (an SQLite store and "
+            "the artifacts inside), an MLflow server's URL (http://mlflow:5000), or none to serve the "
+            "artifacts folder alone."
+        ),
+    )
+    registry_poll_seconds: float = Field(
+        2.0,
+        gt=0,
+        le=300,
+        description="How often each process reads the aliases: a promotion is served within it.",
+    )
+    versions_cache: Path = Field(
+        Path("data/versions"), description="Folder where the versions fetched from the registry are kept."
+    )
+    max_versions: int = Field(
+        3,
+        ge=2,
+        le=16,
+        description=(
+            "Versions a process keeps loaded at most: champion, challenger, and the ones asked for by "
+            "version (a pinned job's, the previous champion), least recently asked let go first."
+        ),
+    )
     host: str = Field("127.0.0.1", description="Address to listen on (0.0.0.0 in a container).")
     port: int = Field(8001, ge=1, le=65535, description="Port to listen on.")
     workers: int = Field(

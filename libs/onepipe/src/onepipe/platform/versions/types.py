@@ -1,0 +1,68 @@
+"""What the services say about versions: each registered version, its aliases, the registry's state."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+CHAMPION = "champion"  # what callers get
+CHALLENGER = "challenger"  # the candidate, loaded beside the champion
+PREVIOUS = "previous"  # the champion before the last promotion: what `just rollback` brings back
+ALIASES = (CHAMPION, CHALLENGER, PREVIOUS)
+
+
+def served_version(base: str, flag_defaults: Mapping[str, Any]) -> str:
+    """The hash a version answers with: the code and artifacts' own, changed by any flag defaults it sets."""
+    if not flag_defaults:
+        return base
+    text = f"{base}:{json.dumps(dict(flag_defaults), sort_keys=True)}"
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+class VersionInfo(BaseModel):
+    """One registered version of a pipeline."""
+
+    number: int | None = Field(
+        description="The registry's version number (v3); none for an unregistered folder."
+    )
+    version: str = Field(description="The version hash every response and report carries.")
+    aliases: list[str] = Field(default_factory=list, description="champion, challenger, previous.")
+    flag_defaults: dict[str, Any] = Field(
+        default_factory=dict, description="Flag defaults this version sets over the pipeline code's own."
+    )
+    metrics: dict[str, float] = Field(default_factory=dict, description="Held-out metrics from training.")
+    created_at: datetime | None = Field(None, description="When it was trained and registered.")
+    code: str = Field("", description="Fingerprint of the pipeline code that trained it.")
+    run_id: str | None = Field(None, description="The MLflow run that trained it.")
+    loaded: bool = Field(False, description="Whether the model service holds it loaded now.")
+
+    @property
+    def label(self) -> str:
+        """How people name it: its first alias, else vN, else its hash."""
+        if self.aliases:
+            return self.aliases[0]
+        return f"v{self.number}" if self.number is not None else self.version
+
+
+class RegistryState(BaseModel):
+    """Where versions come from, and whether the model service can reach it."""
+
+    kind: Literal["mlflow", "none"] = Field(description="mlflow: a registry; none: one artifacts folder.")
+    location: str = Field(description="The registry's address without credentials, or the artifacts folder.")
+    status: Literal["ok", "down"] = "ok"
+    error: str | None = Field(
+        None, description="Why the registry did not answer (the service keeps serving)."
+    )
+
+
+class VersionList(BaseModel):
+    """Every registered version of the served pipeline, newest first, with the registry's state."""
+
+    pipeline: str
+    registry: RegistryState
+    versions: list[VersionInfo]
