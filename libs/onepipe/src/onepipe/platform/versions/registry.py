@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -37,6 +38,15 @@ CODE_TAG = "onepipe.code"
 DEFAULTS_TAG = "onepipe.flag_defaults"
 METRICS_FILE = "metrics.json"
 MAX_METRICS = 100
+
+
+# MLflow error codes that mean the registry answered and refused (anything else: it did not answer)
+REFUSALS = {
+    "RESOURCE_DOES_NOT_EXIST",
+    "RESOURCE_ALREADY_EXISTS",
+    "INVALID_PARAMETER_VALUE",
+    "PERMISSION_DENIED",
+}
 
 
 class RegistryError(RuntimeError):
@@ -78,6 +88,10 @@ class Registry:
         from mlflow import MlflowClient  # seconds of import: only where a registry is used
 
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars in service logs
+        # a server that does not answer is said within seconds (MLflow's own: 7 tries, 120 s each),
+        # so the model service's poll reports it down instead of hanging; the environment may say more
+        for variable, value in (("MAX_RETRIES", "2"), ("BACKOFF_FACTOR", "1"), ("TIMEOUT", "10")):
+            os.environ.setdefault(f"MLFLOW_HTTP_REQUEST_{variable}", value)
         self.location = location
         self.cache = cache
         if "://" in location:
@@ -378,14 +392,24 @@ class Registry:
         except (UnknownVersionError, ArtifactsError):
             raise
         except MlflowException as error:
-            raise RegistryError(
-                f"the registry at {redacted(self.location)} refused to {what}: {error.message}"
+            if error.error_code in REFUSALS:  # it answered, and said no
+                raise RegistryError(
+                    f"the registry at {redacted(self.location)} refused to {what}: {error.message}"
+                ) from None
+            raise RegistryError(  # MLflow's client wraps a connection it could not make the same way
+                f"the registry at {redacted(self.location)} did not answer ({what}): {_short(error.message)}"
             ) from None
-        except Exception as error:  # connection refused, timeouts, a broken store: the registry is down
+        except Exception as error:  # timeouts, a broken store: the registry is down
             raise RegistryError(
                 f"the registry at {redacted(self.location)} did not answer ({what}): "
                 f"{type(error).__name__}: {error}"
             ) from None
+
+
+def _short(message: str) -> str:
+    """The cause at the end of a wrapped error (e.g. "Connection refused"), else the message cut short."""
+    found = re.search(r"\[Errno -?\d+\] ([^'\")]+)", message)
+    return found.group(1) if found else message[:300]
 
 
 def _alias_order(alias: str) -> int:

@@ -1,0 +1,330 @@
+"""Versions side by side: the MLflow registry, two versions loaded, promotion and rollback, no restart."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from onepipe import ArtifactsError, LoadedPipeline
+from onepipe.platform.versions.registry import Registry, RegistryError, UnknownVersionError
+from onepipe.platform.versions.types import served_version
+from onepipe_harness.processes import ROOT, RedisServer, ServiceProcess, free_port, gateway, model_service
+from review_triage.pipeline import pipeline as example
+from tests.conftest import EXAMPLE_ARTIFACTS
+from tests.stacks import as_key, keys_env
+
+Loaded = LoadedPipeline[Any, Any, Any]
+MINILM = {"classifier": "minilm"}
+TEXTS = [
+    "A gorgeous, moving film with a cast at the top of its game.",
+    "Dull, overlong and badly acted; I left halfway.",
+    "A retired detective returns to his home town to solve one last case.",
+    "Not bad.",
+]
+
+
+@pytest.fixture(scope="session")
+def empty_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An embedded registry with its tables made (MLflow's migrations take seconds: once per run)."""
+    folder = tmp_path_factory.mktemp("registry-template") / "registry"
+    Registry(str(folder), folder.parent / "cache").aliases(example.name)
+    return folder
+
+
+@pytest.fixture
+def registry(empty_registry: Path, tmp_path: Path) -> Registry:
+    """A fresh embedded registry of the test's own."""
+    folder = tmp_path / "registry"
+    shutil.copytree(empty_registry, folder)
+    return Registry(str(folder), tmp_path / "cache")
+
+
+@pytest.fixture
+def two_versions(registry: Registry, example_pipeline: Loaded) -> Registry:
+    """v1 the example as trained (champion), v2 the same artifacts with classifier=minilm (challenger)."""
+    registry.register(example, EXAMPLE_ARTIFACTS, {})
+    registry.register(example, EXAMPLE_ARTIFACTS, MINILM, alias="challenger")
+    return registry
+
+
+def _service_env(registry: Registry, tmp_path: Path) -> dict[str, str]:
+    return {
+        "MODEL_ARTIFACTS_DIR": str(EXAMPLE_ARTIFACTS.parent),
+        "MODEL_REGISTRY": registry.location,
+        "MODEL_VERSIONS_CACHE": str(tmp_path / "service-cache"),
+        "MODEL_REGISTRY_POLL_SECONDS": "0.5",
+    }
+
+
+def _predict(url: str, version: str | None = None, headers: dict[str, str] | None = None) -> httpx.Response:
+    body: dict[str, Any] = {"inputs": [{"text": t} for t in TEXTS]}
+    if version is not None:
+        body["version"] = version
+    return httpx.post(f"{url}/v1/predict", json=body, headers=headers or {}, timeout=60)
+
+
+def _outputs(loaded: Loaded, flags: dict[str, Any]) -> list[dict[str, Any]]:
+    return [o.model_dump(mode="json") for o in loaded.run([{"text": t} for t in TEXTS], flags).outputs]
+
+
+# -- the registry ------------------------------------------------------------------------------
+
+
+def test_the_first_version_is_champion_and_registering_again_finds_it(
+    registry: Registry, example_pipeline: Loaded
+) -> None:
+    first = registry.register(example, EXAMPLE_ARTIFACTS, {})
+    assert (first.number, first.aliases, first.version) == (1, ["champion"], example_pipeline.version)
+    assert first.metrics["metrics.tfidf/kind.accuracy"] > 0.9  # the held-out scores of the model card
+    again = registry.register(example, EXAMPLE_ARTIFACTS, {})
+    assert again.number == 1 and len(registry.versions(example.name)) == 1
+    second = registry.register(example, EXAMPLE_ARTIFACTS, MINILM, alias="challenger")
+    assert second.number == 2 and second.aliases == ["challenger"]
+    assert second.version == served_version(example_pipeline.version, MINILM) != first.version
+    assert registry.aliases(example.name) == {"champion": 1, "challenger": 2}
+    assert [registry.resolve(example.name, ref).number for ref in ("champion", "v2", "2", first.version)] == [
+        1,
+        2,
+        2,
+        1,
+    ]
+
+
+def test_promotion_and_rollback_move_the_aliases(two_versions: Registry) -> None:
+    assert two_versions.promote(example.name) == (1, 2)
+    assert two_versions.aliases(example.name) == {"champion": 2, "previous": 1}
+    with pytest.raises(UnknownVersionError, match="no challenger to promote"):
+        two_versions.promote(example.name)
+    assert two_versions.rollback(example.name) == (2, 1)
+    assert two_versions.aliases(example.name) == {"champion": 1, "challenger": 2}
+    with pytest.raises(UnknownVersionError, match="no previous champion"):
+        two_versions.rollback(example.name)
+
+
+def test_an_unknown_version_is_one_sentence_naming_the_registered_ones(two_versions: Registry) -> None:
+    with pytest.raises(UnknownVersionError) as raised:
+        two_versions.resolve(example.name, "v9")
+    assert str(raised.value) == (
+        f"version 'v9' is not registered for pipeline 'review-triage'; registered: "
+        f"v2 {two_versions.resolve(example.name, 'v2').version} (challenger), "
+        f"v1 {two_versions.resolve(example.name, 'v1').version} (champion)"
+    )
+
+
+def test_a_registered_version_whose_artifacts_changed_is_refused(
+    two_versions: Registry, tmp_path: Path
+) -> None:
+    version = two_versions.resolve(example.name, "v1")
+    stored = next(Path(two_versions.location, "artifacts").rglob("snippets.jsonl"))
+    stored.write_text(stored.read_text() + '{"text": "smuggled"}\n')  # the store's copy, after registration
+    with pytest.raises(ArtifactsError, match="v1's artifacts fail their manifest check"):
+        Registry(two_versions.location, tmp_path / "fresh-cache").fetch(example, version)
+
+
+def test_a_registry_that_cannot_be_reached_is_one_sentence(tmp_path: Path) -> None:
+    started = time.monotonic()
+    with pytest.raises(
+        RegistryError, match=r"^the registry at http://127.0.0.1:\d+ did not answer \(read the aliases"
+    ):
+        Registry(f"http://127.0.0.1:{free_port()}", tmp_path / "cache").aliases(example.name)
+    assert time.monotonic() - started < 30  # said within seconds, not MLflow's minutes of retries
+
+
+def test_just_train_registers_and_sets_the_challenger(empty_registry: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "registry"
+    shutil.copytree(empty_registry, folder)
+    env = {
+        **os.environ,
+        "MODEL_REGISTRY": str(folder),
+        "MODEL_VERSIONS_CACHE": str(tmp_path / "cache"),
+        "MODEL_ARTIFACTS_DIR": str(EXAMPLE_ARTIFACTS.parent),
+    }
+
+    def train(*args: str) -> str:
+        command = ["uv", "run", "--frozen", "--no-sync", "model-service", "train", "--if-needed", *args]
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert "registered as v1" in train() and "champion" in train()
+    assert "registered as v2" in train("--alias", "challenger", "--flag", "classifier=minilm")
+    refused = subprocess.run(
+        [
+            "uv",
+            "run",
+            "--frozen",
+            "--no-sync",
+            "model-service",
+            "train",
+            "--if-needed",
+            "--flag",
+            "classifer=x",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert refused.returncode == 2 and "--flag: classifer: Extra inputs are not permitted" in refused.stderr
+    found = Registry(str(folder), tmp_path / "cache")
+    assert found.aliases(example.name) == {"champion": 1, "challenger": 2}
+    assert found.resolve(example.name, "challenger").flag_defaults == MINILM
+
+
+# -- the model service ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def versions_service(two_versions: Registry, tmp_path: Path) -> Iterator[ServiceProcess]:
+    """A model service on the registry with v1 champion and v2 challenger."""
+    with model_service(free_port(), **_service_env(two_versions, tmp_path)) as process:
+        yield process
+
+
+def test_champion_and_challenger_answer_side_by_side(
+    versions_service: ServiceProcess, two_versions: Registry, example_pipeline: Loaded
+) -> None:
+    v1, v2 = (two_versions.resolve(example.name, ref).version for ref in ("v1", "v2"))
+    ready = httpx.get(f"{versions_service.url}/readyz").json()
+    assert (ready["version"], ready["challenger"], ready["registry"]) == (v1, v2, "ok")
+    for ref, expected in [(None, v1), ("champion", v1), ("challenger", v2), ("v2", v2), (v1, v1), (v2, v2)]:
+        answer = _predict(versions_service.url, ref)
+        assert answer.status_code == 200 and answer.json()["version"] == expected, (ref, answer.text)
+    # the challenger is the champion's artifacts with its own flag default: its answers are minilm's
+    assert _predict(versions_service.url, "challenger").json()["outputs"] == _outputs(
+        example_pipeline, MINILM
+    )
+    assert _predict(versions_service.url).json()["outputs"] == _outputs(example_pipeline, {})
+    # a flag the caller sets wins over the version's default
+    body = {"inputs": [{"text": TEXTS[0]}], "version": "challenger", "flags": {"classifier": "tfidf"}}
+    answer = httpx.post(f"{versions_service.url}/v1/predict", json=body).json()
+    assert answer["outputs"] == _outputs(example_pipeline, {})[:1]
+    listed = httpx.get(f"{versions_service.url}/v1/versions").json()
+    assert [(v["number"], v["aliases"], v["loaded"]) for v in listed["versions"]] == [
+        (2, ["challenger"], True),
+        (1, ["champion"], True),
+    ]
+
+
+def test_an_unknown_version_is_422_and_a_registered_one_loads_on_demand(
+    versions_service: ServiceProcess, two_versions: Registry, example_pipeline: Loaded
+) -> None:
+    unknown = _predict(versions_service.url, "v7")
+    assert unknown.status_code == 422 and unknown.json()["errors"][0]["loc"] == "version"
+    assert "version 'v7' is not registered for pipeline 'review-triage'" in unknown.json()["detail"]
+    third = two_versions.register(example, EXAMPLE_ARTIFACTS, {"classifier": "minilm", "neighbours": 5})
+    first = _predict(versions_service.url, "v3")
+    assert first.status_code == 503 and first.headers["retry-after"] == "2"
+    assert f"version v3 ({third.version}) of 'review-triage' is loading" in first.json()["detail"]
+    deadline = time.monotonic() + 60
+    while (answer := _predict(versions_service.url, "v3")).status_code == 503 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert answer.status_code == 200 and answer.json()["version"] == third.version
+    assert answer.json()["outputs"] == _outputs(example_pipeline, third.flag_defaults)
+    assert (
+        _predict(versions_service.url).json()["version"] == two_versions.resolve(example.name, "v1").version
+    )
+
+
+def test_a_registry_that_goes_down_leaves_the_service_serving(
+    versions_service: ServiceProcess, two_versions: Registry
+) -> None:
+    store = Path(two_versions.location) / "mlflow.db"
+    intact = store.read_bytes()
+    with store.open("r+b") as damaged:  # in place: the service's open connections read it too
+        damaged.write(b"\0" * 4096)
+    try:
+        deadline = time.monotonic() + 30
+        while "down" not in (ready := httpx.get(f"{versions_service.url}/readyz")).json()["registry"]:
+            assert time.monotonic() < deadline, ready.text
+            time.sleep(0.2)
+        assert ready.status_code == 200 and ready.json()["registry"].startswith("down: the registry at ")
+        assert _predict(versions_service.url).status_code == 200
+        assert _predict(versions_service.url, "challenger").status_code == 200
+        listed = httpx.get(f"{versions_service.url}/v1/versions").json()
+        assert listed["registry"]["status"] == "down" and len(listed["versions"]) == 2
+    finally:
+        store.write_bytes(intact)
+    deadline = time.monotonic() + 30
+    while httpx.get(f"{versions_service.url}/readyz").json()["registry"] != "ok":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+
+
+# -- promotion and rollback under load --------------------------------------------------------------
+
+
+@dataclass
+class Load:
+    """Callers at a fixed concurrency through the gateway, each answer's status and version recorded."""
+
+    url: str
+    callers: int = 8
+    answers: list[tuple[float, int, str]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def _call(self, index: int) -> None:
+        with httpx.Client(headers=as_key("app"), timeout=60) as client:
+            while not self._stop.is_set():
+                body = {"inputs": {"text": TEXTS[index % len(TEXTS)]}}
+                answer = client.post(f"{self.url}/v1/predict", json=body)
+                version = answer.json().get("version", "") if answer.status_code == 200 else answer.text
+                self.answers.append((time.monotonic(), answer.status_code, version))
+
+    def __enter__(self) -> Load:
+        self._threads = [threading.Thread(target=self._call, args=(i,)) for i in range(self.callers)]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+    def since(self, moment: float) -> set[str]:
+        return {version for at, _, version in self.answers if at > moment}
+
+
+def test_promotion_and_rollback_under_load_fail_no_request(
+    versions_service: ServiceProcess, two_versions: Registry, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    v1, v2 = (two_versions.resolve(example.name, ref).version for ref in ("v1", "v2"))
+    env = {
+        "GATEWAY_API_KEYS": keys_env(),
+        "GATEWAY_RATE_LIMIT": "100000/minute",  # the load, not the limit, is under test
+        "STORAGE_URL": str(tmp_path / "storage"),
+        "REDIS_URL": redis_server.url(13),
+    }
+    with gateway(free_port(), versions_service.url, **env) as front, Load(front.url) as load:
+        time.sleep(2)
+        promoted = time.monotonic()
+        two_versions.promote(example.name)
+        time.sleep(4)  # the poll (0.5 s) finds the move; the challenger is loaded: the swap is at once
+        settled = time.monotonic()
+        time.sleep(2)
+        rolled_back = time.monotonic()
+        two_versions.rollback(example.name)
+        time.sleep(4)
+        back = time.monotonic()
+        time.sleep(2)
+    statuses = {status for _, status, _ in load.answers}
+    assert statuses == {200}, [a for a in load.answers if a[1] != 200][:3]
+    assert len(load.answers) > 100
+    assert {version for at, _, version in load.answers if at < promoted} == {v1}
+    assert load.since(settled) - {v1} == {v2} and {
+        v for at, _, v in load.answers if settled < at < rolled_back
+    } == {v2}
+    assert load.since(back) == {v1}
