@@ -133,6 +133,8 @@ class Pipeline(Generic[InputT, OutputT, FlagsT]):
     resources: Sequence[str] = ()
     load_resources: Callable[[Path], Mapping[str, Any]] | None = None
     build_artifacts: Callable[[Path], str] | None = None
+    # the rows no classifier saw in training: (input, expected output fields), scored before a promotion
+    held_out: Callable[[], Sequence[tuple[InputT | Mapping[str, Any], Mapping[str, Any]]]] | None = None
     artifacts_format: str = "1"
     _steps: list[Step] = field(init=False, repr=False)
 
@@ -175,6 +177,9 @@ class Pipeline(Generic[InputT, OutputT, FlagsT]):
         last = [s for s in self._steps if s.name == seen[-1]]
         if any(s.when for s in last):
             raise PipelineDefinitionError(f"the last step {seen[-1]!r} must always run (no @when)")
+        # never called here: reading a held-out set may load a whole corpus
+        if self.held_out is not None and not _takes_nothing(self.held_out):
+            raise PipelineDefinitionError("held_out must be a function of no arguments")
 
     def _source_files(self) -> tuple[list[Path], Path, Path | None]:
         """The package's source files, their root, and the file that defines the steps."""
@@ -445,6 +450,15 @@ class LoadedPipeline(Generic[InputT, OutputT, FlagsT]):
             if debug
             else None,
         )
+
+
+def _takes_nothing(fn: Any) -> bool:
+    """Whether `fn` can be called with no arguments."""
+    if not callable(fn):
+        return False
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    params = inspect.signature(fn).parameters.values()
+    return all(p.kind in variadic or p.default is not p.empty for p in params)
 
 
 def _doc(definition: Pipeline[Any, Any, Any], name: str) -> str:

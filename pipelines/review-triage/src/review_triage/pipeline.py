@@ -17,10 +17,10 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from onepipe import Pipeline, Recorder, when
-from review_triage.data import duplicate_key, normalise
+from review_triage.data import duplicate_key, load_snippets, normalise
 from review_triage.embedding import MiniLMEncoder
 from review_triage.resources import SnippetStore, load_resources
-from review_triage.training import BM25_STOPWORDS, build_artifacts
+from review_triage.training import BM25_STOPWORDS, build_artifacts, split
 
 MAX_TEXT_CHARS = 5000
 # what the schema says of a text that is not blank: a character str.strip() keeps (any regex engine)
@@ -325,6 +325,21 @@ def _feature_names(vectorizer: Any) -> NDArray[Any]:
     return vectorizer.get_feature_names_out()  # type: ignore[no-any-return]
 
 
+# -- the held-out set ---------------------------------------------------------------------
+
+
+def held_out() -> list[tuple[SnippetInput, dict[str, str]]]:
+    """The held-out snippets (training's split) with their expected label; blank ones are no input."""
+    # defined here, not in training.py: editing the steps module never makes the artifacts stale
+    snippets = load_snippets()
+    _, rows = split([s.label for s in snippets])
+    return [
+        (SnippetInput(text=snippets[row].text), {"label": snippets[row].label})
+        for row in sorted(rows)
+        if snippets[row].text.strip()
+    ]
+
+
 # -- the pipeline ------------------------------------------------------------------------
 
 pipeline = Pipeline(
@@ -357,6 +372,7 @@ pipeline = Pipeline(
     ],
     load_resources=load_resources,
     build_artifacts=build_artifacts,
+    held_out=held_out,
     examples={
         "fresh review": SnippetInput(
             text="A wonderfully acted, sharply written comedy that earns every one of its laughs."
