@@ -49,9 +49,21 @@ images-local:
 new-pipeline name: sync
     uv run --frozen --no-sync python scripts/new_pipeline.py "{{name}}"
 
-# build the pipeline's artifacts and model card (fixed seed, held-out split)
-train: sync
-    uv run --frozen model-service train
+# build the pipeline's artifacts and model card, register them as a version: just train [--alias challenger] [--flag n=v]
+train *args: sync
+    uv run --frozen model-service train "$@"
+
+# the registered versions of the pipeline: aliases, held-out scores, when each was trained
+versions: sync
+    uv run --frozen --no-sync model-service versions
+
+# replay the cases and score the held-out rows on champion and challenger; promote if no must-pass case breaks: just promote [--force --reason TEXT]
+promote *args: sync
+    uv run --frozen --no-sync model-service promote "$@"
+
+# make the previous champion the champion again (the model service follows within seconds, no restart)
+rollback: sync
+    uv run --frozen --no-sync model-service rollback
 
 # run the pipeline in-process: just predict '{"text": "..."}' [--debug] [--flag name=value ...]
 predict *args: sync

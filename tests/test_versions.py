@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -328,3 +329,88 @@ def test_promotion_and_rollback_under_load_fail_no_request(
         v for at, _, v in load.answers if settled < at < rolled_back
     } == {v2}
     assert load.since(back) == {v1}
+
+
+# -- promotion with evidence ---------------------------------------------------------------------
+
+
+def _library(folder: Path, *, must_pass: bool) -> Path:
+    """Two cases of the example's library: one minilm breaks (must-pass or not), one it fixes."""
+    lines = (ROOT / "cases" / f"{example.name}.jsonl").read_text().splitlines()
+    chosen = [
+        json.loads(line) for line in lines if '"case-b8dfb86b0e47"' in line or '"case-addb37d65ea9"' in line
+    ]
+    for case in chosen:
+        case["must_pass"] = must_pass and case["id"] == "case-b8dfb86b0e47"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{example.name}.jsonl").write_text("".join(json.dumps(c) + "\n" for c in chosen))
+    return folder
+
+
+def test_just_promote_refuses_a_broken_must_pass_case_and_records_a_forced_one(
+    two_versions: Registry, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        **_service_env(two_versions, tmp_path),
+        "MODEL_CASES_DIR": str(_library(tmp_path / "cases", must_pass=True)),
+        "COLUMNS": "200",  # rich wraps at the terminal's width: one line per message here
+    }
+
+    def promote(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [
+            "uv",
+            "run",
+            "--frozen",
+            "--no-sync",
+            "model-service",
+            "promote",
+            "--held-out-rows",
+            "60",
+            *args,
+        ]
+        return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+    refused = promote()
+    assert refused.returncode == 1, refused.stderr
+    assert "promotion refused: The challenger breaks 1 must-pass case: case-b8dfb86b0e47." in refused.stderr
+    assert "Held-out rows" in refused.stdout and "A random sample of 60" in refused.stdout
+    assert two_versions.aliases(example.name) == {"champion": 1, "challenger": 2}
+    assert promote("--force").returncode == 2  # a reason is required
+    done = promote("--force", "--reason", "the must-pass case is wrong; fixed in the library next")
+    assert done.returncode == 0, done.stderr
+    assert "v2 is champion" in done.stdout
+    assert two_versions.aliases(example.name) == {"champion": 2, "previous": 1}
+    record = two_versions.last_record(example.name, "promotion")
+    assert record is not None and record["forced"] is True and record["cases"]["must_pass_broken"] == 1
+    assert record["reason"] == "the must-pass case is wrong; fixed in the library next"
+    assert (record["cases"]["fixed"], record["cases"]["broken"]) == (1, 1)
+
+
+def test_the_model_service_promotes_through_its_own_batchers(two_versions: Registry, tmp_path: Path) -> None:
+    env = {
+        **_service_env(two_versions, tmp_path),
+        "MODEL_CASES_DIR": str(_library(tmp_path / "c", must_pass=True)),
+    }
+    v1, v2 = (two_versions.resolve(example.name, ref).version for ref in ("v1", "v2"))
+    with model_service(free_port(), **env) as service:
+        url = f"{service.url}/v1/versions/promote"
+        refused = httpx.post(url, json={"held_out_rows": 50}, timeout=300)
+        assert refused.status_code == 409 and refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["detail"].startswith(
+            "The challenger breaks 1 must-pass case: case-b8dfb86b0e47."
+        )
+        assert refused.json()["evidence"]["cases"]["must_pass_broken"] == 1
+        no_reason = httpx.post(url, json={"force": True}, timeout=300)
+        assert no_reason.status_code == 422 and no_reason.json()["errors"][0]["loc"] == "reason"
+        body = {"force": True, "reason": "accepted", "held_out_rows": 50}
+        done = httpx.post(url, json=body, headers={"X-Caller": "release-bot"}, timeout=300)
+        assert done.status_code == 200, done.text
+        assert (done.json()["champion"], done.json()["previous"]) == (2, 1)
+        assert done.json()["evidence"]["forced_by"] == "release-bot"
+        # this process swapped before answering: the next request is the new champion's
+        assert _predict(service.url).json()["version"] == v2
+        listed = httpx.get(f"{service.url}/v1/versions").json()
+        assert listed["last_promotion"]["reason"] == "accepted"
+        assert httpx.post(f"{service.url}/v1/versions/rollback").status_code == 200
+        assert _predict(service.url).json()["version"] == v1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from enum import StrEnum
@@ -17,14 +18,18 @@ from rich.panel import Panel
 from rich.pretty import Pretty
 from rich.table import Table
 
+from model_service.evidence_view import evidence_table
+from model_service.promotion import PromotionRequest, library, loaded_versions, overridden
+from model_service.promotion import promote as promote_version
 from model_service.service import ModelService
 from model_service.settings import Settings
 from model_service.tables import versions_table
 from onepipe import ArtifactsError, PipelineDefinitionError, PipelineInputError, Trace
 from onepipe.platform.loading import import_pipeline
 from onepipe.platform.settings import load_settings
+from onepipe.platform.versions.evidence import candidate_of, gather_evidence, held_out_of
 from onepipe.platform.versions.registry import Registry, RegistryError, UnknownVersionError
-from onepipe.platform.versions.types import CHALLENGER
+from onepipe.platform.versions.types import CHALLENGER, CHAMPION
 
 app = typer.Typer(help="The pipeline from the command line.", no_args_is_help=True, add_completion=False)
 T = TypeVar("T")
@@ -75,6 +80,49 @@ def versions() -> None:
     pipeline = _pipeline(settings)
     found = _registry_call(lambda: _registry(settings).versions(pipeline.name))
     console.print(versions_table(pipeline.name, found))
+
+
+@app.command()
+def promote(
+    force: Annotated[
+        bool, typer.Option(help="Promote even when a must-pass case breaks (needs --reason).")
+    ] = False,
+    reason: Annotated[str | None, typer.Option(help="Why it is forced; recorded with the evidence.")] = None,
+    held_out_rows: Annotated[
+        int | None,
+        typer.Option(min=10, help="Score a random sample of this many held-out rows (default: all)."),
+    ] = None,
+) -> None:
+    """Gather the evidence on champion and challenger, print it, make the challenger champion if it holds."""
+    settings = load_settings(Settings)
+    pipeline = _pipeline(settings)
+    registry = _registry(settings)
+    request = PromotionRequest(force=force, reason=reason, held_out_rows=held_out_rows)
+    if force and not (reason or "").strip():
+        _fail("--force needs --reason TEXT: why it is forced is recorded with the evidence", code=2)
+    infos = _registry_call(lambda: [registry.resolve(pipeline.name, a) for a in (CHAMPION, CHALLENGER)])
+    with console.status("loading champion and challenger ..."):
+        loaded = _registry_call(lambda: loaded_versions(pipeline, registry, infos))
+    champion, challenger = (
+        candidate_of(alias, version, info.number, info.flag_defaults)
+        for alias, version, info in zip((CHAMPION, CHALLENGER), loaded, infos, strict=True)
+    )
+    cases = library(settings.cases_dir, pipeline.name)
+    with console.status(f"replaying {len(cases)} cases and scoring the held-out rows on both ..."):
+        evidence = gather_evidence(
+            champion, challenger, cases, held_out_of(pipeline), held_out_rows=held_out_rows
+        )
+    evidence = overridden(evidence, request, by=os.environ.get("USER"))
+    console.print(evidence_table(evidence))
+    if not evidence.may_promote:
+        _fail(
+            f"promotion refused: {evidence.refusal} (--force --reason TEXT overrides; it is recorded)", code=1
+        )
+    done = _registry_call(lambda: promote_version(registry, evidence))
+    console.print(
+        f"[green]v{done.champion} is champion[/green]; v{done.previous} is previous (`just rollback` brings "
+        "it back). Every model service process serves it within MODEL_REGISTRY_POLL_SECONDS."
+    )
 
 
 @app.command()

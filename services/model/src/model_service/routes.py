@@ -11,12 +11,16 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 
+from model_service.promotion import Promotion, PromotionRequest
 from model_service.service import ModelService
 from onepipe import PipelineInfo
 from onepipe.platform.http.apidocs import problems
 from onepipe.platform.http.envelopes import VERSION_HEADER, PredictRequest, PredictResponse
 from onepipe.platform.http.server import metrics_response, predict_response
 from onepipe.platform.versions.types import CHALLENGER, VersionList
+
+# who asked for a promotion, as the gateway names the caller's key (recorded when it is forced)
+CALLER_HEADER = "X-Caller"
 
 VERSIONED = {
     "headers": {VERSION_HEADER: {"description": "The pipeline's version.", "schema": {"type": "string"}}}
@@ -60,6 +64,11 @@ async def versions(request: Request) -> VersionList:
     return await service_of(request.app).versions()
 
 
+async def promote(body: PromotionRequest, request: Request) -> Promotion:
+    """The evidence on champion and challenger; refused (409, with it), or the challenger made champion."""
+    return await service_of(request.app).promote(body, request.headers.get(CALLER_HEADER))
+
+
 async def rollback(request: Request) -> VersionList:
     """The previous champion serves again; the rolled-back version becomes the challenger."""
     return await service_of(request.app).rollback()
@@ -92,6 +101,9 @@ def add_routes(app: FastAPI) -> None:
         response_model_exclude_none=True,
     )
     app.add_api_route("/v1/versions", versions, methods=["GET"], responses=LOADING)
+    app.add_api_route(
+        "/v1/versions/promote", promote, methods=["POST"], responses={**LOADING, **problems(409, 422)}
+    )
     app.add_api_route(
         "/v1/versions/rollback", rollback, methods=["POST"], responses={**LOADING, **problems(409)}
     )

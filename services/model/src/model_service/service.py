@@ -11,10 +11,12 @@ from typing import Any, NoReturn
 from model_service import metrics
 from model_service.batching import MicroBatcher
 from model_service.lineup import Lineup, Served, chosen, next_lineup
+from model_service.promotion import PROMOTION, Promotion, PromotionRequest, library, overridden, promote
 from model_service.settings import Settings
 from onepipe import ArtifactsError, LoadedPipeline, Pipeline, PipelineInfo, Problem
 from onepipe.platform.http.envelopes import PredictRequest, PredictResponse
 from onepipe.platform.http.server import ProblemError
+from onepipe.platform.versions.evidence import Candidate, gather_evidence, held_out_of
 from onepipe.platform.versions.registry import Registry, RegistryError, UnknownVersionError
 from onepipe.platform.versions.types import (
     CHALLENGER,
@@ -170,15 +172,19 @@ class ModelService:
         assert self.lineup is not None
         loaded = self.lineup.infos()
         registered: list[VersionInfo] = []
+        last: dict[str, Any] | None = None
         if self.registry is not None:
             try:
                 registered = await asyncio.to_thread(self.registry.versions, self.definition.name)
+                last = await asyncio.to_thread(self.registry.last_record, self.definition.name, PROMOTION)
                 self.registry_error = None
             except RegistryError as error:
                 self.registry_error = str(error)
         numbers = {v.number for v in loaded}
         found = [v.model_copy(update={"loaded": v.number in numbers}) for v in registered] or loaded
-        return VersionList(pipeline=self.definition.name, registry=self.registry_state(), versions=found)
+        return VersionList(
+            pipeline=self.definition.name, registry=self.registry_state(), versions=found, last_promotion=last
+        )
 
     async def refresh(self) -> None:
         """Serve what the registry's aliases name now: new versions loaded first, then one swap."""
@@ -201,6 +207,65 @@ class ModelService:
                 log.error("the registry's versions cannot be served", extra={"reason": str(error)})
                 return
         log.info("serving", extra={"pipeline": self.definition.name, "serving": self.lineup.aliases})
+
+    async def promote(self, request: PromotionRequest, by: str | None) -> Promotion:
+        """Gather the evidence through the loaded versions' batchers; refuse (409) or move the aliases."""
+        self.ready()
+        assert self.lineup is not None
+        if self.registry is None or CHALLENGER not in self.lineup.aliases:
+            raise ProblemError(
+                409,
+                "No challenger",
+                f"pipeline {self.definition.name!r} has no challenger to promote "
+                "(just train --alias challenger)",
+            )
+        registry = self.registry
+        loop = asyncio.get_running_loop()
+        champion, challenger = (self._candidate(a, loop) for a in (CHAMPION, CHALLENGER))
+        cases = library(self.settings.cases_dir, self.definition.name)
+        evidence = await asyncio.to_thread(
+            gather_evidence,
+            champion,
+            challenger,
+            cases,
+            held_out_of(self.definition),
+            held_out_rows=request.held_out_rows,
+        )
+        try:
+            evidence = overridden(evidence, request, by)
+        except ValueError as error:
+            raise ProblemError(
+                422, "A reason is needed", str(error), errors=[Problem(loc="reason", message=str(error))]
+            ) from None
+        if not evidence.may_promote:
+            raise ProblemError(
+                409,
+                "Promotion refused",
+                f"{evidence.refusal} (force it with a reason to override; it is recorded)",
+                extra={"evidence": evidence.model_dump(mode="json")},
+            )
+        try:
+            done = await asyncio.to_thread(promote, registry, evidence)
+        except (RegistryError, UnknownVersionError) as error:
+            raise ProblemError(
+                503, "Registry unavailable", str(error), headers={"Retry-After": "5"}
+            ) from None
+        await self.refresh()  # this process serves the new champion at once; the others within a poll
+        return done
+
+    def _candidate(self, alias: str, loop: asyncio.AbstractEventLoop) -> Candidate:
+        """A loaded version as the evidence runs it: through its batcher, from the evidence's thread."""
+        assert self.lineup is not None
+        served = self.lineup.by_hash[self.lineup.aliases[alias]]
+
+        def run(inputs: list[dict[str, Any]], flags: dict[str, Any]) -> list[dict[str, Any]]:
+            valid, valid_flags = served.loaded.definition.validate_request(
+                inputs, {**served.info.flag_defaults, **flags}
+            )
+            answer = asyncio.run_coroutine_threadsafe(served.batcher.predict(valid, valid_flags, False), loop)
+            return [output.model_dump(mode="json") for output in answer.result().outputs]
+
+        return Candidate(alias, self.definition.name, served.version, served.info.number, run)
 
     async def rollback(self) -> VersionList:
         """Move champion back to the previous version in the registry, then serve it (loaded first)."""

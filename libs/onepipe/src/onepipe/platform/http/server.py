@@ -57,11 +57,13 @@ class ProblemError(Exception):
         detail: str,
         errors: list[Problem] | None = None,
         headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status, self.title, self.detail = status, title, detail
         self.errors = errors
         self.headers = dict(headers or {})
+        self.extra = dict(extra or {})  # RFC 9457 extension members, e.g. the evidence of a refusal
 
 
 def problem_response(
@@ -72,8 +74,9 @@ def problem_response(
     errors: list[Problem] | None = None,
     headers: Mapping[str, str] | None = None,
     instance: str | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
-    """An application/problem+json response."""
+    """An application/problem+json response (`extra`: extension members beside the standard ones)."""
     body = ProblemDetail(
         title=title,
         status=status,
@@ -82,7 +85,7 @@ def problem_response(
         errors=list(errors) if errors else None,
     )
     return JSONResponse(
-        body.model_dump(exclude_none=True),
+        {**dict(extra or {}), **body.model_dump(exclude_none=True)},
         status_code=status,
         headers=dict(headers or {}),
         media_type=PROBLEM_JSON,
@@ -112,6 +115,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             errors=error.errors,
             headers=error.headers,
             instance=request.url.path,
+            extra=error.extra,
         )
 
     @app.exception_handler(RequestValidationError)

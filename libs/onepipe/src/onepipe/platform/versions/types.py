@@ -66,3 +66,7 @@ class VersionList(BaseModel):
     pipeline: str
     registry: RegistryState
     versions: list[VersionInfo]
+    last_promotion: dict[str, Any] | None = Field(
+        None,
+        description="The evidence of the last promotion (onepipe.platform.versions.evidence.Evidence).",
+    )
