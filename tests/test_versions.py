@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.auth import hash_key
 from onepipe import ArtifactsError, LoadedPipeline
 from onepipe.platform.versions.registry import Registry, RegistryError, UnknownVersionError
 from onepipe.platform.versions.types import served_version
@@ -414,3 +416,56 @@ def test_the_model_service_promotes_through_its_own_batchers(two_versions: Regis
         assert listed["last_promotion"]["reason"] == "accepted"
         assert httpx.post(f"{service.url}/v1/versions/rollback").status_code == 200
         assert _predict(service.url).json()["version"] == v1
+
+
+def test_the_gateway_lists_versions_and_only_the_versions_scope_chooses_or_moves_them(
+    two_versions: Registry, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    release = f"release-{uuid.uuid4().hex[:8]}"
+    scopes = ["predict", "versions"]
+    keys = [*json.loads(keys_env()), {"name": "release", "sha256": hash_key(release), "scopes": scopes}]
+    env = {
+        "GATEWAY_API_KEYS": json.dumps(keys),
+        "STORAGE_URL": str(tmp_path / "storage"),
+        "REDIS_URL": redis_server.url(12),
+    }
+    service_env = {
+        **_service_env(two_versions, tmp_path),
+        "MODEL_CASES_DIR": str(_library(tmp_path / "c", must_pass=False)),
+    }
+    v1, v2 = (two_versions.resolve(example.name, ref).version for ref in ("v1", "v2"))
+    as_release = {"X-API-Key": release}
+    with (
+        model_service(free_port(), **service_env) as service,
+        gateway(free_port(), service.url, **env) as front,
+    ):
+        listed = httpx.get(f"{front.url}/v1/versions", headers=as_key("app")).json()
+        assert [(v["number"], v["aliases"]) for v in listed["versions"]] == [
+            (2, ["challenger"]),
+            (1, ["champion"]),
+        ]
+        assert httpx.get(f"{front.url}/v1/versions").status_code == 401
+        chosen = _predict(front.url, "challenger", as_key("app"))
+        assert chosen.status_code == 403 and "versions" in chosen.json()["detail"]
+        assert _predict(front.url, "challenger", as_release).json()["version"] == v2
+        bad = _predict(front.url, "no such/version", as_release)
+        assert bad.status_code == 422 and bad.json()["errors"][0]["loc"] == "version"
+        unknown = _predict(front.url, "v9", as_release)
+        assert unknown.status_code == 422 and "version 'v9' is not registered" in unknown.json()["detail"]
+        assert (
+            httpx.post(f"{front.url}/v1/versions/promote", json={}, headers=as_key("app")).status_code == 403
+        )
+        done = httpx.post(
+            f"{front.url}/v1/versions/promote", json={"held_out_rows": 40}, headers=as_release, timeout=600
+        )
+        assert done.status_code == 200, done.text
+        assert done.json()["champion"] == 2 and done.json()["evidence"]["cases"]["fixed"] == 1
+        assert _predict(front.url, headers=as_key("app")).json()["version"] == v2
+        back = httpx.post(f"{front.url}/v1/versions/rollback", headers=as_release, timeout=600)
+        assert back.status_code == 200 and [v["aliases"] for v in back.json()["versions"]] == [
+            ["challenger"],
+            ["champion"],
+        ]
+        assert _predict(front.url, headers=as_key("app")).json()["version"] == v1
+        again = httpx.post(f"{front.url}/v1/versions/rollback", headers=as_release)
+        assert again.status_code == 409 and "no previous champion" in again.json()["detail"]

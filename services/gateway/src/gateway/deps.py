@@ -83,6 +83,7 @@ PREDICT = Annotated[Caller, Depends(Allowed("predict"))]
 FEEDBACK = Annotated[Caller, Depends(Allowed("feedback"))]
 CASES = Annotated[Caller, Depends(Allowed("feedback", "cases:admin"))]  # a key's own, or every key's
 JOBS = Annotated[Caller, Depends(Allowed("jobs"))]
+VERSIONS = Annotated[Caller, Depends(Allowed("versions"))]
 
 IDEMPOTENCY_KEY = Annotated[str | None, Depends(IdempotencyHeader())]
 

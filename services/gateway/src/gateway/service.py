@@ -24,13 +24,17 @@ from onepipe.platform.http.client import (
     ServiceTimeoutError,
     ServiceUnavailableError,
 )
+from onepipe.platform.http.envelopes import REQUEST_ID_HEADER, VERSION_DESCRIPTION, VERSION_REF_PATTERN
 from onepipe.platform.http.server import ProblemError
 from onepipe.platform.logs import request_id_var
 from onepipe.platform.schema.values import json_type_words as _json_kind
 
 log = logging.getLogger("gateway")
+# a problem's own members; any other is an extension (RFC 9457) passed on to the caller
+STANDARD_MEMBERS = {"type", "title", "status", "detail", "instance", "errors"}
 RETRY_AFTER = "5"
 INFO_TTL_SECONDS = 30.0
+PROMOTION_TIMEOUT_S = 900.0  # a promotion replays the cases and scores the held-out rows on both versions
 
 
 class PublicPredictRequest(BaseModel):
@@ -42,6 +46,9 @@ class PublicPredictRequest(BaseModel):
     flags: dict[str, Any] = Field(default_factory=dict, description="Flags; unset flags take their default.")
     debug: StrictBool = Field(
         False, description="Also return a trace of every step (needs the `debug` scope)."
+    )
+    version: str | None = Field(
+        None, pattern=VERSION_REF_PATTERN, description=f"{VERSION_DESCRIPTION} Needs the `versions` scope."
     )
 
     @field_validator("inputs", mode="before")
@@ -95,15 +102,34 @@ class Gateway:
             )
         if body.debug:
             KeyRing.require(caller, "debug")
+        if body.version is not None:
+            KeyRing.require(caller, "versions")
         try:
             result = await self.client.predict_raw(
-                inputs, body.flags, body.debug, request_id=request_id_var.get()
+                inputs, body.flags, body.debug, request_id=request_id_var.get(), version=body.version
             )
         except ServiceError as error:
             raise _problem(error, self.settings.model_timeout) from None
         if self._info is not None and self._info.version != result.version:
             self._info = None  # the pipeline changed under us: describe it afresh
         return result
+
+    async def versions(self) -> dict[str, Any]:
+        """The registered versions, their aliases and scores, as the model service lists them."""
+        try:
+            return await self.client.versions()
+        except ServiceError as error:
+            raise _problem(error, self.settings.model_timeout) from None
+
+    async def change_versions(self, action: str, body: dict[str, Any], caller: Caller) -> dict[str, Any]:
+        """Promote or roll back at the model service; who asked is recorded with a forced promotion."""
+        headers = {"X-Caller": caller.name, REQUEST_ID_HEADER: request_id_var.get()}
+        try:
+            found = await self.client.version_change(action, body, headers, PROMOTION_TIMEOUT_S)
+        except ServiceError as error:
+            raise _problem(error, PROMOTION_TIMEOUT_S) from None
+        self._info = None  # the champion may have changed: describe it afresh
+        return found
 
     async def pipeline(self) -> PipelineInfo:
         """The pipeline's description (cached briefly)."""
@@ -161,6 +187,7 @@ def _problem(error: ServiceError, timeout: float) -> ProblemError:
             str(problem.get("title", "Invalid request")),
             str(problem.get("detail", "")),
             errors,
+            extra={k: v for k, v in problem.items() if k not in STANDARD_MEMBERS},  # e.g. the evidence
         )
     log.warning("model service call failed: %s", error)
     if isinstance(error, ServiceTimeoutError):

@@ -19,7 +19,7 @@ from rich.pretty import Pretty
 from rich.table import Table
 
 from model_service.evidence_view import evidence_table
-from model_service.promotion import PromotionRequest, library, loaded_versions, overridden
+from model_service.promotion import library, loaded_versions, overridden
 from model_service.promotion import promote as promote_version
 from model_service.service import ModelService
 from model_service.settings import Settings
@@ -29,7 +29,7 @@ from onepipe.platform.loading import import_pipeline
 from onepipe.platform.settings import load_settings
 from onepipe.platform.versions.evidence import candidate_of, gather_evidence, held_out_of
 from onepipe.platform.versions.registry import Registry, RegistryError, UnknownVersionError
-from onepipe.platform.versions.types import CHALLENGER, CHAMPION
+from onepipe.platform.versions.types import CHALLENGER, CHAMPION, PromotionRequest
 
 app = typer.Typer(help="The pipeline from the command line.", no_args_is_help=True, add_completion=False)
 T = TypeVar("T")

@@ -17,21 +17,9 @@ from onepipe import LoadedPipeline, Pipeline
 from onepipe.platform.cases import Case, read_cases
 from onepipe.platform.versions.evidence import Evidence, forced
 from onepipe.platform.versions.registry import Registry
-from onepipe.platform.versions.types import VersionInfo, served_version
+from onepipe.platform.versions.types import PromotionRequest, VersionInfo, served_version
 
 PROMOTION = "promotion"  # the kind of run a promotion's evidence is recorded as
-
-
-class PromotionRequest(BaseModel):
-    """What a promotion asks: whether to override a refusal, and why."""
-
-    force: bool = Field(False, description="Promote even when a must-pass case breaks (needs a reason).")
-    reason: str | None = Field(
-        None, max_length=500, description="Why it is forced; recorded with the evidence."
-    )
-    held_out_rows: int | None = Field(
-        None, ge=10, description="Score a random sample of this many held-out rows; unset: all of them."
-    )
 
 
 class Promotion(BaseModel):

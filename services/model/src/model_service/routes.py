@@ -11,13 +11,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 
-from model_service.promotion import Promotion, PromotionRequest
+from model_service.promotion import Promotion
 from model_service.service import ModelService
 from onepipe import PipelineInfo
 from onepipe.platform.http.apidocs import problems
 from onepipe.platform.http.envelopes import VERSION_HEADER, PredictRequest, PredictResponse
 from onepipe.platform.http.server import metrics_response, predict_response
-from onepipe.platform.versions.types import CHALLENGER, VersionList
+from onepipe.platform.versions.types import CHALLENGER, PromotionRequest, VersionList
 
 # who asked for a promotion, as the gateway names the caller's key (recorded when it is forced)
 CALLER_HEADER = "X-Caller"

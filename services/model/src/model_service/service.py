@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 from model_service import metrics
 from model_service.batching import MicroBatcher
 from model_service.lineup import Lineup, Served, chosen, next_lineup
-from model_service.promotion import PROMOTION, Promotion, PromotionRequest, library, overridden, promote
+from model_service.promotion import PROMOTION, Promotion, library, overridden, promote
 from model_service.settings import Settings
 from onepipe import ArtifactsError, LoadedPipeline, Pipeline, PipelineInfo, Problem
 from onepipe.platform.http.envelopes import PredictRequest, PredictResponse
@@ -21,6 +21,7 @@ from onepipe.platform.versions.registry import Registry, RegistryError, UnknownV
 from onepipe.platform.versions.types import (
     CHALLENGER,
     CHAMPION,
+    PromotionRequest,
     RegistryState,
     VersionInfo,
     VersionList,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from gateway.routes import cases, health, jobs, openapi, pipeline, predict
+from gateway.routes import cases, health, jobs, openapi, pipeline, predict, versions
 
 # each included by the app itself: a router of routers would add one more match per request
 ROUTERS: tuple[APIRouter, ...] = (
@@ -13,5 +13,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     predict.router,
     cases.router,
     jobs.router,
+    versions.router,
     openapi.router,
 )

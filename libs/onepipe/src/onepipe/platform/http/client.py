@@ -277,15 +277,27 @@ class AsyncModelServiceClient:
         return self._session
 
     async def _request(
-        self, method: str, path: str, body: bytes | None = None, headers: Mapping[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        read_timeout: float | None = None,
     ) -> tuple[bytes, Mapping[str, str]]:
         sent_headers = {**(headers or {}), **({"Content-Type": "application/json"} if body else {})}
+        timeout = (
+            self._timeout
+            if read_timeout is None
+            else aiohttp.ClientTimeout(
+                total=None, sock_connect=self._timeout.sock_connect, sock_read=read_timeout
+            )
+        )
         try:
             async for attempt in AsyncRetrying(**self.retry.kwargs()):
                 with attempt:
                     try:
                         async with self._pool().request(
-                            method, self.base_url + path, data=body, headers=sent_headers
+                            method, self.base_url + path, data=body, headers=sent_headers, timeout=timeout
                         ) as response:
                             content = await response.read()
                     except (aiohttp.ClientError, TimeoutError) as error:
@@ -295,6 +307,21 @@ class AsyncModelServiceClient:
         except RetryError as error:
             raise _give_up(self.service, self.base_url, error, self.retry.attempts) from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def versions(self) -> dict[str, Any]:
+        """The registered versions, as the model service lists them."""
+        found: dict[str, Any] = json.loads((await self._request("GET", "/v1/versions"))[0])
+        return found
+
+    async def version_change(
+        self, action: str, body: Mapping[str, Any], headers: Mapping[str, str], read_timeout: float
+    ) -> dict[str, Any]:
+        """POST /v1/versions/{action} (promote, rollback): the evidence may take minutes to gather."""
+        content, _ = await self._request(
+            "POST", f"/v1/versions/{action}", json.dumps(dict(body)).encode(), headers, read_timeout
+        )
+        found: dict[str, Any] = json.loads(content)
+        return found
 
     async def ready(self) -> dict[str, Any]:
         """The service's /readyz answer (raises ServiceUnavailableError when not ready)."""

@@ -24,6 +24,18 @@ def served_version(base: str, flag_defaults: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+class PromotionRequest(BaseModel):
+    """What a promotion asks: whether to override a refusal, and why."""
+
+    force: bool = Field(False, description="Promote even when a must-pass case breaks (needs a reason).")
+    reason: str | None = Field(
+        None, max_length=500, description="Why it is forced; recorded with the evidence."
+    )
+    held_out_rows: int | None = Field(
+        None, ge=10, description="Score a random sample of this many held-out rows; unset: all of them."
+    )
+
+
 class VersionInfo(BaseModel):
     """One registered version of a pipeline."""
 

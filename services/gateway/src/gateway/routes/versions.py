@@ -1,0 +1,38 @@
+"""Versions: the registered ones, and the moves of the champion alias (promotion on evidence, rollback)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from gateway.deps import ANY_KEY, VERSIONS, AdmittedRoute, GatewayDep
+from gateway.routes.responses import AUTHENTICATED, MODEL_SERVICE, problems
+from onepipe.platform.versions.types import PromotionRequest, VersionList
+
+router = APIRouter(prefix="/v1/versions", tags=["versions"], route_class=AdmittedRoute)
+
+
+@router.get("", response_model=VersionList, responses=problems(*AUTHENTICATED, *MODEL_SERVICE))
+async def versions(who: ANY_KEY, gateway: GatewayDep) -> dict[str, Any]:
+    """The registered versions, newest first: aliases (champion, challenger, previous), held-out scores,
+    when each was trained, which are loaded; and the evidence of the last promotion."""
+    return await gateway.versions()
+
+
+@router.post("/promote", responses=problems(*AUTHENTICATED, 403, 409, 422, *MODEL_SERVICE))
+async def promote(body: PromotionRequest, who: VERSIONS, gateway: GatewayDep) -> dict[str, Any]:
+    """Replay the edge cases and score the held-out rows on champion and challenger, then make the
+    challenger champion (`versions` scope). Refused with 409 (the evidence in `evidence`) when a
+    must-pass case breaks, unless `force` with a `reason` (recorded with the key's name). Body:
+    it may take minutes."""
+    return await gateway.change_versions("promote", body.model_dump(exclude_none=True), who)
+
+
+@router.post(
+    "/rollback", response_model=VersionList, responses=problems(*AUTHENTICATED, 403, 409, *MODEL_SERVICE)
+)
+async def rollback(who: VERSIONS, gateway: GatewayDep) -> dict[str, Any]:
+    """Make the previous champion the champion again (`versions` scope); every model service process
+    serves it within seconds, without a restart."""
+    return await gateway.change_versions("rollback", {}, who)
