@@ -14,7 +14,8 @@ SHOWN_METRICS = 4  # the accuracy-like ones first: a table, not the whole model 
 def headline_metrics(metrics: dict[str, float], limit: int = SHOWN_METRICS) -> dict[str, float]:
     """The few metrics worth a column: accuracies first, then the others, in name order."""
     names = sorted(metrics, key=lambda n: (not n.endswith("accuracy"), n))
-    return {name: metrics[name] for name in names[:limit]}
+    # a metrics file's nesting shows as a shared first part ("metrics."): the table shows the rest
+    return {name.removeprefix("metrics."): metrics[name] for name in names[:limit]}
 
 
 def versions_table(pipeline: str, versions: Sequence[VersionInfo]) -> Table:
