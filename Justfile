@@ -27,7 +27,7 @@ test: lint
 
 # schemathesis against both services' own OpenAPI documents, as `just test` does but 1000 examples per operation (FUZZ_EXAMPLES, FUZZ_SEED)
 fuzz: sync
-    FUZZ_EXAMPLES="${FUZZ_EXAMPLES:-1000}" uv run --frozen --no-sync pytest tests/test_fuzz.py -v -s
+    FUZZ_EXAMPLES="${FUZZ_EXAMPLES:-1000}" uv run --frozen --no-sync pytest tests/stack/test_fuzz.py -v -s
 
 # build every image and test the running compose stack: faults, three workers, storage on S3 (~15 min)
 test-compose: sync compose-plugin

@@ -68,7 +68,7 @@ from scripts.case_replay import (
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# the replay's parts, as tests/test_cases.py imports them from here
+# the replay's parts, as tests/gateway/test_cases.py imports them from here
 __all__ = [
     "FACES",
     "CaseRun",

@@ -1,6 +1,6 @@
 """Write the README's configuration table and .env.example from the services' settings classes.
 
-`uv run python scripts/settings_docs.py` after changing a setting; tests/test_docs.py
+`uv run python scripts/settings_docs.py` after changing a setting; tests/stack/test_docs.py
 fails when either file is out of date.
 """
 

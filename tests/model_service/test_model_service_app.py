@@ -18,7 +18,7 @@ from onepipe import ArtifactsError, LoadedPipeline
 from onepipe.platform.http.server import ProblemError
 from review_triage.pipeline import pipeline as example
 from tests.conftest import EXAMPLE_ARTIFACTS
-from tests.test_review_triage_pipeline import STEPS, VARIANTS
+from tests.pipelines.test_review_triage_pipeline import STEPS, VARIANTS
 
 Loaded = LoadedPipeline[Any, Any, Any]
 PROBLEM = "application/problem+json"

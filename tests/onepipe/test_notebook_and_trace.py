@@ -11,7 +11,7 @@ from nbclient import NotebookClient
 from onepipe import LoadedPipeline
 from onepipe_harness.processes import ROOT
 from review_triage.pipeline import pipeline as example
-from tests.test_review_triage_pipeline import STEPS
+from tests.pipelines.test_review_triage_pipeline import STEPS
 
 
 def test_trace_renders_as_html_with_every_step(

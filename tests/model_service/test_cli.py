@@ -9,7 +9,7 @@ from typing import Any
 from onepipe import LoadedPipeline
 from onepipe_harness.processes import ROOT
 from review_triage.pipeline import pipeline as example
-from tests.test_review_triage_pipeline import STEPS
+from tests.pipelines.test_review_triage_pipeline import STEPS
 
 
 def _predict(*args: str) -> subprocess.CompletedProcess[str]:

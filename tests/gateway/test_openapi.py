@@ -1,6 +1,6 @@
 """The published contract is exact: the gateway's and the model service's OpenAPI documents say what they do.
 
-Both services run as processes, as `just up` starts them; tests/test_fuzz.py then checks the same
+Both services run as processes, as `just up` starts them; tests/stack/test_fuzz.py then checks the same
 documents against thousands of generated requests.
 """
 
@@ -26,7 +26,7 @@ from gateway.auth import hash_key
 from gateway.jobs import REPORT_MEDIA_TYPES
 from onepipe.platform.jobs.types import REPORT_FORMATS
 from onepipe_harness.processes import ServiceProcess, free_port, gateway
-from tests.test_ui_browser import CHROMEDRIVER, CHROMIUM, FLAGS
+from tests.ui.test_ui_browser import CHROMEDRIVER, CHROMIUM, FLAGS
 
 PROBLEM = "application/problem+json"
 KEY = "openapi-test-key"

@@ -110,7 +110,7 @@ def _toml(value: Any) -> str:
 def fuzz(name: str, url: str, config: dict[str, Any], tmp: Path) -> None:
     """Run schemathesis over the document at `url`; fail with its report unless every check passed."""
     # the problem_json check above; no crash cache in the work tree (the report has a curl line per failure)
-    lines = [f"hooks = {_toml('tests.test_fuzz')}", "[cache]", "enabled = false"]
+    lines = [f"hooks = {_toml('tests.stack.test_fuzz')}", "[cache]", "enabled = false"]
     for key, value in config.items():
         if isinstance(value, list):  # arrays of tables
             lines += [line for item in value for line in (f"[[{key}]]", *_table(item))]

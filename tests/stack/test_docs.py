@@ -60,3 +60,17 @@ def test_every_test_the_docs_name_exists() -> None:
         if not re.search(rf"^(async )?def {test}\(", (ROOT / path).read_text(), re.MULTILINE)
     ]
     assert not missing, missing
+
+
+def test_every_test_path_the_docs_and_recipes_name_exists() -> None:
+    """A path under tests/ named in the README, the docs, the Justfile or a workflow is there."""
+    files = [ROOT / "README.md", ROOT / "Justfile", *sorted((ROOT / "docs").glob("*.md"))]
+    files += sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+    named = {
+        path.rstrip("/.")
+        for file in files
+        for path in re.findall(r"(?<![\w/.-])tests/[\w/.-]*", file.read_text())
+    }
+    assert "tests/stack/test_fuzz.py" in named, "the paths are found: the fuzz recipe names this one"
+    missing = [path for path in sorted(named) if not (ROOT / path).exists()]
+    assert not missing, missing

@@ -9,7 +9,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from onepipe_harness.processes import ROOT
+
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 80
 CHECKED = ("libs", "services", "pipelines", "scripts", "benchmarks")

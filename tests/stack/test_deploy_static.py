@@ -268,7 +268,7 @@ def test_workflows_run_the_tests_the_stack_and_the_nightly_ui_tests() -> None:
     assert job["env"]["PYTHON_IMAGE"].startswith("python:3.11-slim") and job["env"]["REDIS_IMAGE"]
     nightly = workflows["ui-nightly.yml"]
     assert {"schedule", "workflow_dispatch"} <= set(_triggers(nightly))
-    assert any("pytest tests/test_ui" in run for run in _workflow_steps(nightly))
+    assert any("pytest tests/ui" in run for run in _workflow_steps(nightly))
 
 
 # -- compose.yaml's structure ----------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Tests of the onepipe library: the contract, previews and traces, datasets, settings, the client."""

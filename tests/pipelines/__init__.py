@@ -1,0 +1,1 @@
+"""Tests of the pipelines: the example (review-triage), a scaffolded one, every face's parity."""

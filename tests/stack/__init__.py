@@ -1,0 +1,1 @@
+"""Tests of the whole project: `just up`, faults, the bench, the deploy files, docs, fuzzing, code size."""
