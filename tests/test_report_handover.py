@@ -41,8 +41,9 @@ class OtherTaskMeanwhile(ModelServiceClient):
         flags: Mapping[str, Any] | None = None,
         debug: bool = False,
         request_id: str | None = None,
+        version: str | None = None,
     ) -> PredictResponse:
-        answer = super().predict(inputs, flags, debug, request_id)
+        answer = super().predict(inputs, flags, debug, request_id, version)
         self.calls += 1
         if self.calls == self.after:
             meta = self.store.load(self.job_id)

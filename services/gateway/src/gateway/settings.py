@@ -10,8 +10,8 @@ from pydantic_settings import SettingsConfigDict
 from onepipe.platform import settings as peers
 from onepipe.platform.settings import ServiceSettings
 
-Scope = Literal["predict", "debug", "jobs", "feedback", "cases:admin", "admin"]
-SCOPES: tuple[Scope, ...] = ("predict", "debug", "jobs", "feedback", "cases:admin", "admin")
+Scope = Literal["predict", "debug", "jobs", "versions", "feedback", "cases:admin", "admin"]
+SCOPES: tuple[Scope, ...] = ("predict", "debug", "jobs", "versions", "feedback", "cases:admin", "admin")
 
 
 class ApiKeyEntry(BaseModel):
