@@ -79,7 +79,7 @@ soak *args: sync
     uv run --frozen --no-sync model-service train --if-needed
     uv run --frozen --no-sync python -m benchmarks.soak "$@"
 
-# submit a batch job through the gateway and save its reports: just batch FILE [--flag n=v] [--compare n=v] [--map field=column] [--truth field=column]
+# submit a batch job through the gateway and save its reports: just batch FILE [--flag n=v] [--compare n=v] [--map field=column] [--truth field=column] [--version REF] [--compare-version REF]
 batch file *args: sync
     uv run --frozen --no-sync gateway batch "$@"
 

@@ -103,7 +103,7 @@ def _finished(url: str, headers: Mapping[str, str], timeout: float = 600) -> dic
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         job = dict(httpx.get(url, headers=dict(headers), timeout=30).json())
-        if job["state"] in ("succeeded", "failed", "cancelled"):
+        if job["state"] in ("succeeded", "failed", "cancelled", "paused"):
             return job
         time.sleep(0.3)
     raise RuntimeError(f"the batch job at {url} did not finish within {timeout:g} s")

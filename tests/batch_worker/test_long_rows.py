@@ -42,9 +42,15 @@ TOO_LONG = "text: String should have at most 5000 characters"  # the model servi
 MODEL_LIMIT = 4 * 1024 * 1024  # the model service's MODEL_MAX_BODY_BYTES, by default
 
 
-def _body(inputs: Sequence[Mapping[str, Any]], flags: Mapping[str, Any]) -> bytes:
+PINNED = "0123456789ab"  # the version hash the chunks' job is pinned to, as for every chunk after its first
+
+
+def _body(
+    inputs: Sequence[Mapping[str, Any]], flags: Mapping[str, Any], version: str | None = PINNED
+) -> bytes:
     """A predict body exactly as the model-service client sends it (httpx encodes it)."""
     body = {"inputs": list(inputs), "flags": dict(flags), "debug": False}
+    body |= {"version": version} if version is not None else {}
     return httpx.Request("POST", "http://model/v1/predict", json=body).content
 
 
@@ -93,9 +99,10 @@ def test_rows_within_the_length_limits_are_left_to_the_model_service() -> None:
 def test_the_body_is_measured_as_the_client_encodes_it(text: str) -> None:
     inputs = [{"text": text}, {"text": text * 3}]
     flags = {"neighbours": 2, "classifier": "minilm"}
-    measured = envelope_size(flags) + sum(json_size(i) for i in inputs) + len(inputs) - 1
+    measured = envelope_size(flags, PINNED) + sum(json_size(i) for i in inputs) + len(inputs) - 1
     assert measured == len(_body(inputs, flags))
-    assert envelope_size(flags) == len(_body([], flags))
+    assert envelope_size(flags, PINNED) == len(_body([], flags))
+    assert envelope_size(flags) == len(_body([], flags, None))  # the champion: no version sent
 
 
 def test_pack_fills_each_call_to_the_limit_and_sets_aside_the_rows_too_large_alone() -> None:
@@ -112,7 +119,7 @@ def test_packed_calls_never_pass_the_limit_and_each_is_as_full_as_it_can_be() ->
     flags = {"neighbours": 5}
     inputs = {i: {"text": "\u00e9" * generator.choice([1, 40, 900, 3000, 5000])} for i in range(300)}
     limit = 20_000
-    packing = pack({i: json_size(v) for i, v in inputs.items()}, envelope_size(flags), limit)
+    packing = pack({i: json_size(v) for i, v in inputs.items()}, envelope_size(flags, PINNED), limit)
     sent = [i for call in packing.calls for i in call]
     assert sent == sorted(set(inputs) - set(packing.too_large))  # every row once, in order
     assert packing.too_large == {}  # the largest, 10,000 bytes, fits alone
@@ -131,8 +138,11 @@ class FakeModelService:
         self.fails_on = fails_on  # a text the pipeline crashes on (500)
         self.calls: list[tuple[int, int]] = []  # (inputs, body bytes) of each call answered or refused
 
-    def predict(self, inputs: Sequence[Mapping[str, Any]], flags: Mapping[str, Any]) -> PredictResponse:
-        size = len(_body(inputs, flags))
+    def predict(
+        self, inputs: Sequence[Mapping[str, Any]], flags: Mapping[str, Any], version: str | None = None
+    ) -> PredictResponse:
+        assert version == PINNED
+        size = len(_body(inputs, flags, version))
         self.calls.append((len(inputs), size))
         if size > self.limit:
             detail = f"the request body is {size} bytes; the limit is {self.limit} bytes"
@@ -141,7 +151,7 @@ class FakeModelService:
             raise ServiceFailedError("model service", "failed with 500: Internal Server Error", 500)
         label = "plot" if flags.get("neighbours") else "fresh"
         return PredictResponse(
-            version="v", outputs=[{"label": label, "chars": len(i["text"])} for i in inputs]
+            version=PINNED, outputs=[{"label": label, "chars": len(i["text"])} for i in inputs]
         )
 
 
@@ -161,6 +171,7 @@ def _chunk(tmp_path: Path, service: FakeModelService, worker_limit: int, texts: 
             mapping={"text": "text"},
             compare_flags={"neighbours": 1, "review_below": 0.25},
         ),
+        pipeline_version=PINNED,
     )
     info: PipelineInfo = example.describe("v")
     rows = [Row(number, {"text": text}) for number, text in enumerate(texts, start=1)]
@@ -262,7 +273,7 @@ def _file(file_format: str, texts: list[str]) -> bytes:
 
 
 def _body_alone(text: str) -> int:
-    return len(_body([{"text": text}], {}))
+    return len(_body([{"text": text}], {}, None))  # in a job's first chunk: no version pinned yet
 
 
 def _expected(file_format: str) -> dict[int, str]:

@@ -68,7 +68,7 @@ def fuzzed_gateway(
         {
             "name": "fuzz",
             "sha256": hash_key(KEY),
-            "scopes": ["predict", "debug", "jobs", "feedback"],
+            "scopes": ["predict", "debug", "jobs", "versions", "feedback"],
             "rate_limit": "1000000/minute",
         }
     ]

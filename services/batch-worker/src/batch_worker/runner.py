@@ -10,6 +10,9 @@ every worker sweeps the store at start and periodically, queueing again each job
 nobody is answerable for: a running job whose lease lapsed (its worker died, or
 its continuation was lost with the broker), or a queued job left waiting while no
 worker is busy (its task was lost).
+
+Every row of a job is answered by one version (`batch_worker.pinning`): the first
+answer pins it, and a job whose version cannot be had pauses until it is resumed.
 """
 
 from __future__ import annotations
@@ -19,26 +22,26 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from functools import partial
 from itertools import islice
 from typing import Any, Literal
 
+from batch_worker.calling import Caller
+from batch_worker.pinning import PausedError
 from batch_worker.reports import write_reports
 from batch_worker.reports.html import POLICY as REPORT_POLICY
-from batch_worker.sending import TOO_LARGE, InputLimits, envelope_size, json_size, pack, too_large
+from batch_worker.sending import CallRefusedError, InputLimits, rejection
 from batch_worker.settings import Settings
 from onepipe import PipelineInfo
 from onepipe.platform.http.client import (
     ModelServiceClient,
-    ServiceFailedError,
     ServiceRejectedError,
     ServiceUnavailableError,
 )
-from onepipe.platform.jobs.datasets import Row, count_rows, iter_rows, read_header, resolve_mapping, to_input
+from onepipe.platform.jobs.datasets import Row, count_rows, iter_rows, read_header, resolve_mapping
 from onepipe.platform.jobs.storage import JobStore
 from onepipe.platform.jobs.types import JobMeta, RowResult, utc_now
 
@@ -62,18 +65,6 @@ class _LostJobError(Exception):
     def __init__(self, outcome: Outcome) -> None:
         super().__init__(outcome)
         self.outcome: Outcome = outcome
-
-
-class _RejectedError(Exception):
-    """Rows the pipeline refused, by their index in the call, with the reasons."""
-
-    def __init__(self, reasons: dict[int, str]) -> None:
-        super().__init__(reasons)
-        self.reasons = reasons
-
-
-class _TooLargeError(Exception):
-    """The model service refused a call as too large (413): its body, or its number of inputs."""
 
 
 def chunked(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
@@ -104,6 +95,10 @@ class JobRunner:
         # the job's metadata is saved from two threads (a chunk written, a lease renewed while the
         # next chunk waits out an outage): one save at a time
         self._saving = threading.Lock()
+        # a chunk's rows through the model service; a version pinned on a chunk's thread, under a lock
+        self.caller = Caller(
+            client, settings.model_max_body_bytes, self._wait_for, self._keep_pin, threading.Lock()
+        )
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -113,7 +108,7 @@ class JobRunner:
         if meta is None:
             log.warning("no job %s in storage; nothing to do", job_id)
             return "skipped"
-        if meta.finished:
+        if meta.at_rest:  # finished, or paused until a person resumes it
             return "skipped"
         if ticket is not None and meta.ticket not in (None, ticket):
             log.info("job %s was queued again since this task was sent; the newer task runs it", job_id)
@@ -128,6 +123,8 @@ class JobRunner:
             return lost.outcome
         except JobFailedError as failure:
             self._finish(meta, "failed", str(failure))
+        except PausedError as paused:  # its version cannot be had: nothing of another version was written
+            self._finish(meta, "paused", str(paused))
         except OSError as error:
             # the storage refused a read or write (full, read-only, gone): written chunks stay, and
             # the job fails saying so, to be resumed once the storage is fixed
@@ -151,7 +148,7 @@ class JobRunner:
     def sweep(self) -> list[str]:
         """Queue again every unfinished job that no worker is answerable for; returns their ids."""
         now = utc_now()
-        jobs = [meta for meta in self.store.iter_jobs() if not meta.finished]
+        jobs = [meta for meta in self.store.iter_jobs() if not meta.at_rest]
         # a queued job's task may wait behind others; only while no worker is busy is a long wait a lost task
         busy = any(meta.lease_until is not None and meta.lease_until > now for meta in jobs)
         requeued = []
@@ -172,7 +169,7 @@ class JobRunner:
 
     def _orphaned(self, meta: JobMeta, busy: bool) -> bool:
         now = utc_now()
-        if meta.finished:
+        if meta.at_rest:  # a paused job waits for a person to resume it
             return False
         if meta.state == "running":
             return meta.lease_until is None or meta.lease_until <= now
@@ -227,7 +224,7 @@ class JobRunner:
     def _lost(self, meta: JobMeta) -> Outcome | None:
         """Why the job is no longer this task's (None: it still is)."""
         current = self.store.load(meta.id)
-        if current is None or current.finished:
+        if current is None or current.at_rest:
             log.info("job %s has ended meanwhile (%s); this task stops", meta.id, current and current.state)
             return "skipped"
         if current.ticket != meta.ticket or current.runner not in (None, self.worker_id):
@@ -238,7 +235,7 @@ class JobRunner:
     def _work(self, meta: JobMeta) -> Outcome:
         deadline = time.monotonic() + self.settings.task_budget
         info = self._wait_for(meta, self.client.pipeline)
-        meta.pipeline, meta.pipeline_version = info.name, info.version
+        meta.pipeline = info.name  # its version is the one pinned by the job's first answer (pinning.py)
         input_name = self.store.input_name(meta)
         file_format = meta.spec.file_format
         with self.store.open(meta.id, input_name) as handle:
@@ -278,7 +275,9 @@ class JobRunner:
                 in_flight.append(
                     (number, calls.submit(self._chunk_results, meta, info, limits, mapping, rows))
                 )
-                if len(in_flight) == self.settings.calls_in_flight:
+                # one chunk at a time until its answers pinned the job's version(s): no two calls
+                # may ask for the champion while a promotion changes it
+                if len(in_flight) == self.settings.calls_in_flight or not self._pinned(meta):
                     self._write(meta, in_flight, 1)
             self._write(meta, in_flight)
 
@@ -331,11 +330,13 @@ class JobRunner:
     def _finish(
         self,
         meta: JobMeta,
-        state: Literal["succeeded", "failed"],
+        state: Literal["succeeded", "failed", "paused"],
         error: str | None,
         finished_at: datetime | None = None,
     ) -> None:
-        meta.state, meta.error, meta.finished_at = state, error, finished_at or utc_now()
+        """End the task's work on the job: finished, or paused (not finished: resumed later)."""
+        meta.state, meta.error = state, error
+        meta.finished_at = None if state == "paused" else finished_at or utc_now()
         meta.runner, meta.lease_until = None, None
         try:
             current = self.store.load(meta.id)
@@ -346,6 +347,8 @@ class JobRunner:
             log.error("job %s %s (%s), but its state could not be saved: %s", meta.id, state, error, failure)
             return
         log.info("job %s %s: %d rows, %d failed", meta.id, state, meta.rows_done, meta.rows_failed)
+        if state == "paused":
+            log.warning("job %s: %s", meta.id, error)
 
     # -- one chunk -----------------------------------------------------------------------------
 
@@ -357,99 +360,20 @@ class JobRunner:
         mapping: dict[str, str],
         rows: list[Row],
     ) -> list[RowResult]:
-        results = {
-            row.number: RowResult(row=row.number, input=row.values or {}, error=row.error) for row in rows
-        }
-        readable = [row for row in rows if row.error is None and row.values is not None]
-        inputs = [to_input(row.values or {}, mapping, info.input_schema) for row in readable]
-        # a row over a length limit is never sent: it fails alone, and the rest of the chunk goes on
-        reasons = {i: why for i, value in enumerate(inputs) if (why := limits.refusal(value)) is not None}
-        sendable = {i: value for i, value in enumerate(inputs) if i not in reasons}
-        outputs, sent_reasons = self._predict_all(meta, sendable, meta.spec.flags)
-        reasons.update(sent_reasons)
-        for index, row in enumerate(readable):
-            if index in reasons:
-                results[row.number].error = reasons[index]
-            else:
-                results[row.number].output = outputs[index]
-        if meta.spec.compare_flags is not None:
-            kept = {i: value for i, value in sendable.items() if i not in reasons}
-            compared, compare_reasons = self._predict_all(meta, kept, meta.spec.compare_flags)
-            for index in kept:
-                result = results[readable[index].number]
-                if index in compare_reasons:
-                    result.error = f"with the compare flags: {compare_reasons[index]}"
-                else:
-                    result.compare_output = compared[index]
-        return [results[row.number] for row in rows]
+        return self.caller.chunk_results(meta, info, limits, mapping, rows)
 
-    def _predict_all(
-        self, meta: JobMeta, inputs: Mapping[int, dict[str, Any]], flags: dict[str, Any]
-    ) -> tuple[dict[int, dict[str, Any]], dict[int, str]]:
-        """Outputs by index, and reasons for the inputs that could not be sent, or were refused or failed on.
+    def _pinned(self, meta: JobMeta) -> bool:
+        """Whether the job's version (and its compared version) have been pinned by an answer."""
+        compared = meta.spec.compare_version is None or meta.compare_pipeline_version is not None
+        return meta.pipeline_version is not None and compared
 
-        The inputs go in calls whose bodies fit the model service's limit; one too large alone fails.
-        """
-        limit = self.settings.model_max_body_bytes
-        packing = pack({i: json_size(value) for i, value in inputs.items()}, envelope_size(flags), limit)
-        outputs: dict[int, dict[str, Any]] = {}
-        reasons = {index: too_large(size, limit) for index, size in packing.too_large.items()}
-        for call in packing.calls:
-            call_outputs, call_reasons = self._predict_call(meta, call, inputs, flags)
-            outputs.update(call_outputs)
-            reasons.update(call_reasons)
-        return outputs, reasons
-
-    def _predict_call(
-        self, meta: JobMeta, pending: list[int], inputs: Mapping[int, dict[str, Any]], flags: dict[str, Any]
-    ) -> tuple[dict[int, dict[str, Any]], dict[int, str]]:
-        """One call of the inputs `pending` (indexes into `inputs`): outputs and reasons by index.
-
-        A call the service fails on (500) or refuses as too large (413: a limit lower than the
-        worker's, or more inputs than it takes) is split in halves, down to single rows.
-        """
-        outputs: dict[int, dict[str, Any]] = {}
-        reasons: dict[int, str] = {}
-        while pending:
-            try:
-                answer = self._wait_for(
-                    meta, partial(self.client.predict, [inputs[i] for i in pending], flags)
-                )
-            except _RejectedError as rejected:
-                for position, reason in rejected.reasons.items():
-                    reasons[pending[position]] = reason
-                pending = [
-                    index for position, index in enumerate(pending) if position not in rejected.reasons
-                ]
-                continue
-            except (ServiceFailedError, _TooLargeError) as error:
-                if len(pending) == 1:
-                    reasons[pending[0]] = (
-                        f"{TOO_LARGE}{error}"
-                        if isinstance(error, _TooLargeError)
-                        else "the pipeline failed on this row (the model service answered 500)"
-                    )
-                    pending = []
-                    continue
-                if isinstance(error, _TooLargeError):  # the worker's limit is above the service's
-                    log.warning(
-                        "job %s: the model service refused a call of %d rows as too large (%s); "
-                        "sending it in halves",
-                        meta.id,
-                        len(pending),
-                        error,
-                    )
-                # find the rows that make the pipeline fail, or fit the calls to the limit: halves
-                half = len(pending) // 2
-                for part in (pending[:half], pending[half:]):
-                    part_outputs, part_reasons = self._predict_call(meta, part, inputs, flags)
-                    outputs.update(part_outputs)
-                    reasons.update(part_reasons)
-                pending = []
-                continue
-            outputs.update(zip(pending, answer.outputs, strict=True))
-            pending = []
-        return outputs, reasons
+    def _keep_pin(self, meta: JobMeta) -> None:
+        """Save a version just pinned, before any row it answered is written (a task that lost the job
+        stops instead: the job's new task pins its own)."""
+        lost = self._lost(meta)
+        if lost is not None:
+            raise _LostJobError(lost)
+        self._renew(meta)
 
     def _wait_for(self, meta: JobMeta, call: Callable[[], Any]) -> Any:
         """Call the model service, riding out outages up to the configured patience."""
@@ -459,7 +383,10 @@ class JobRunner:
             try:
                 return call()
             except ServiceRejectedError as error:
-                raise _rejection(error) from None
+                refusal = rejection(error)
+                if isinstance(refusal, CallRefusedError):
+                    raise JobFailedError(str(refusal)) from None
+                raise refusal from None
             except ServiceUnavailableError as error:
                 waited = time.monotonic() - started
                 if waited + pause > self.settings.model_patience:
@@ -473,21 +400,3 @@ class JobRunner:
                 self.sleep(pause)
                 self._renew(meta)
                 pause = min(pause * 2, 30.0)
-
-
-def _rejection(error: ServiceRejectedError) -> Exception:
-    """A 4xx from the model service: bad rows (by index) go on, a call too large is split;
-    anything else stops the job."""
-    if error.status == 413:
-        return _TooLargeError(str(error.problem.get("detail") or "the request is over its limit"))
-    reasons: dict[int, list[str]] = {}
-    for problem in error.problem.get("errors") or []:
-        index = problem.get("input")  # which input of the call, as data (onepipe.errors.Problem)
-        if isinstance(index, int) and not isinstance(index, bool):
-            field = problem.get("field") or "input"
-            reasons.setdefault(index, []).append(f"{field}: {problem.get('message', 'invalid')}")
-    if error.status == 422 and reasons:
-        return _RejectedError({index: "; ".join(why) for index, why in reasons.items()})
-    return JobFailedError(
-        f"the model service refused the job's requests: {error.problem.get('detail', error)}"
-    )

@@ -11,6 +11,9 @@ the other rows of its chunk go on. Two checks, before anything is sent:
 - the body: each call's JSON body (inputs, flags, envelope), measured as the client encodes it,
   stays within the body limit; a row over it alone fails naming its size and the limit, as the
   model service's 413 would.
+
+And what its refusals mean (`rejection`): rows refused by index go on without them, a call too
+large is split, a version it does not serve (422 on `version`) pauses the job, anything else fails it.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from onepipe.platform.http.client import ServiceRejectedError
 from onepipe.platform.http.envelopes import PredictRequest
 
 # the schema's keywords for a length limit, the only ones checked here (see the module's docstring)
@@ -83,9 +87,11 @@ def json_size(value: Any) -> int:
     return len(text.encode("utf-8", "surrogatepass"))
 
 
-def envelope_size(flags: Mapping[str, Any]) -> int:
-    """Bytes of a predict body with no inputs: what every call carries besides its inputs."""
-    return json_size(PredictRequest(inputs=[], flags=dict(flags), debug=False).model_dump())
+def envelope_size(flags: Mapping[str, Any], version: str | None = None) -> int:
+    """Bytes of a predict body with no inputs: what every call carries besides its inputs (the flags,
+    and the version asked for, as the client sends it: left out when None)."""
+    request = PredictRequest(inputs=[], flags=dict(flags), debug=False, version=version)
+    return json_size(request.model_dump(exclude_none=True))
 
 
 def body_size(sizes: Sequence[int], envelope: int) -> int:
@@ -128,3 +134,43 @@ def pack(sizes: Mapping[int, int], envelope: int, limit: int) -> Packing:
     if call:
         packing.calls.append(call)
     return packing
+
+
+class RejectedError(Exception):
+    """Rows the pipeline refused, by their index in the call, with the reasons."""
+
+    def __init__(self, reasons: dict[int, str]) -> None:
+        super().__init__(reasons)
+        self.reasons = reasons
+
+
+class TooLargeError(Exception):
+    """The model service refused a call as too large (413): its body, or its number of inputs."""
+
+
+class VersionRefusedError(Exception):
+    """The model service refused the version asked for (422 on `version`): it does not serve it now."""
+
+
+class CallRefusedError(Exception):
+    """The model service refused the job's requests for another reason: the job cannot go on."""
+
+
+def rejection(error: ServiceRejectedError) -> Exception:
+    """A 4xx from the model service: bad rows (by index) go on, a call too large is split, a version it
+    does not serve pauses the job; anything else stops it."""
+    detail = str(error.problem.get("detail") or error)
+    if error.status == 413:
+        return TooLargeError(str(error.problem.get("detail") or "the request is over its limit"))
+    problems = [p for p in error.problem.get("errors") or [] if isinstance(p, dict)]
+    if error.status == 422 and any(p.get("loc") == "version" for p in problems):
+        return VersionRefusedError(detail)
+    reasons: dict[int, list[str]] = {}
+    for problem in problems:
+        index = problem.get("input")  # which input of the call, as data (onepipe.errors.Problem)
+        if isinstance(index, int) and not isinstance(index, bool):
+            field_name = problem.get("field") or "input"
+            reasons.setdefault(index, []).append(f"{field_name}: {problem.get('message', 'invalid')}")
+    if error.status == 422 and reasons:
+        return RejectedError({index: "; ".join(why) for index, why in reasons.items()})
+    return CallRefusedError(f"the model service refused the job's requests: {detail}")

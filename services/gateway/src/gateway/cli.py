@@ -75,6 +75,20 @@ def batch(
         list[str] | None,
         typer.Option(help="output_field=column holding its right answers, to score; repeatable."),
     ] = None,
+    version: Annotated[
+        str | None,
+        typer.Option(
+            "--version",
+            help="The version to run with: champion, challenger, vN or a hash (the key needs the "
+            "versions scope). Default: the champion. The job is pinned to the hash that answers first.",
+        ),
+    ] = None,
+    compare_version: Annotated[
+        str | None,
+        typer.Option(
+            help="A second version to compare on the same rows, with the same flags (versions scope)."
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option(help="Folder for the reports.")] = Path("reports"),
     url: Annotated[str, typer.Option(envvar="GATEWAY_URL", help="The gateway.")] = "http://127.0.0.1:8000",
     api_key: Annotated[
@@ -93,40 +107,59 @@ def batch(
                 _flag_values(_pairs(flag, "--flag")),
                 _flag_values(_pairs(compare, "--compare")) if compare else None,
                 _pairs(truth, "--truth"),
+                version,
+                compare_version,
             )
-            console.print(f"job {job['id']} queued: {job['url']}")
-            with Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=console,
-            ) as progress:
-                bar = progress.add_task("queued", total=None)
-                while job["state"] in ("queued", "running"):
-                    time.sleep(poll)
-                    job = client.job(job["id"])
-                    progress.update(
-                        bar,
-                        description=f"{job['state']}, {job['rows_failed']} failed",
-                        completed=job["rows_done"],
-                        total=job["rows_total"],
-                    )
-            if job["state"] != "succeeded":
-                console.print(f"[red]job {job['state']}[/red]: {job.get('error') or ''}")
+            pinned = f", version {version}" if version else ""
+            also = f" against version {compare_version}" if compare_version else ""
+            console.print(f"job {job['id']} queued{pinned}{also}: {job['url']}")
+            job = _follow(client, job, console, poll)
+            if job["state"] != "succeeded":  # failed, cancelled, or paused until resumed
+                colour = "yellow" if job["state"] == "paused" else "red"
+                console.print(f"[{colour}]job {job['state']}[/{colour}]: {escape(job.get('error') or '')}")
                 raise typer.Exit(1)
-            out.mkdir(parents=True, exist_ok=True)
-            for file_format in job["reports"]:
-                target = out / f"{job['id']}.{file_format}"
-                target.write_bytes(client.report(job["id"], file_format))
-                console.print(f"saved {target}")
-            console.print(
-                f"[green]done[/green]: {job['rows_done']} rows, {job['rows_failed']} failed; "
-                f"open {out / (job['id'] + '.html')}"
-            )
+            _save_reports(client, job, out, console)
     except ServiceError as error:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1) from None
+
+
+def _follow(client: GatewayClient, job: dict[str, Any], console: Console, poll: float) -> dict[str, Any]:
+    """The job once it stopped (finished, or paused), its progress shown meanwhile."""
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        bar = progress.add_task("queued", total=None)
+        while job["state"] in ("queued", "running"):
+            time.sleep(poll)
+            job = client.job(job["id"])
+            progress.update(
+                bar,
+                description=f"{job['state']}, {job['rows_failed']} failed",
+                completed=job["rows_done"],
+                total=job["rows_total"],
+            )
+    return job
+
+
+def _save_reports(client: GatewayClient, job: dict[str, Any], out: Path, console: Console) -> None:
+    """A succeeded job's reports saved in `out`, and what ran in one line."""
+    out.mkdir(parents=True, exist_ok=True)
+    for file_format in job["reports"]:
+        target = out / f"{job['id']}.{file_format}"
+        target.write_bytes(client.report(job["id"], file_format))
+        console.print(f"saved {target}")
+    versions = (job["pipeline_version"] or "(none answered)") + (
+        f" against {job['compare_pipeline_version']}" if job.get("compare_pipeline_version") else ""
+    )
+    console.print(
+        f"[green]done[/green]: {job['rows_done']} rows, {job['rows_failed']} failed; "
+        f"version {versions}; open {out / (job['id'] + '.html')}"
+    )
 
 
 @app.command()

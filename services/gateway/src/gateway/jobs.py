@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import IO, Any
@@ -11,9 +12,10 @@ from typing import IO, Any
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel, Field
 
-from gateway.auth import Caller
+from gateway.auth import Caller, KeyRing
 from gateway.compare import DifferentFilesError, JobComparison, NotFinishedError, compare_jobs
 from onepipe import PipelineInfo, Problem
+from onepipe.platform.http.envelopes import VERSION_REF_PATTERN
 from onepipe.platform.http.html_policy import CSP_HEADER
 from onepipe.platform.http.server import ProblemError
 from onepipe.platform.jobs.datasets import (
@@ -80,7 +82,20 @@ class JobView(BaseModel):
         description="When a worker last worked on the job (it renews this at least every chunk). A job "
         "left by a dead worker is queued again by the workers' sweep once its lease lapses."
     )
-    pipeline_version: str | None
+    version: str | None = Field(
+        description="The version asked for: an alias (`champion`, `challenger`), a registered version's "
+        "number (`v3`) or a version hash; null: the champion when the job started."
+    )
+    pipeline_version: str | None = Field(
+        description="The version hash that answered the job's first rows; every row is answered by it "
+        "(the job is pinned to it: a later promotion does not change it). Null until the first answer."
+    )
+    compare_version: str | None = Field(
+        description="A second version every row also runs on, with the same flags, compared in the reports."
+    )
+    compare_pipeline_version: str | None = Field(
+        description="The version hash that answered for compare_version, pinned the same way."
+    )
     mapping: dict[str, str] = Field(description="Input field -> the file's column it was read from.")
     flags: dict[str, Any]
     compare_flags: dict[str, Any] | None
@@ -114,7 +129,10 @@ def view(meta: JobMeta, base_url: str) -> JobView:
         started_at=meta.started_at,
         finished_at=meta.finished_at,
         last_worked_at=meta.worked_at,
+        version=meta.spec.version,
         pipeline_version=meta.pipeline_version,
+        compare_version=meta.spec.compare_version,
+        compare_pipeline_version=meta.compare_pipeline_version,
         mapping=meta.spec.mapping,
         flags=meta.spec.flags,
         compare_flags=meta.spec.compare_flags,
@@ -186,6 +204,30 @@ def _checked_request(
         raise _invalid("file", str(error)) from None
 
 
+def check_versions(
+    caller: Caller, version: str | None, compare_version: str | None, compare_flags: dict[str, Any] | None
+) -> None:
+    """Choosing a version needs the `versions` scope (403); each is a version reference (422 naming it),
+    and a job compares two flag sets or two versions, not both at once (422 naming compare_version)."""
+    asked = {"version": version, "compare_version": compare_version}
+    if all(ref is None for ref in asked.values()):
+        return
+    KeyRing.require(caller, "versions")
+    for name, ref in asked.items():
+        if ref is not None and re.fullmatch(VERSION_REF_PATTERN, ref) is None:
+            raise _invalid(
+                name,
+                f"{ref[:80]!r} is not a version: an alias (champion, challenger), a registered version's "
+                "number (v3) or a version hash; letters, digits, '.', '_' and '-', at most 64",
+            )
+    if compare_version is not None and compare_flags is not None:
+        raise _invalid(
+            "compare_version",
+            "a job compares two flag sets (compare_flags) or two versions (compare_version), not both: "
+            "a difference could not be told apart; compare two jobs instead (GET /v1/jobs/{a}/compare/{b})",
+        )
+
+
 class JobService:
     """The gateway's side of batch jobs; `enqueue(job_id, ticket)` hands a job to the workers."""
 
@@ -205,9 +247,15 @@ class JobService:
         compare_flags: dict[str, Any] | None,
         truth: dict[str, str] | None = None,
         job_id: str | None = None,
+        *,
+        version: str | None = None,
+        compare_version: str | None = None,
     ) -> JobMeta:
-        """Check everything that can be checked before queueing; store and queue the job (as `job_id`)."""
+        """Check everything that can be checked before queueing; store and queue the job (as `job_id`).
+
+        The job's version is pinned by the worker, to the hash of its first answer: not here."""
         truth = truth or {}
+        check_versions(caller, version, compare_version, compare_flags)
         file_format = _checked_request(info, file_name, mapping, flags, compare_flags, truth)
         meta = JobMeta(
             id=job_id or self.store.new_id(),
@@ -217,12 +265,13 @@ class JobService:
                 mapping=mapping,
                 flags=flags,
                 compare_flags=compare_flags,
+                version=version,
+                compare_version=compare_version,
                 truth=truth,
             ),
             owner=caller.key_id,
             owner_name=caller.name,
             pipeline=info.name,
-            pipeline_version=info.version,
         )
         self._store_checked(meta, upload, info)
         try:
@@ -314,7 +363,7 @@ class JobService:
         )
 
     def cancel(self, caller: Caller, job_id: str) -> JobMeta:
-        """Stop a queued or running job; a finished one is a 409."""
+        """Stop a queued, running or paused job; a finished one is a 409."""
         meta = self.get(caller, job_id)
         if meta.finished:
             raise ProblemError(
@@ -326,7 +375,8 @@ class JobService:
         return meta
 
     def resume(self, caller: Caller, job_id: str) -> JobMeta:
-        """Queue a failed, cancelled, stuck queued or abandoned running job again; written chunks are kept."""
+        """Queue a paused, failed, cancelled, stuck queued or abandoned running job again; written chunks
+        (and the version the job is pinned to) are kept."""
         meta = self.get(caller, job_id)
         # a running job whose worker's lease has lapsed is abandoned (its worker died)
         held = meta.state == "running" and meta.lease_until is not None and meta.lease_until > utc_now()
@@ -335,8 +385,8 @@ class JobService:
             raise ProblemError(
                 409,
                 "Job not resumable",
-                f"job {job_id} is {meta.state}{until}; only failed, cancelled, queued or abandoned jobs "
-                "can be resumed",
+                f"job {job_id} is {meta.state}{until}; only paused, failed, cancelled, queued or abandoned "
+                "jobs can be resumed",
             )
         before = meta.model_copy()
         meta.state, meta.error, meta.finished_at = "queued", None, None

@@ -14,12 +14,14 @@ from fastapi.openapi.utils import get_openapi
 
 from onepipe import PipelineInfo
 from onepipe.platform.http.apidocs import COMPONENTS, exact, examples, finish_refs, steps_markdown, typed_by
+from onepipe.platform.http.envelopes import VERSION_REF_PATTERN
 from onepipe.platform.schema.schemas import scorable_fields
 
 REQUEST, RESPONSE = "PublicPredictRequest", "PredictResponse"
 CASE, REPORTED = "CaseReport", "ReportedCase"
 JOBS = "/v1/jobs"
 JSON_FIELDS = ("mapping", "flags", "compare_flags", "truth")
+VERSION_FIELDS = ("version", "compare_version")
 
 
 def base_document(app: FastAPI) -> dict[str, Any]:
@@ -33,7 +35,8 @@ def base_document(app: FastAPI) -> dict[str, Any]:
 
 
 def with_json_fields(document: dict[str, Any]) -> dict[str, Any]:
-    """The job upload's form fields as what they are: JSON objects, each part sent as application/json.
+    """The job upload's form fields as what they are: JSON objects, each part sent as application/json,
+    and the versions, strings of a version reference's form.
 
     FastAPI sees strings that may be null; the gateway refuses anything but a JSON object (422), and a
     multipart part is never null: an absent field takes its default.
@@ -49,6 +52,13 @@ def with_json_fields(document: dict[str, Any]) -> dict[str, Any]:
         }
     for name in ("mapping", "truth"):
         body["properties"][name]["additionalProperties"] = {"type": "string"}
+    for name in VERSION_FIELDS:  # a version reference, as the model service takes it
+        body["properties"][name] = {
+            "type": "string",
+            "pattern": VERSION_REF_PATTERN,
+            "title": body["properties"][name].get("title", name),
+            "description": body["properties"][name].get("description", ""),
+        }
     content["encoding"] = {name: {"contentType": "application/json"} for name in JSON_FIELDS}
     return document
 

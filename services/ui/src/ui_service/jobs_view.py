@@ -13,9 +13,12 @@ from typing import Any, Final, Literal
 from ui_service import wording
 
 ACTIVE: Final = ("queued", "running")
+# stopped, to be resumed by a person: paused (its version cannot be had now), failed, cancelled
+RESUMABLE: Final = ("paused", "failed", "cancelled")
 STATES: Final = {  # words, not emoji: a table cell shows no icon font
     "queued": "queued (waiting for a worker)",
     "running": "running",
+    "paused": "paused (its version is not served; resume it once it is)",
     "succeeded": "succeeded",
     "failed": "failed",
     "cancelled": "cancelled",
@@ -85,11 +88,12 @@ def stuck(job: Mapping[str, Any], now: datetime) -> bool:
 
 
 def actions(job: Mapping[str, Any], now: datetime) -> list[Action]:
-    """What a person can do with the job: cancel it while it is to finish, resume it once it stopped."""
+    """What a person can do with the job: cancel it while it is to finish (or paused), resume it once it
+    stopped."""
     found: list[Action] = []
-    if active(job):
+    if active(job) or job["state"] == "paused":
         found.append("cancel")
-    if job["state"] in ("failed", "cancelled") or stuck(job, now):
+    if job["state"] in RESUMABLE or stuck(job, now):
         found.append("resume")
     return found
 
@@ -130,6 +134,9 @@ def ending_text(job: Mapping[str, Any]) -> str:
     if job["state"] == "cancelled":
         why = job.get("error") or "cancelled"
         return f"Job {job['id']} was {why} {done}; resume it to go on from the rows done."
+    if job["state"] == "paused":  # the worker's sentence says which version, why, and when to resume
+        why = str(job.get("error") or "its version is not served now").removeprefix("Paused: ")
+        return f"Job {job['id']} paused {done}: {why}"
     reason = str(job.get("error") or "no reason given").rstrip(".")
     return f"Job {job['id']} {job['state']} {done}: {reason}. Resume it to go on from the rows done."
 
@@ -159,7 +166,8 @@ def job_rows(jobs: Iterable[Mapping[str, Any]], now: datetime) -> list[dict[str,
 def job_label(job: Mapping[str, Any]) -> str:
     """A job in one line, to pick it from a list."""
     flags = ", ".join(f"{k}={wording.value(v)}" for k, v in job["flags"].items()) or "default flags"
-    return f"{job['id']}: {job['file_name']}, {flags}, version {job['pipeline_version']}"
+    compared = f" against {job['compare_pipeline_version']}" if job.get("compare_pipeline_version") else ""
+    return f"{job['id']}: {job['file_name']}, {flags}, version {job['pipeline_version']}{compared}"
 
 
 def _plain(name: str) -> str:

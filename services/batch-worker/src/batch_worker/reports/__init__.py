@@ -21,7 +21,7 @@ from batch_worker.reports.columns import flatten, nested_keys, output_columns
 from batch_worker.reports.files import FORMULA_STARTS, MachineWriters, arrow_schema
 from batch_worker.reports.html import render_html
 from batch_worker.reports.scoring import Scoring
-from batch_worker.reports.statistics import COMPARE, FLAGS, Summary, histogram_range
+from batch_worker.reports.statistics import Summary, Variants, histogram_range
 from onepipe import PipelineInfo
 from onepipe.platform.jobs.types import REPORT_FORMATS, JobMeta, RowResult, input_key
 from onepipe.platform.schema.outputs import Outputs
@@ -44,9 +44,10 @@ def write_reports(
     """
     outputs = Outputs.of(info)
     columns = outputs.columns()
-    comparing = meta.spec.compare_flags is not None
-    summary = Summary(outputs, list(input_columns), comparing)
-    variants = {FLAGS: "output"} | ({COMPARE: "compare_output"} if comparing else {})
+    comparing = meta.spec.comparing  # under compare flags, or with a compared version
+    named = Variants.of(meta)
+    summary = Summary(outputs, list(input_columns), comparing, named)
+    variants = {named.first: "output"} | ({named.second: "compare_output"} if comparing else {})
     scoring = Scoring(
         meta.spec.truth,
         outputs,

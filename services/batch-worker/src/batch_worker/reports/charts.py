@@ -9,7 +9,7 @@ from typing import Any
 import altair as alt
 import vl_convert
 
-from batch_worker.reports.statistics import COMPARE, FLAGS, Categorical
+from batch_worker.reports.statistics import Categorical
 
 
 def _svg(chart: Any) -> str:
@@ -17,9 +17,10 @@ def _svg(chart: Any) -> str:
     return str(vl_convert.vegalite_to_svg(chart.to_dict()))
 
 
-def bar_chart(categorical: Categorical, comparing: bool) -> str:
+def bar_chart(categorical: Categorical, variants: list[str]) -> str:
+    """Rows per category; with two variants (flag sets or versions), their bars side by side."""
+    comparing = len(variants) > 1
     order = categorical.order()
-    variants = [FLAGS, COMPARE] if comparing else [FLAGS]
     values = [
         {"category": value, "rows": categorical.counts.get(variant, Counter())[value], "variant": variant}
         for variant in variants

@@ -3,9 +3,10 @@
 A categorical field (enums, booleans, consts, strings) is scored by exact agreement:
 accuracy, per class precision / recall / F1 with support, their macro and weighted
 averages and the confusion matrix. A numeric field is scored by its error: MAE and RMSE.
-Each flag set is scored on its own. The definitions are scikit-learn's
-(`classification_report` with `zero_division=0`, `confusion_matrix`,
-`mean_absolute_error`, the root of `mean_squared_error`); the tests compute both.
+Each flag set (or version, for a job comparing versions) is scored on its own. The
+definitions are scikit-learn's (`classification_report` with `zero_division=0`,
+`confusion_matrix`, `mean_absolute_error`, the root of `mean_squared_error`); the tests
+compute both.
 
 A row is scored for a field when its truth cell holds a value and the flag set gave an
 output; a blank truth is not scored, a numeric truth that is not a number is counted
@@ -24,7 +25,7 @@ from typing import Any, Final
 import numpy as np
 import pyarrow as pa
 
-from batch_worker.reports.statistics import FLAGS, is_known
+from batch_worker.reports.statistics import is_known
 from onepipe.platform.jobs.types import RowResult
 from onepipe.platform.schema.outputs import OTHER, CategoryCap, Outputs
 from onepipe.platform.schema.values import (
@@ -277,7 +278,7 @@ class Scoring:
             values[f"truth.{name}"] = truth
             outcomes: dict[str, Any] = {}
             for variant, attribute in self.variants.items():
-                key = _outcome_key(variant, name, scores.kind)
+                key = _outcome_key(attribute, name, scores.kind)
                 output = getattr(result, attribute)
                 values[key] = None
                 if truth is None or output is None:
@@ -363,14 +364,14 @@ class Scoring:
             numeric = scores.kind == NUMERIC
             found.append(pa.field(f"truth.{name}", pa.float64() if numeric else pa.string()))
             found += [
-                pa.field(_outcome_key(variant, name, scores.kind), pa.float64() if numeric else pa.bool_())
-                for variant in self.variants
+                pa.field(_outcome_key(attribute, name, scores.kind), pa.float64() if numeric else pa.bool_())
+                for attribute in self.variants.values()
             ]
         return found
 
 
-def _outcome_key(variant: str, name: str, kind: str) -> str:
+def _outcome_key(attribute: str, name: str, kind: str) -> str:
     """`correct.<field>` (categorical) or `abs_error.<field>` (numeric); `compare_` before either for the
-    compare flags."""
+    compare output (the compare flags', or the compared version's)."""
     outcome = "correct" if kind == CATEGORICAL else "abs_error"
-    return f"{outcome}.{name}" if variant == FLAGS else f"compare_{outcome}.{name}"
+    return f"{outcome}.{name}" if attribute == "output" else f"compare_{outcome}.{name}"

@@ -10,6 +10,8 @@ Every output field is summarised by its schema type, never by its name:
 - lists, objects and free text: rows with a value, empty, none (and list sizes);
   compared, the rows where the value changed.
 
+A job compared under a second flag set, or with a second version, has two variants of each
+row, named by `Variants` ("flags" and "compare flags", or the versions: "champion 1a2b3c4d5e6f").
 A row changed under the compare flags when any output field differs. The roles (`label`,
 `confidence`, `review`, `reasons`, `known`) come from the schema's `x-role` marks; every role
 is optional and the report shows less without it. The review list is ranked by need: flagged
@@ -28,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from batch_worker.reports.columns import truncate
-from onepipe.platform.jobs.types import RowResult
+from onepipe.platform.jobs.types import JobMeta, RowResult
 from onepipe.platform.schema.outputs import JSON, OTHER, VALUE, CategoryCap, OutputField, Outputs
 from onepipe.platform.schema.values import CATEGORICAL, NUMERIC, as_number, show
 
@@ -41,6 +43,36 @@ SAMPLE_SIZE: Final = 100_000  # values kept per numeric field and flag set (8 by
 CHANGE_TEXT: Final = 60  # the characters of a value shown in "what changed"
 FLAGS: Final = "flags"
 COMPARE: Final = "compare flags"
+
+
+@dataclass(frozen=True)
+class Variants:
+    """What the report calls a job's two answers to each row: its flag sets, or its versions."""
+
+    first: str = FLAGS
+    second: str = COMPARE
+    kind: str = "flag set"
+    article: str = "the "  # "under the flags"; a version is named bare: "under champion 1a2b3c4d5e6f"
+
+    @classmethod
+    def of(cls, meta: JobMeta) -> Variants:
+        """A job's variants: its two versions, by what was asked and the hash that answered, for a job
+        comparing versions (`compare_version`); else its flag sets."""
+        spec = meta.spec
+        if spec.compare_version is None:
+            return cls()
+        first = _version_name(spec.version or "champion", meta.pipeline_version)
+        second = _version_name(spec.compare_version, meta.compare_pipeline_version)
+        return cls(first, f"{second} (compared)" if second == first else second, "version", "")
+
+    def under(self, name: str) -> str:
+        """A variant as it reads after "under": "the compare flags", "challenger 9f8e7d6c5b4a"."""
+        return f"{self.article}{name}"
+
+
+def _version_name(asked: str, answered: str | None) -> str:
+    return asked if answered is None or answered == asked else f"{asked} {answered}"
+
 
 # what a field is, for the report (how it is counted and compared): categorical, numeric, the
 # shape of a JSON field (list, object, value), or free text
@@ -183,6 +215,7 @@ class Summary:
     outputs: Outputs
     input_columns: list[str]
     comparing: bool
+    named: Variants = field(default_factory=Variants)
     rows: int = 0
     failed: int = 0
     failed_rows: list[dict[str, Any]] = field(default_factory=list)
@@ -203,7 +236,7 @@ class Summary:
         self.review_field = self.outputs.review
         self.reasons_field = self.outputs.reasons
         self.known_field = self.outputs.known
-        self.variants = [FLAGS, COMPARE] if self.comparing else [FLAGS]
+        self.variants = [self.named.first, self.named.second] if self.comparing else [self.named.first]
         self.categoricals: dict[str, Categorical] = {}
         self.numeric: dict[str, dict[str, Numbers]] = {}
         self.shapes: dict[str, Shapes] = {}
@@ -250,12 +283,12 @@ class Summary:
                 reason = result.error if result.error is not None else "no output"
                 self.failed_rows.append({"row": result.row, "reason": truncate(reason, REASON_CHARS)})
         if output is not None:
-            self._count(FLAGS, output)
+            self._count(self.named.first, output)
             self._add_review(result, output)
             self.known += is_known(self._role_value(output, self.known_field))
         if self.comparing:
             if result.compare_output is not None:
-                self._count(COMPARE, result.compare_output)
+                self._count(self.named.second, result.compare_output)
             self._add_comparison(result)
 
     def _count(self, variant: str, output: Mapping[str, Any]) -> None:

@@ -72,6 +72,15 @@ COMPARISON_PAGE: dict[int | str, dict[str, Any]] = {
 COMPARISON_POLICY = f"{content_policy(STYLE)}; {NOT_FRAMED}"  # the page's own style, no script
 COMPARE_PROBLEMS = problems(*AUTHENTICATED, 403, 404, 409, 422, *MODEL_SERVICE)
 BLOCK_BYTES = 1 << 16
+VERSION_FIELD = (
+    "The version to run with (needs the `versions` scope): an alias (`champion`, `challenger`), a "
+    "registered version's number (`v3`) or a version hash. Unset: the champion when the job starts. "
+    "Either way the job is pinned to the hash of its first answer: every row is answered by it."
+)
+COMPARE_VERSION_FIELD = (
+    "A second version (needs the `versions` scope) every row also runs on, with the same flags, "
+    "compared in the reports; pinned the same way. Not with `compare_flags`."
+)
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], route_class=AdmittedRoute)
 
@@ -119,10 +128,13 @@ async def submit_job(
         str | None,
         Form(description="JSON object: output field -> the column of its right answers, to score."),
     ] = None,
+    version: Annotated[str | None, Form(description=VERSION_FIELD)] = None,
+    compare_version: Annotated[str | None, Form(description=COMPARE_VERSION_FIELD)] = None,
 ) -> JSONResponse:
     """Queue a batch job over an uploaded file; answers 202 with the job and its URL.
 
     With an Idempotency-Key, a retry gets the first job back (202, same id and Location)."""
+    version, compare_version = version or None, compare_version or None  # an empty field: none asked
     parsed_mapping = parse_json_field("mapping", mapping, {})
     parsed_flags = parse_json_field("flags", flags, {})
     parsed_compare = parse_json_field("compare_flags", compare_flags, None)
@@ -140,8 +152,17 @@ async def submit_job(
         parsed_flags,
         parsed_compare,
         parsed_truth,
+        version=version,
+        compare_version=compare_version,
     )
-    fields = {"mapping": mapping, "flags": flags, "compare_flags": compare_flags, "truth": truth}
+    fields = {
+        "mapping": mapping,
+        "flags": flags,
+        "compare_flags": compare_flags,
+        "truth": truth,
+        "version": version,
+        "compare_version": compare_version,
+    }
     meta = await run_in_threadpool(
         submit_keyed, claims, who, idempotency_key, file_name, file.file, fields, submit
     )
@@ -165,13 +186,13 @@ async def get_job(job_id: str, base_url: BASE_URL, who: JOBS, jobs: JobServiceDe
 
 @router.delete("/{job_id}", responses=problems(*AUTHENTICATED, 403, 404, 409))
 async def cancel_job(job_id: str, base_url: BASE_URL, who: JOBS, jobs: JobServiceDep) -> JobView:
-    """Cancel a queued or running job."""
+    """Cancel a queued, running or paused job."""
     return view(await run_in_threadpool(jobs.cancel, who, job_id), base_url)
 
 
 @router.post("/{job_id}/resume", status_code=202, responses=problems(*AUTHENTICATED, 403, 404, 409))
 async def resume_job(job_id: str, base_url: BASE_URL, who: JOBS, jobs: JobServiceDep) -> JobView:
-    """Queue a failed or cancelled job again; the rows already done are kept."""
+    """Queue a paused, failed or cancelled job again; the rows already done, and its version, are kept."""
     return view(await run_in_threadpool(jobs.resume, who, job_id), base_url)
 
 

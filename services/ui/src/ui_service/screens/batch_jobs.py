@@ -232,12 +232,21 @@ def resume_button(job_id: str, peers: Peers, where: Any, hint: str | None = None
 
 
 def finished_job(job: dict[str, Any], peers: Peers) -> None:
-    """A finished job: what happened, resume for a stopped one, and for a succeeded one its reports."""
+    """A finished or paused job: what happened, resume (or cancel a paused one) for a stopped one, and for a
+    succeeded one its reports."""
     now = datetime.now(UTC)
     if job["state"] != "succeeded":
-        (st.warning if job["state"] == "cancelled" else st.error)(jobs_view.ending_text(job))
-        if "resume" in jobs_view.actions(job, now):
-            resume_button(job["id"], peers, st)
+        (st.error if job["state"] == "failed" else st.warning)(jobs_view.ending_text(job))
+        actions = jobs_view.actions(job, now)
+        columns = st.columns(6)
+        if "resume" in actions:
+            resume_button(job["id"], peers, columns[0])
+        # a paused job waits for its version: it can be given up instead
+        cancel = "cancel" in actions and columns[1].button(
+            "Cancel", key=f"batch.cancel.{job['id']}", icon=":material/stop:"
+        )
+        if cancel and attempt("gateway", lambda: peers.gateway().cancel_job(job["id"])) is not None:
+            st.rerun()
         return
     speed, spent = jobs_view.rate(job, now), jobs_view.timing_text(job, now)
     done = f"Job {job['id']} succeeded: {job['rows_done']} rows, {job['rows_failed']} failed" + (

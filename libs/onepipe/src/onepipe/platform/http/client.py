@@ -380,8 +380,13 @@ class GatewayClient(ServiceClient):
         flags: Mapping[str, Any] | None = None,
         compare_flags: Mapping[str, Any] | None = None,
         truth: Mapping[str, str] | None = None,
+        version: str | None = None,
+        compare_version: str | None = None,
     ) -> dict[str, Any]:
-        """Queue a batch job over a file; returns the job as the gateway shows it."""
+        """Queue a batch job over a file; returns the job as the gateway shows it.
+
+        `version`, `compare_version`: the version to run with, and a second one to compare (the key
+        needs the `versions` scope); unset: the champion, no second version."""
         form = {
             "mapping": json.dumps(dict(mapping or {})),
             "flags": json.dumps(dict(flags or {})),
@@ -389,6 +394,9 @@ class GatewayClient(ServiceClient):
         }
         if compare_flags is not None:
             form["compare_flags"] = json.dumps(dict(compare_flags))
+        for name, ref in (("version", version), ("compare_version", compare_version)):
+            if ref is not None:
+                form[name] = ref
         # an upload is not retried: the stream would have to be rewound; what would be worth
         # another try (unreachable, or a 503: the queue or the model service down) is final here
         try:
@@ -435,7 +443,8 @@ class GatewayClient(ServiceClient):
         return dict(self._request("DELETE", f"/v1/jobs/{job_id}").json())
 
     def resume_job(self, job_id: str) -> dict[str, Any]:
-        """Queue a failed, cancelled or stuck job again (rows already done are kept); returns the job."""
+        """Queue a paused, failed, cancelled or stuck job again (rows already done are kept); returns the
+        job."""
         return dict(self._request("POST", f"/v1/jobs/{job_id}/resume").json())
 
     def report(self, job_id: str, file_format: str) -> bytes:

@@ -9,11 +9,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+# paused: stopped by the worker because the version it is pinned to cannot be had; it waits for a resume
+JobState = Literal["queued", "running", "paused", "succeeded", "failed", "cancelled"]
 FileFormat = Literal["csv", "jsonl", "parquet"]
 ReportFormat = Literal["html", "csv", "jsonl", "parquet"]
 REPORT_FORMATS: tuple[ReportFormat, ...] = ("html", "csv", "jsonl", "parquet")
 FINISHED: tuple[JobState, ...] = ("succeeded", "failed", "cancelled")
+# no worker (nor the workers' sweep) takes these up until a person resumes them: finished, or paused
+AT_REST: tuple[JobState, ...] = (*FINISHED, "paused")
 # what JobStore.new_id (onepipe.platform.jobs.storage) makes: its creation time to the microsecond,
 # then 8 hex digits
 JOB_ID = re.compile(r"\d{20}-[0-9a-f]{8}")
@@ -43,11 +46,18 @@ class JobSpec(BaseModel):
         description="The version asked for (alias, vN or hash); unset: the champion when the job starts.",
     )
     compare_version: str | None = Field(
-        None, description="A second version to compare against, on the same file."
+        None,
+        description="A second version to compare against, on the same file, with the same flags "
+        "(its outputs are the job's compare outputs, as under compare_flags).",
     )
     truth: dict[str, str] = Field(
         default_factory=dict, description="Output field -> the file's column holding its right answer."
     )
+
+    @property
+    def comparing(self) -> bool:
+        """Whether every row runs twice: under the compare flags, or by the compared version."""
+        return self.compare_flags is not None or self.compare_version is not None
 
 
 class JobMeta(BaseModel):
@@ -66,7 +76,9 @@ class JobMeta(BaseModel):
     finished_at: datetime | None = None
     pipeline: str | None = None
     pipeline_version: str | None = Field(
-        None, description="The version hash the job started with: every row is answered by it."
+        None,
+        description="The version hash that answered the job's first call (pinned): every later call asks "
+        "for it, so every row is answered by it.",
     )
     compare_pipeline_version: str | None = Field(
         None, description="The hash of the compared version (compare_version), pinned the same way."
@@ -92,6 +104,11 @@ class JobMeta(BaseModel):
     def finished(self) -> bool:
         """Whether the job will not change any more (unless resumed)."""
         return self.state in FINISHED
+
+    @property
+    def at_rest(self) -> bool:
+        """Whether no worker is to work on the job until it is resumed: finished, or paused."""
+        return self.state in AT_REST
 
     def issue_ticket(self) -> str:
         """A fresh ticket for the task about to be sent; every task sent before becomes stale."""

@@ -8,7 +8,7 @@ from markupsafe import Markup
 
 from batch_worker.reports.charts import bar_chart, histogram
 from batch_worker.reports.html.formatting import count, decimal
-from batch_worker.reports.statistics import FLAGS, SAMPLE_SIZE, Summary, histogram_of
+from batch_worker.reports.statistics import SAMPLE_SIZE, Summary, histogram_of
 
 RANGE_SOURCES: Final = {
     "schema": "the schema's range",
@@ -20,7 +20,7 @@ RANGE_SOURCES: Final = {
 def bar_charts(summary: Summary) -> list[Markup]:
     """A bar chart of each categorical field that holds counts, both flag sets in one."""
     return [
-        Markup(bar_chart(categorical, summary.comparing))
+        Markup(bar_chart(categorical, summary.variants))
         for categorical in summary.categoricals.values()
         if categorical.counts
     ]
@@ -77,7 +77,7 @@ def histograms(summary: Summary) -> list[dict[str, Any]]:
         if found is None:
             continue
         counts = [f"{count(n.count)} rows ({variant})" for variant, n in by_variant.items()]
-        rows = counts[0].removesuffix(f" ({FLAGS})") if len(counts) == 1 else ", ".join(counts)
+        rows = counts[0].removesuffix(f" ({summary.variants[0]})") if len(counts) == 1 else ", ".join(counts)
         if any(numbers.sampled for numbers in by_variant.values()):
             rows += f", binned from a uniform sample of {count(SAMPLE_SIZE)}"
         figure = {"field": name, "rows": rows, "svg": None, "constant": None}

@@ -35,6 +35,8 @@ def what_ran(summary: Summary, meta: JobMeta, info: PipelineInfo) -> dict[str, A
         "failed_share": percent(summary.failed, summary.rows),
         "pipeline": info.name,
         "version": meta.pipeline_version or info.version,
+        "version_asked": _asked(meta.spec.version, meta.pipeline_version),
+        "compare_version": _compared_version(meta),
         "flags": flag_list(meta.spec.flags),
         "compare_flags": None if compare is None else flag_list(compare),
         "started": timestamp(meta.started_at),
@@ -43,6 +45,22 @@ def what_ran(summary: Summary, meta: JobMeta, info: PipelineInfo) -> dict[str, A
         "duration": duration(seconds),
         "throughput": throughput,
     }
+
+
+def _asked(asked: str | None, answered: str | None) -> str:
+    """How the version that answered was asked for, beside its hash."""
+    if asked is None:
+        return "the champion when the job started"
+    return "" if asked == answered else f"asked as {asked}"
+
+
+def _compared_version(meta: JobMeta) -> dict[str, str] | None:
+    """The compared version of a job comparing versions: its hash, and how it was asked for."""
+    asked = meta.spec.compare_version
+    if asked is None:
+        return None
+    answered = meta.compare_pipeline_version
+    return {"hash": answered or MISSING, "asked": _asked(asked, answered)}
 
 
 def known_inputs(summary: Summary) -> dict[str, Any] | None:

@@ -45,6 +45,7 @@ def render_html(summary: Summary, scoring: Scoring, meta: JobMeta, info: Pipelin
         script=Markup(SCRIPT),
         policy=POLICY,
         ran=what_ran(summary, meta, info),
+        variants=summary.named,
         input_columns=summary.input_columns,
         charts=bar_charts(summary),
         numeric=numeric_rows(summary),

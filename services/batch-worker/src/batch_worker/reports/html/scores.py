@@ -15,7 +15,6 @@ from batch_worker.reports.scoring import (
     NumericScore,
     Scoring,
 )
-from batch_worker.reports.statistics import COMPARE, FLAGS
 from onepipe.platform.schema.values import CATEGORICAL
 
 
@@ -92,18 +91,20 @@ def _signed(value: float) -> str:
 
 
 def _paired(scores: FieldScores) -> dict[str, Any] | None:
-    """Both flag sets on the rows scored under both: the difference in accuracy, who gets which rows right."""
+    """Both variants (flag sets or versions) on the rows scored under both: the difference in accuracy,
+    who gets which rows right."""
     found = scores.difference()
     if found is None:
         return None
     difference, low, high = found
+    first, second = scores.variants  # the flag sets, or the versions, in the job's order
     splits = []
     for winner, rows in scores.splits.items():
-        right = (winner == FLAGS, winner != FLAGS)
+        right = (winner == first, winner != first)
         splits.append(
             {
                 "winner": winner,
-                "rows": [{**row, "flags": row[FLAGS], "compare": row[COMPARE]} for row in rows],
+                "rows": [{**row, "flags": row[first], "compare": row[second]} for row in rows],
                 "shown": len(rows),
                 "more": scores.paired[right] > len(rows),
             }
@@ -115,7 +116,7 @@ def _paired(scores: FieldScores) -> dict[str, Any] | None:
         "high": _signed(high),
         "flags_only": count(scores.paired[(True, False)]),
         "compare_only": count(scores.paired[(False, True)]),
-        "splits": sorted(splits, key=lambda split: split["winner"] != FLAGS),
+        "splits": sorted(splits, key=lambda split: split["winner"] != first),
     }
 
 
