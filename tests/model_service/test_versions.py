@@ -19,12 +19,13 @@ import pytest
 
 from gateway.auth import hash_key
 from onepipe import ArtifactsError, LoadedPipeline
+from onepipe.platform.versions.evidence import held_out_of
 from onepipe.platform.versions.registry import Registry, RegistryError, UnknownVersionError
 from onepipe.platform.versions.types import served_version
 from onepipe_harness.processes import ROOT, RedisServer, ServiceProcess, free_port, gateway, model_service
 from review_triage.pipeline import pipeline as example
 from tests.conftest import EXAMPLE_ARTIFACTS
-from tests.stacks import as_key, keys_env
+from tests.stacks import Stack, as_key, keys_env, stack
 
 Loaded = LoadedPipeline[Any, Any, Any]
 MINILM = {"classifier": "minilm"}
@@ -469,3 +470,123 @@ def test_the_gateway_lists_versions_and_only_the_versions_scope_chooses_or_moves
         assert _predict(front.url, headers=as_key("app")).json()["version"] == v1
         again = httpx.post(f"{front.url}/v1/versions/rollback", headers=as_release)
         assert again.status_code == 409 and "no previous champion" in again.json()["detail"]
+
+
+# -- jobs pinned to a version -------------------------------------------------------------------------
+
+
+@dataclass
+class JobStack:
+    """A model service on the registry, a gateway, a worker, and a key with the jobs and versions scopes."""
+
+    service: ServiceProcess
+    started: Stack
+    key: str
+
+    def submit(self, texts: list[str], **form: str) -> dict[str, Any]:
+        content = "".join(json.dumps({"text": t}) + "\n" for t in texts).encode()
+        answer = httpx.post(
+            f"{self.started.gateway.url}/v1/jobs",
+            files={"file": ("texts.jsonl", content)},
+            data={"mapping": json.dumps({"text": "text"}), **form},
+            headers={"X-API-Key": self.key},
+            timeout=60,
+        )
+        assert answer.status_code == 202, answer.text
+        return dict(answer.json())
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        url = f"{self.started.gateway.url}/v1/jobs/{job_id}"
+        return dict(httpx.get(url, headers={"X-API-Key": self.key}, timeout=30).json())
+
+    def until(self, job_id: str, *states: str, timeout: float = 300) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while (job := self.job(job_id))["state"] not in states:
+            assert time.monotonic() < deadline, (job, self.started.worker.log()[-3000:])
+            time.sleep(0.2)
+        return job
+
+    def rows(self, job: dict[str, Any]) -> list[dict[str, Any]]:
+        answer = httpx.get(job["reports"]["jsonl"], headers={"X-API-Key": self.key}, timeout=60)
+        return [json.loads(line) for line in answer.text.splitlines()]
+
+
+@pytest.fixture
+def job_stack(two_versions: Registry, tmp_path: Path, redis_server: RedisServer) -> Iterator[JobStack]:
+    key = f"release-{uuid.uuid4().hex[:8]}"
+    keys = [
+        *json.loads(keys_env()),
+        {"name": "release", "sha256": hash_key(key), "scopes": ["jobs", "versions"]},
+    ]
+    with (
+        model_service(free_port(), **_service_env(two_versions, tmp_path)) as service,
+        stack(service.url, tmp_path, redis_server.url(11), GATEWAY_API_KEYS=json.dumps(keys)) as started,
+    ):
+        yield JobStack(service, started, key)
+
+
+def _held_out_texts(count: int) -> list[str]:
+    rows = held_out_of(example) or []
+    return [str(row["text"]) for row, _ in rows[:count]]
+
+
+def _labels(loaded: Loaded, texts: list[str], flags: dict[str, Any]) -> list[str]:
+    return [
+        o.model_dump(mode="json")["label"] for o in loaded.run([{"text": t} for t in texts], flags).outputs
+    ]
+
+
+def test_a_promotion_mid_job_does_not_move_the_job_off_its_version(
+    job_stack: JobStack, two_versions: Registry, example_pipeline: Loaded
+) -> None:
+    v1, v2 = (two_versions.resolve(example.name, ref).version for ref in ("v1", "v2"))
+    texts = _held_out_texts(1500)
+    job_id = job_stack.submit(texts)["id"]
+    deadline = time.monotonic() + 120
+    while (started := job_stack.job(job_id))["pipeline_version"] is None:
+        assert time.monotonic() < deadline, started
+        time.sleep(0.05)
+    two_versions.promote(example.name)
+    while httpx.get(f"{job_stack.service.url}/readyz").json()["version"] != v2:
+        time.sleep(0.1)
+    during = job_stack.job(job_id)
+    assert during["state"] == "running" and during["rows_done"] < len(texts), during  # the swap came mid-job
+    done = job_stack.until(job_id, "succeeded", "failed", "paused")
+    assert (done["state"], done["rows_failed"], done["pipeline_version"]) == ("succeeded", 0, v1), done
+    # every row answered by the first champion: its labels, not the new champion's (minilm)
+    assert [row["output.label"] for row in job_stack.rows(done)] == _labels(example_pipeline, texts, {})
+    assert _labels(example_pipeline, texts, {}) != _labels(example_pipeline, texts, MINILM)
+
+
+def test_one_job_compares_champion_and_challenger_on_one_file(
+    job_stack: JobStack, two_versions: Registry, example_pipeline: Loaded
+) -> None:
+    v1, v2 = (two_versions.resolve(example.name, ref).version for ref in ("v1", "v2"))
+    texts = _held_out_texts(60)
+    job = job_stack.submit(texts, version="champion", compare_version="challenger")
+    done = job_stack.until(job["id"], "succeeded", "failed", "paused")
+    assert done["state"] == "succeeded", done
+    assert (done["pipeline_version"], done["compare_pipeline_version"]) == (v1, v2)
+    rows = job_stack.rows(done)
+    assert [row["output.label"] for row in rows] == _labels(example_pipeline, texts, {})
+    assert [row["compare.label"] for row in rows] == _labels(example_pipeline, texts, MINILM)
+    html = httpx.get(done["reports"]["html"], headers={"X-API-Key": job_stack.key}, timeout=60).text
+    assert f"champion {v1}" in html and f"challenger {v2}" in html
+
+
+def test_a_job_on_a_version_not_registered_yet_pauses_then_runs_once_it_is(
+    job_stack: JobStack, two_versions: Registry, example_pipeline: Loaded
+) -> None:
+    texts = _held_out_texts(30)
+    job_id = job_stack.submit(texts, version="v3")["id"]
+    paused = job_stack.until(job_id, "paused", "succeeded", "failed")
+    assert (paused["state"], paused["rows_done"], paused["rows_failed"]) == ("paused", 0, 0), paused
+    assert "v3" in paused["error"] and "not registered" in paused["error"]
+    third = two_versions.register(example, EXAMPLE_ARTIFACTS, {"classifier": "minilm", "neighbours": 5})
+    resumed = httpx.post(
+        f"{job_stack.started.gateway.url}/v1/jobs/{job_id}/resume", headers={"X-API-Key": job_stack.key}
+    )
+    assert resumed.status_code == 202, resumed.text
+    done = job_stack.until(job_id, "succeeded", "failed", "paused")  # 503 while v3 loads, waited out
+    assert (done["state"], done["pipeline_version"]) == ("succeeded", third.version), done
+    assert [row["output.label"] for row in job_stack.rows(done)] == _labels(example_pipeline, texts, MINILM)
