@@ -124,7 +124,7 @@ def _jobs_table(at: AppTest) -> Any:
     return next(d.value for d in at.dataframe if "File" in d.value.columns)
 
 
-@pytest.mark.parametrize("page", ["Explore", "Compare", "Batch jobs", "Cases"])
+@pytest.mark.parametrize("page", ["Explore", "Compare", "Batch jobs", "Cases", "Versions"])
 def test_every_page_renders_with_its_intro_and_the_version(app: AppTest, page: str) -> None:
     at = _page(app, page)
     _clean(at)
@@ -478,7 +478,7 @@ def test_a_stopped_model_service_is_named_and_the_rest_keeps_working(
     at.run()
     assert not at.exception
     assert any("The model service is unavailable" in e.value and "just up" in e.value for e in at.error)
-    assert at.sidebar.radio(key="page").options == ["Explore", "Compare", "Batch jobs", "Cases"]
+    assert at.sidebar.radio(key="page").options == ["Explore", "Compare", "Batch jobs", "Cases", "Versions"]
 
 
 def test_a_model_service_stopped_after_start_is_one_sentence_on_explore_and_compare(

@@ -1,12 +1,13 @@
-"""The Streamlit UI: explore one input step by step, compare two flag sets, run batch jobs, read cases.
+"""The Streamlit UI: explore an input step by step, compare flag sets, run batch jobs, read cases, versions.
 
 Run with `streamlit run services/ui/src/ui_service/app.py`; its settings for a viewer (toolbar,
 error details, address) are in `.streamlit/config.toml` beside this script, which Streamlit
 reads whatever the working directory. It never imports the pipeline: forms, flags and views
 come from the model service's /v1/pipeline, and predictions from its /v1/predict with debug on;
-batch jobs and reported cases go through the gateway. This script lays out the sidebar and
-runs the page picked; each page is a module of screens/, what it shows is decided in views.py,
-trace_view.py, compare_view.py, forms.py, jobs_view.py and wording.py, and render.py draws it.
+batch jobs, reported cases and the registered versions go through the gateway. This script lays
+out the sidebar and runs the page picked; each page is a module of screens/, what it shows is
+decided in views.py, trace_view.py, compare_view.py, forms.py, jobs_view.py, versions_view.py and
+wording.py, and render.py draws it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from onepipe import PipelineInfo
 from onepipe.platform.settings import InvalidSettingsError, read_settings
 from ui_service import render
 from ui_service.peers import Peers
-from ui_service.screens import batch_jobs, cases, compare, explore
+from ui_service.screens import batch_jobs, cases, compare, explore, versions
 from ui_service.settings import Settings
 
 PAGES: dict[str, Callable[[PipelineInfo, Peers], None]] = {
@@ -29,6 +30,7 @@ PAGES: dict[str, Callable[[PipelineInfo, Peers], None]] = {
     "Compare": compare.show,
     "Batch jobs": batch_jobs.show,
     "Cases": cases.show,
+    "Versions": versions.show,
 }
 
 

@@ -163,3 +163,66 @@ def waterfall(rows: list[dict[str, Any]]) -> dict[str, Any]:
             },
         ],
     }
+
+
+def intervals(rows: list[dict[str, Any]], unit: str) -> dict[str, Any]:
+    """Differences with their 95% intervals, a row each: a line from low to high, a dot at the difference
+    with its words above, the line of no change at zero; better blue, worse orange, no clear difference gray.
+
+    Each row: `name`, `difference`, `low`, `high`, `text` (the difference in words), `judgement`.
+    """
+    low = min((row["low"] for row in rows), default=0.0)
+    high = max((row["high"] for row in rows), default=0.0)
+    colour = {
+        "field": "judgement",
+        "type": "nominal",
+        "scale": {"domain": ["better", "worse", "unclear"], "range": [POSITIVE, NEGATIVE, OTHER]},
+        "legend": None,
+    }
+    tooltip = [{"field": "name"}, {"field": "text", "title": "challenger - champion (95% interval)"}]
+    name = {"field": "name", "type": "nominal", "sort": None, "axis": _axis_labels()}
+    return {
+        "data": {"values": rows},
+        "height": {"step": ROW_PX + 22},  # room for the words above each line
+        "layer": [
+            {  # no change: one line across every row
+                "mark": {"type": "rule", "strokeDash": [4, 3], "color": "#8a94a6"},
+                "encoding": {"x": {"datum": 0, "type": "quantitative"}},
+            },
+            {
+                "mark": {"type": "rule", "strokeWidth": 4, "strokeCap": "round"},
+                "encoding": {
+                    "x": {
+                        "field": "low",
+                        "type": "quantitative",
+                        "axis": {
+                            "title": f"challenger minus champion ({unit}), 95% interval",
+                            "grid": True,
+                            "tickCount": 8,
+                        },
+                        "scale": {"domain": _room(low, high, 0.3)},
+                    },
+                    "x2": {"field": "high"},
+                    "y": name,
+                    "color": colour,
+                    "tooltip": tooltip,
+                },
+            },
+            {
+                "mark": {"type": "point", "filled": True, "size": 90, "opacity": 1},
+                "encoding": {
+                    "x": {"field": "difference", "type": "quantitative"},
+                    "y": name,
+                    "color": colour,
+                },
+            },
+            {
+                "mark": {"type": "text", "align": "center", "dy": -14},  # above the dot: inside the plot
+                "encoding": {
+                    "x": {"field": "difference", "type": "quantitative"},
+                    "y": name,
+                    "text": {"field": "text"},
+                },
+            },
+        ],
+    }

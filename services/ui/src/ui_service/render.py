@@ -16,11 +16,17 @@ from onepipe import PipelineInfo
 from ui_service import charts, trace_view, views, wording
 
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>$~:])")
+_CODE = re.compile(r"(`[^`]+`)")
 
 
 def escape(text: str) -> str:
     """Text shown as is in Streamlit markdown: no emphasis, links, math or colour directives from the data."""
     return _MARKDOWN.sub(r"\\\1", text)
+
+
+def prose(text: str) -> str:
+    """Text shown as is, but for its `code` spans (a command to run), which stay code."""
+    return "".join(part if _CODE.fullmatch(part) else escape(part) for part in _CODE.split(text))
 
 
 def chips(items: list[Any], colour: str = "gray") -> str:

@@ -430,6 +430,10 @@ class GatewayClient(ServiceClient):
         """The reported cases not yet merged into the library, newest first."""
         return dict(self._request("GET", "/v1/cases", params={"offset": offset, "limit": limit}).json())
 
+    def versions(self) -> dict[str, Any]:
+        """The registered versions, the registry's state and the last promotion's evidence (a VersionList)."""
+        return dict(self._request("GET", "/v1/versions").json())
+
     def job(self, job_id: str) -> dict[str, Any]:
         """A job's state and progress."""
         return dict(self._request("GET", f"/v1/jobs/{job_id}").json())

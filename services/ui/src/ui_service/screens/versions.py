@@ -1,0 +1,185 @@
+"""The Versions page: the registry, every registered version, champion against challenger, and the
+evidence the last promotion was made on. It shows; `just promote` and `just rollback` move the champion."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import streamlit as st
+
+from onepipe import PipelineInfo
+from onepipe.platform.versions.evidence import Evidence
+from onepipe.platform.versions.types import CHALLENGER, CHAMPION, VersionInfo, VersionList
+from ui_service import charts, versions_view, widgets
+from ui_service.peers import Peers, attempt
+from ui_service.render import escape, prose
+
+PURPOSE = (
+    "The registered versions of the pipeline, which is champion (what callers get) and which is "
+    "challenger, and the evidence the last promotion was made on. This page only shows them: "
+    "`just promote` makes the challenger champion (after replaying the edge cases and scoring the "
+    "held-out rows on both; refused when a must-pass case breaks, unless forced with a reason) and "
+    "`just rollback` brings back the previous champion."
+)
+MOODS = {"ok": (st.success, ":material/database:"), "down": (st.warning, ":material/cloud_off:")}
+VERDICTS = {
+    "promoted": (st.success, ":material/verified:"),
+    "forced": (st.warning, ":material/warning:"),
+    "refused": (st.error, ":material/block:"),
+}
+
+
+def show(info: PipelineInfo, peers: Peers) -> None:
+    """The registry, the versions, champion and challenger side by side, the last promotion's evidence."""
+    widgets.intro("Versions", info, PURPOSE)
+    found = attempt("gateway", lambda: peers.gateway().versions())
+    if found is None:
+        return
+    listing = VersionList.model_validate(found)
+    message = versions_view.registry_message(listing.registry)
+    if message.mood == "none":
+        st.info(prose(message.text), icon=":material/info:")
+    else:
+        say, icon = MOODS[message.mood]
+        say(prose(message.text), icon=icon)
+    if listing.versions:
+        st.subheader("Registered versions")
+        st.table(_version_table(versions_view.version_rows(listing.versions, info.flags_schema)))
+        every = versions_view.every_metric(listing.versions)
+        if every:
+            st.caption(
+                "The metrics are each version's held-out scores from its training (its model card), "
+                "accuracies first, as `just versions` lists them."
+            )
+            with st.expander(f"Every metric ({len(every)})"):
+                st.table([{escape(k): escape(v) for k, v in row.items()} for row in every])
+    if listing.registry.kind == "none":
+        return
+    st.subheader("Champion and challenger")
+    side_by_side(listing.versions, info)
+    st.subheader("The last promotion")
+    if listing.last_promotion is None:
+        st.caption(prose(versions_view.no_promotion_text(listing.registry)))
+        return
+    evidence = versions_view.read_evidence(listing.last_promotion)
+    if isinstance(evidence, str):
+        st.warning(escape(evidence), icon=":material/warning:")
+        return
+    last_promotion(evidence, listing.versions, info)
+
+
+def _badges(aliases: Sequence[str]) -> str:
+    return " ".join(f":{versions_view.alias_colour(a)}-badge[{escape(a)}]" for a in aliases)
+
+
+def _version_table(rows: Sequence[versions_view.VersionRow]) -> list[dict[str, str]]:
+    return [
+        {
+            "Version": f"**{escape(row.name)}**",
+            "Hash": f"`{row.version}`",
+            "Aliases": _badges(row.aliases) or "-",
+            "Flag defaults": escape(row.flag_defaults),
+            **{escape(title): escape(value) for title, value in row.metrics.items()},
+            "Trained": escape(row.trained),
+            "Loaded": row.loaded,
+        }
+        for row in rows
+    ]
+
+
+def side_by_side(versions: Sequence[VersionInfo], info: PipelineInfo) -> None:
+    """Champion and challenger in two cards, then what sets the challenger apart."""
+    champion = versions_view.by_alias(versions, CHAMPION)
+    challenger = versions_view.by_alias(versions, CHALLENGER)
+    for column, alias, version in zip(
+        st.columns(2), (CHAMPION, CHALLENGER), (champion, challenger), strict=True
+    ):
+        with column.container(border=True):
+            if version is None:
+                st.markdown(_badges([alias]))
+                st.caption(prose(versions_view.missing_text(alias)))
+            else:
+                version_card(version, alias, info)
+    if champion is None or challenger is None:
+        return
+    found = versions_view.differences(champion, challenger, info.flags_schema)
+    if found:
+        st.markdown("**What differs**: " + escape("; ".join(found)) + ".")
+    else:
+        st.markdown("**What differs**: nothing in their flag defaults, code or headline metrics.")
+
+
+def version_card(version: VersionInfo, alias: str, info: PipelineInfo) -> None:
+    """One version: alias and name, hash, when trained, whether loaded, flag defaults, headline metrics."""
+    st.markdown(f"{_badges([alias])} **{escape(versions_view.version_name(version.number))}**")
+    loaded = "loaded" if version.loaded else "not loaded"
+    st.caption(f"`{version.version}` · trained {escape(versions_view.moment(version.created_at))} · {loaded}")
+    defaults = versions_view.flag_defaults_text(version.flag_defaults, info.flags_schema)
+    st.markdown(f"Flag defaults: {escape(defaults)}")
+    lines = versions_view.metric_lines(version)
+    if lines:
+        st.markdown("\n".join(f"- {escape(title)}: **{escape(value)}**" for title, value in lines))
+
+
+def last_promotion(evidence: Evidence, versions: Sequence[VersionInfo], info: PipelineInfo) -> None:
+    """The verdict in words, the case counts, the cases it broke and fixed, the held-out scores."""
+    verdict = versions_view.promotion_verdict(evidence)
+    say, icon = VERDICTS[verdict.kind]
+    say(escape(verdict.text), icon=icon)
+    champion, challenger = versions_view.named(evidence.champion), versions_view.named(evidence.challenger)
+    st.caption(
+        f"Evidence gathered {escape(verdict.when)}: champion {escape(champion)} "
+        f"against challenger {escape(challenger)}."
+    )
+    later = versions_view.since_then(evidence, versions)
+    if later:
+        st.info(prose(later), icon=":material/undo:")
+    counts = versions_view.case_counts(evidence)
+    st.markdown(f"**Edge cases**: {evidence.cases.total} replayed on both versions")
+    for column, count in zip(st.columns(len(counts)), counts, strict=True):
+        column.metric(count.label, count.value, help=count.help, border=True)
+    headers = (f"Champion {champion}", f"Challenger {challenger}")
+    if evidence.broken:
+        st.markdown("**Broken**: right on the champion, wrong on the challenger (must-pass first)")
+        st.table(_case_table(versions_view.case_rows(evidence.broken, info.output_schema), headers))
+    if evidence.fixed:
+        st.markdown("**Fixed**: wrong on the champion, right on the challenger")
+        st.table(_case_table(versions_view.case_rows(evidence.fixed, info.output_schema), headers))
+    held_out(evidence, info)
+
+
+def _case_table(rows: Sequence[versions_view.CaseRow], headers: tuple[str, str]) -> list[dict[str, str]]:
+    return [
+        {
+            "Case": escape(row.case) + (" :red-badge[must pass]" if row.must_pass else ""),
+            "Note": escape(row.note),
+            "Expected": escape(row.expected),
+            escape(headers[0]): escape(row.champion),
+            escape(headers[1]): escape(row.challenger),
+        }
+        for row in rows
+    ]
+
+
+def held_out(evidence: Evidence, info: PipelineInfo) -> None:
+    """Each scored field: both scores, the difference with its 95% interval in words and drawn."""
+    st.markdown("**Held-out rows**")
+    rows = versions_view.held_out_rows(evidence.held_out, info.output_schema)
+    if rows:
+        st.table(
+            [
+                {
+                    "Field": escape(row.field),
+                    "Metric": escape(row.metric),
+                    "Champion": escape(row.champion),
+                    "Challenger": escape(row.challenger),
+                    "Difference (95% interval)": escape(row.difference),
+                    "Reads": escape(row.reads),
+                    "Rows": escape(row.rows),
+                }
+                for row in rows
+            ]
+        )
+        for unit, points in versions_view.interval_points(rows).items():
+            st.vega_lite_chart(charts.intervals(points, unit), width="stretch")
+    st.caption(escape(evidence.held_out_note))

@@ -1,0 +1,551 @@
+"""The Versions page: its plain functions, then the page with AppTest and in Chromium, against a real
+gateway and model service on an embedded MLflow registry holding two versions of the example.
+
+In file order: the versions before any promotion, a forced promotion's evidence, a rollback, the page
+in a browser (champion and challenger again, the last promotion's evidence: test-output/ui-versions.png),
+the registry down; then a model service without a registry, and the gateway down.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import streamlit as st
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+from streamlit.testing.v1 import AppTest
+
+from onepipe.platform.versions.evidence import Evidence
+from onepipe.platform.versions.registry import Registry
+from onepipe.platform.versions.types import RegistryState, VersionInfo
+from onepipe_harness.processes import (
+    OUTPUT,
+    ROOT,
+    RedisServer,
+    ServiceProcess,
+    free_port,
+    gateway,
+    model_service,
+)
+from review_triage.pipeline import pipeline as example
+from tests.conftest import EXAMPLE_ARTIFACTS
+from tests.stacks import KEYS, keys_env
+from ui_service import versions_view
+
+APP = str(ROOT / "services" / "ui" / "src" / "ui_service" / "app.py")
+FLAGS = example.describe("").flags_schema
+OUTPUTS = example.describe("").output_schema
+MINILM = {"classifier": "minilm"}
+MUST_PASS = "case-b8dfb86b0e47"  # plain praise: the TF-IDF champion gets it right, MiniLM does not
+FIXED = "case-addb37d65ea9"  # "not bad" is praise: MiniLM gets it right, TF-IDF does not
+REASON = "the must-pass case is wrong; fixed in the library next"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+WIDTH = 1400
+BROWSER_FLAGS = [  # a root, offline machine: no sandbox, no calls home
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--hide-scrollbars",
+    "--no-first-run",
+    "--disable-background-networking",
+    f"--window-size={WIDTH},1000",
+]
+
+
+# -- the plain functions --------------------------------------------------------------------------
+
+
+def _evidence(**changes: Any) -> Evidence:
+    record: dict[str, Any] = {
+        "pipeline": "p",
+        "champion": {"label": "champion", "version": "aaa111", "number": 1},
+        "challenger": {"label": "challenger", "version": "bbb222", "number": 2},
+        "cases": {
+            "total": 5,
+            "fixed": 1,
+            "broken": 2,
+            "must_pass_broken": 1,
+            "still_wrong": 1,
+            "still_right": 1,
+        },
+        "fixed": [],
+        "broken": [],
+        "held_out": [],
+        "held_out_note": "All 10 held-out rows, scored by both versions.",
+        "may_promote": True,
+        "seed": 0,
+        "resamples": 1000,
+        "gathered_at": "2026-12-06T19:24:24Z",
+    }
+    return Evidence.model_validate(record | changes)
+
+
+def _case(
+    case_id: str, must_pass: bool, champion: Any, challenger: Any, error: str | None = None
+) -> dict[str, Any]:
+    return {
+        "id": case_id,
+        "note": "a note",
+        "must_pass": must_pass,
+        "expected": {"label": "fresh"},
+        "champion": {"label": champion},
+        "challenger": {} if error else {"label": challenger},
+        "champion_right": champion == "fresh",
+        "challenger_right": challenger == "fresh",
+        "challenger_error": error,
+        "outcome": "broken",
+    }
+
+
+def test_the_verdict_says_promoted_forced_by_whom_and_why_or_refused() -> None:
+    promoted = versions_view.promotion_verdict(_evidence())
+    assert (promoted.kind, promoted.when) == ("promoted", "2026-12-06 19:24 UTC")
+    assert promoted.text == (
+        "Promoted: v2 (bbb222) became champion in place of v1 (aaa111). No must-pass case broke."
+    )
+    refusal = "The challenger breaks 1 must-pass case: case-1."
+    forced = versions_view.promotion_verdict(
+        _evidence(refusal=refusal, forced=True, forced_by="release", reason="known wrong.")
+    )
+    assert forced.kind == "forced" and forced.text == (
+        "Forced by release because “known wrong”: v2 (bbb222) became champion in place of v1 (aaa111), "
+        "although the challenger breaks 1 must-pass case: case-1."
+    )
+    anonymous = versions_view.promotion_verdict(_evidence(refusal=refusal, forced=True, reason="why"))
+    assert anonymous.text.startswith("Forced by an unnamed caller because “why”")
+    refused = versions_view.promotion_verdict(_evidence(refusal=refusal, may_promote=False))
+    assert refused.kind == "refused" and refused.text == (
+        "Refused: The challenger breaks 1 must-pass case: case-1. v1 (aaa111) stayed champion."
+    )
+
+
+def test_a_difference_of_accuracies_is_stated_in_points_with_its_interval() -> None:
+    scores = [
+        {"field": "label", "metric": "accuracy", "champion": 0.784, "challenger": 0.760,
+         "difference": -0.024, "low": -0.039, "high": -0.007, "rows": 3472},
+        {"field": "needs_review", "metric": "accuracy", "champion": 0.9, "challenger": 0.91,
+         "difference": 0.01, "low": -0.0004, "high": 0.02, "rows": 10},
+        {"field": "stars", "metric": "mean absolute error", "champion": 0.5, "challenger": 0.25,
+         "difference": -0.25, "low": -0.4, "high": -0.1, "rows": 10},
+    ]  # fmt: skip
+    rows = versions_view.held_out_rows(_evidence(held_out=scores).held_out, OUTPUTS)
+    label, review, stars = rows
+    assert (label.field, label.champion, label.challenger) == ("Label", "78.4%", "76.0%")
+    assert label.difference == "-2.4 points (-3.9 to -0.7)" and label.judgement == "worse"
+    assert label.reads == "worse: the whole interval is below zero"
+    assert label.rows == "3,472" and label.values == pytest.approx((-2.4, -3.9, -0.7))
+    assert review.difference == "+1.0 points (0.0 to +2.0)"
+    assert review.reads == "no clear difference: the interval includes zero"
+    assert stars.difference == "-0.25 (-0.4 to -0.1)"  # an error: lower is better
+    assert stars.reads == "better: the whole interval is below zero"
+    assert stars.unit == "mean absolute error"
+    charts = versions_view.interval_points(rows)
+    assert list(charts) == ["points", "mean absolute error"] and len(charts["points"]) == 2
+
+
+def test_cases_list_must_pass_first_with_both_answers_in_words() -> None:
+    verdicts = _evidence(
+        broken=[
+            _case("case-2", False, "fresh", "rotten"),
+            _case("case-1", True, "fresh", None, "Timeout: slow"),
+        ]
+    ).broken
+    rows = versions_view.case_rows(verdicts, OUTPUTS)
+    assert [(row.case, row.must_pass) for row in rows] == [("case-1", True), ("case-2", False)]
+    assert (rows[0].expected, rows[0].champion) == ("Label: fresh", "Label: fresh")
+    assert rows[0].challenger == "no answer (Timeout: slow)"
+    assert rows[1].challenger == "Label: rotten"
+
+
+def test_versions_read_as_rows_with_accuracies_first_and_what_sets_the_challenger_apart() -> None:
+    metrics = {"seed": 13.0, "metrics.tfidf/kind.accuracy": 0.9836, "metrics.b/sentiment.accuracy": 0.784,
+               "training_seconds": 86.6, "held_out": 0.25}  # fmt: skip
+    first = VersionInfo(number=1, version="aaa", aliases=["champion"], metrics=metrics, code="c1",
+                        created_at=datetime(2026, 12, 6, 19, 23, tzinfo=UTC), loaded=True)  # fmt: skip
+    second = first.model_copy(
+        update={
+            "number": 2,
+            "version": "bbb",
+            "aliases": ["challenger"],
+            "flag_defaults": MINILM,
+            "loaded": False,
+        }
+    )
+    assert versions_view.headline_metrics(metrics, 3) == [
+        "metrics.b/sentiment.accuracy",
+        "metrics.tfidf/kind.accuracy",
+        "held_out",
+    ]
+    rows = versions_view.version_rows([second, first], FLAGS)
+    assert [(row.name, row.aliases, row.flag_defaults, row.loaded) for row in rows] == [
+        ("v2", ["challenger"], "Classifier: minilm", "no"),
+        ("v1", ["champion"], "the code's own", "yes"),
+    ]
+    assert rows[1].metrics == {
+        "b/sentiment accuracy": "78.4%",
+        "tfidf/kind accuracy": "98.4%",
+        "held out": "0.25",
+        "seed": "13",
+    }
+    assert rows[1].trained == "2026-12-06 19:23 UTC"
+    every = versions_view.every_metric([second, first.model_copy(update={"metrics": {"seed": 12.0}})])
+    assert every[:2] == [
+        {"Metric": "b/sentiment accuracy", "v2": "78.4%", "v1": "-"},
+        {"Metric": "tfidf/kind accuracy", "v2": "98.4%", "v1": "-"},
+    ]
+    assert every[-1] == {"Metric": "training seconds", "v2": "86.6", "v1": "-"} and len(every) == 5
+    assert versions_view.differences(first, second, FLAGS) == ["Classifier: tfidf → minilm"]
+    retrained = second.model_copy(update={"code": "c2", "metrics": {**metrics, "seed": 14.0}})
+    assert versions_view.differences(first, retrained, FLAGS) == [
+        "Classifier: tfidf → minilm",
+        "trained by different pipeline code (c1 → c2)",
+        "seed: 13 → 14",
+    ]
+    assert versions_view.by_alias([second, first], "champion") == first
+    assert versions_view.version_name(None) == "unregistered"
+    assert versions_view.missing_text("challenger") == (
+        "No version holds it: `just train --alias challenger [--flag name=value]` registers one."
+    )
+
+
+def test_the_registry_reads_as_one_sentence_in_each_state() -> None:
+    ok = versions_view.registry_message(RegistryState(kind="mlflow", location="/data/registry"))
+    assert ok == versions_view.RegistryMessage(
+        "ok", "Versions come from the MLflow registry at /data/registry, which answers."
+    )
+    down = versions_view.registry_message(
+        RegistryState(kind="mlflow", location="http://mlflow:5000", status="down", error="refused.")
+    )
+    assert down.mood == "down" and down.text.startswith(
+        "The MLflow registry at http://mlflow:5000 does not answer: refused. The model service keeps serving"
+    )
+    none = versions_view.registry_message(RegistryState(kind="none", location="/artifacts"))
+    assert none.mood == "none" and "set `MODEL_REGISTRY` (`docs/versions.md`)" in none.text
+    damaged = _evidence().model_dump(mode="json") | {"cases": None}
+    assert versions_view.read_evidence(damaged) == (
+        "The last promotion's record cannot be read (cases: Input should be a valid dictionary or instance "
+        "of CaseCounts); another version of onepipe may have written it."
+    )
+
+
+# -- a registry of two versions, a model service and a gateway on it -------------------------------
+
+
+def _library(folder: Path) -> Path:
+    """Two cases of the example's library: one the challenger breaks (must pass), one it fixes."""
+    lines = (ROOT / "cases" / f"{example.name}.jsonl").read_text().splitlines()
+    chosen = [json.loads(line) for line in lines if f'"{MUST_PASS}"' in line or f'"{FIXED}"' in line]
+    for case in chosen:
+        case["must_pass"] = case["id"] == MUST_PASS
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{example.name}.jsonl").write_text("".join(json.dumps(case) + "\n" for case in chosen))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory, example_pipeline: Any) -> Registry:
+    """An embedded registry: v1 the example as trained (champion), v2 with classifier=minilm (challenger)."""
+    folder = tmp_path_factory.mktemp("ui-versions")
+    found = Registry(str(folder / "registry"), folder / "cache")
+    found.register(example, EXAMPLE_ARTIFACTS, {})
+    found.register(example, EXAMPLE_ARTIFACTS, MINILM, alias="challenger")
+    return found
+
+
+@pytest.fixture(scope="module")
+def service(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    folder = tmp_path_factory.mktemp("ui-versions-service")
+    env = {
+        "MODEL_ARTIFACTS_DIR": str(EXAMPLE_ARTIFACTS.parent),
+        "MODEL_REGISTRY": registry.location,
+        "MODEL_VERSIONS_CACHE": str(folder / "cache"),
+        "MODEL_REGISTRY_POLL_SECONDS": "0.5",
+        "MODEL_CASES_DIR": str(_library(folder / "cases")),
+    }
+    with model_service(free_port(), **env) as process:
+        yield process
+
+
+def _gateway_env(tmp: Path, redis_server: RedisServer) -> dict[str, str]:
+    return {"GATEWAY_API_KEYS": keys_env(), "STORAGE_URL": str(tmp), "REDIS_URL": redis_server.url(3)}
+
+
+@pytest.fixture(scope="module")
+def front(
+    service: ServiceProcess, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
+    env = _gateway_env(tmp_path_factory.mktemp("ui-versions-storage"), redis_server)
+    with gateway(free_port(), service.url, **env) as process:
+        yield process
+
+
+def _app(monkeypatch: pytest.MonkeyPatch, model_url: str, gateway_url: str) -> AppTest:
+    """The app on its Versions page, with the UI's key (no `versions` scope: it reads only)."""
+    monkeypatch.setenv("MODEL_URL", model_url)
+    monkeypatch.setenv("GATEWAY_URL", gateway_url)
+    monkeypatch.setenv("UI_API_KEY", KEYS["reviewer"])
+    st.cache_resource.clear()  # clients are cached per process: each test gets its own URLs
+    st.cache_data.clear()
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.sidebar.radio(key="page").set_value("Versions").run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture
+def page(monkeypatch: pytest.MonkeyPatch, service: ServiceProcess, front: ServiceProcess) -> Any:
+    return lambda: _app(monkeypatch, service.url, front.url)
+
+
+def _plain(markdown: str) -> str:
+    """Markdown as the text it shows: the escapes the page puts before punctuation taken out."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
+def _tables(at: AppTest) -> list[Any]:
+    """The page's tables as plain text (cells and column names)."""
+    return [table.value.map(_plain).rename(columns=_plain) for table in at.table]
+
+
+def _table(at: AppTest, column: str) -> Any:
+    return next(table for table in _tables(at) if column in table.columns)
+
+
+def _said(elements: Any) -> list[str]:
+    """What alerts (success, info, warning) say, as plain text."""
+    return [_plain(element.value) for element in elements]
+
+
+def _markdown(at: AppTest) -> str:
+    return _plain("\n".join(m.value for m in at.markdown))
+
+
+def _versions(registry: Registry) -> dict[str, str]:
+    return {f"v{v.number}": v.version for v in registry.versions(example.name)}
+
+
+def test_the_page_lists_both_versions_and_sets_the_challenger_beside_the_champion(
+    page: Any, registry: Registry
+) -> None:
+    at = page()
+    assert not at.error and at.header[0].value == "Versions"
+    assert _said(at.success) == [
+        f"Versions come from the MLflow registry at {registry.location}, which answers."
+    ]
+    table = _table(at, "Aliases")
+    hashes = _versions(registry)
+    assert list(table["Version"]) == ["**v2**", "**v1**"]
+    assert list(table["Hash"]) == [f"`{hashes['v2']}`", f"`{hashes['v1']}`"]
+    assert list(table["Aliases"]) == [":blue-badge[challenger]", ":green-badge[champion]"]
+    assert list(table["Flag defaults"]) == ["Classifier: minilm", "the code's own"]
+    assert list(table["Loaded"]) == ["yes", "yes"]
+    # the headline metrics: the model card's held-out accuracies, as `just versions` picks them
+    accuracies = [c for c in table.columns if c.endswith("accuracy")]
+    assert len(accuracies) == 4 and "tfidf/kind accuracy" in accuracies
+    v1 = registry.resolve(example.name, "v1")
+    assert table["tfidf/kind accuracy"][1] == f"{v1.metrics['metrics.tfidf/kind.accuracy'] * 100:.1f}%"
+    shown = _markdown(at)
+    assert ":green-badge[champion] **v1**" in shown and ":blue-badge[challenger] **v2**" in shown
+    assert "**What differs**: Classifier: tfidf → minilm." in shown
+    assert "Flag defaults: Classifier: minilm" in shown
+    captions = _said(at.caption)
+    assert any(c.startswith(f"`{hashes['v2']}` · trained ") and c.endswith("· loaded") for c in captions)
+    assert any(c.startswith("No promotion recorded yet: `just promote`") for c in captions)
+    assert any("`just rollback` brings back the previous champion" in c for c in captions)  # said, not done
+    assert not at.button  # the UI promotes nothing
+    (every,) = at.expander
+    assert every.label == f"Every metric ({len(v1.metrics)})" and len(_table(at, "Metric")) == len(v1.metrics)
+
+
+@pytest.fixture(scope="module")
+def promoted(service: ServiceProcess) -> dict[str, Any]:
+    """A promotion forced past the broken must-pass case, as a release bot would; the service's answer."""
+    body = {"force": True, "reason": REASON, "held_out_rows": 40}
+    done = httpx.post(
+        f"{service.url}/v1/versions/promote", json=body, headers={"X-Caller": "release-bot"}, timeout=600
+    )
+    assert done.status_code == 200, done.text
+    return dict(done.json())
+
+
+def test_the_last_promotion_shows_its_verdict_cases_and_held_out_scores(
+    page: Any, registry: Registry, promoted: dict[str, Any]
+) -> None:
+    hashes = _versions(registry)
+    at = page()
+    assert not at.error
+    verdict = (
+        f"Forced by release-bot because “{REASON}”: v2 ({hashes['v2']}) became champion in place of "
+        f"v1 ({hashes['v1']}), although the challenger breaks 1 must-pass case: {MUST_PASS}."
+    )
+    assert _said(at.warning) == [verdict]
+    assert list(_table(at, "Aliases")["Aliases"]) == [":green-badge[champion]", ":gray-badge[previous]"]
+    counts = {m.label: m.value for m in at.metric}
+    assert counts == {
+        "Fixed": "1",
+        "Broken": "1",
+        "Must-pass broken": "1",
+        "Still wrong": "0",
+        "Still right": "0",
+    }
+    assert "**Edge cases**: 2 replayed on both versions" in _markdown(at)
+    broken, fixed = (table for table in _tables(at) if "Case" in table.columns)
+    assert list(broken["Case"]) == [f"{MUST_PASS} :red-badge[must pass]"]
+    assert list(broken["Expected"]) == ["Label: fresh"]
+    assert list(broken[f"Champion v1 ({hashes['v1']})"]) == ["Label: fresh"]
+    assert list(broken[f"Challenger v2 ({hashes['v2']})"]) == ["Label: rotten"]
+    assert list(fixed["Case"]) == [FIXED]
+    held_out = _table(at, "Difference (95% interval)")
+    score = promoted["evidence"]["held_out"][0]
+    low, high = (versions_view.signed_points(score[end] * 100) for end in ("low", "high"))
+    assert list(held_out["Field"]) == ["Label"] and list(held_out["Rows"]) == ["40"]
+    difference = versions_view.signed_points(score["difference"] * 100)
+    assert held_out["Difference (95% interval)"][0] == f"{difference} points ({low} to {high})"
+    assert any(c.value.startswith("A random sample of 40 of the ") for c in at.caption)
+    assert len(at.get("vega_lite_chart")) == 1  # the interval, drawn
+
+
+@pytest.fixture(scope="module")
+def rolled_back(service: ServiceProcess, promoted: dict[str, Any]) -> dict[str, Any]:
+    """The promotion rolled back: v1 champion again, v2 challenger again; the evidence stays the last."""
+    back = httpx.post(f"{service.url}/v1/versions/rollback", timeout=600)
+    assert back.status_code == 200, back.text
+    return dict(back.json())
+
+
+def test_after_a_rollback_the_page_says_the_champion_is_back(page: Any, rolled_back: dict[str, Any]) -> None:
+    at = page()
+    assert _said(at.info) == ["Rolled back since: v1 is champion again (`just rollback`)."]
+    assert list(_table(at, "Aliases")["Aliases"]) == [":blue-badge[challenger]", ":green-badge[champion]"]
+    assert _said(at.warning)[0].startswith("Forced by release-bot")  # still the last promotion
+
+
+def _wait(browser: webdriver.Chrome) -> WebDriverWait[webdriver.Chrome]:
+    return WebDriverWait(browser, 90)
+
+
+def _settled(browser: webdriver.Chrome) -> None:
+    """Wait until the app has stopped running and its charts are drawn."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        running = browser.find_elements(By.CSS_SELECTOR, "[data-testid='stStatusWidget']")
+        if not running:
+            break
+        time.sleep(0.2)
+    time.sleep(2)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[webdriver.Chrome]:
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(path)]
+    if missing:  # fail, not skip: a machine without a browser must not look like one that passed
+        pytest.fail(f"the Versions page's screenshot needs Chromium and chromedriver ({missing} missing)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in BROWSER_FLAGS:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def test_the_versions_page_in_a_browser(
+    browser: webdriver.Chrome, service: ServiceProcess, front: ServiceProcess, rolled_back: dict[str, Any]
+) -> None:
+    port = free_port()
+    env = {"MODEL_URL": service.url, "GATEWAY_URL": front.url, "UI_API_KEY": KEYS["reviewer"],
+           "STREAMLIT_SERVER_PORT": str(port)}  # fmt: skip
+    command = ["uv", "run", "--frozen", "--no-sync", "streamlit", "run", "services/ui/src/ui_service/app.py"]
+    with ServiceProcess("ui", command, env, port) as ui:
+        ui.wait_ready("/_stcore/health")
+        browser.get(ui.url)
+        label = "//*[@data-testid='stSidebar']//label[.//p[normalize-space()='Versions']]"
+        _wait(browser).until(expected_conditions.element_to_be_clickable((By.XPATH, label))).click()
+        _wait(browser).until(
+            expected_conditions.text_to_be_present_in_element((By.TAG_NAME, "body"), "Held-out rows")
+        )
+        _settled(browser)
+        body = browser.find_element(By.TAG_NAME, "body").text
+        assert "Forced by release-bot because" in body and "must pass" in body
+        assert "Rolled back since: v1 is champion again" in body and "What differs" in body
+        assert "Traceback" not in body and "Deploy" not in body
+        browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
+        height = browser.execute_script(
+            "const main = document.querySelector('[data-testid=stMain]');"
+            "return Math.max(document.body.scrollHeight, main ? main.scrollHeight : 0);"
+        )
+        browser.set_window_size(WIDTH, min(max(int(height) + 60, 1000), 7000))
+        _settled(browser)
+        OUTPUT.mkdir(exist_ok=True)
+        path = OUTPUT / "ui-versions.png"
+        browser.save_screenshot(str(path))
+        assert path.stat().st_size > 10_000
+
+
+def test_a_registry_that_does_not_answer_is_one_sentence_and_the_loaded_versions_stay(
+    page: Any, registry: Registry
+) -> None:
+    store = Path(registry.location) / "mlflow.db"
+    intact = store.read_bytes()
+    with store.open("r+b") as damaged:  # in place: the service's open connections read it too
+        damaged.write(b"\0" * 4096)
+    try:
+        at = page()
+    finally:
+        store.write_bytes(intact)
+    assert not at.error and not at.exception
+    (down,) = _said(at.warning)
+    assert down.startswith(f"The MLflow registry at {registry.location} does not answer: ")
+    assert sorted(_table(at, "Aliases")["Version"]) == ["**v1**", "**v2**"]  # the ones the service holds
+    assert "The last promotion's evidence shows again once the registry answers." in _said(at.caption)
+
+
+# -- no registry, no gateway ----------------------------------------------------------------------
+
+
+def test_without_a_registry_the_page_says_what_versions_need(
+    monkeypatch: pytest.MonkeyPatch,
+    example_service: ServiceProcess,
+    redis_server: RedisServer,
+    tmp_path: Path,
+) -> None:
+    with gateway(free_port(), example_service.url, **_gateway_env(tmp_path, redis_server)) as plain:
+        at = _app(monkeypatch, example_service.url, plain.url)
+    assert not at.error and not at.exception
+    (info,) = _said(at.info)
+    assert info.startswith("No registry: the model service serves one artifacts folder")
+    assert "set `MODEL_REGISTRY` (`docs/versions.md`)" in info
+    table = _table(at, "Aliases")
+    assert list(table["Version"]) == ["**unregistered**"] and list(table["Aliases"]) == [
+        ":green-badge[champion]"
+    ]
+    assert list(table["Loaded"]) == ["yes"]
+    assert not at.subheader or all(s.value == "Registered versions" for s in at.subheader)
+
+
+def test_with_the_gateway_down_the_page_is_one_sentence(
+    monkeypatch: pytest.MonkeyPatch, service: ServiceProcess
+) -> None:
+    at = _app(monkeypatch, service.url, f"http://127.0.0.1:{free_port()}")
+    assert [e.value for e in at.error] == [
+        "The gateway is unavailable (down or still starting). Start it with `just up` (or "
+        "`docker compose up`), wait until it is ready, then try again."
+    ]
+    assert not at.exception and not at.table
