@@ -16,7 +16,7 @@ cd "$(dirname "$0")/../.."
 force=false
 [ "${1:-}" = "--force" ] && force=true
 
-uv_version=$(sed -n 's|^ARG UV_IMAGE=ghcr.io/astral-sh/uv:||p' services/gateway/Dockerfile)
+uv_version=$(sed -n 's|^ARG UV_IMAGE=ghcr.io/astral-sh/uv:||p' docker/service.Dockerfile)
 PYTHON_LOCAL=onepipe-local/python:3.11
 UV_LOCAL="onepipe-local/uv:${uv_version}"
 REDIS_LOCAL=onepipe-local/redis:7
@@ -40,7 +40,7 @@ else
         cp /usr/local/share/ca-certificates/*.crt "$rootfs/usr/local/share/ca-certificates/"
         chroot "$rootfs" update-ca-certificates >/dev/null
     fi
-    # the official image's interpreter paths, which the Dockerfiles name (UV_PYTHON)
+    # the official image's interpreter paths, which the Dockerfile names (UV_PYTHON)
     for name in python3.11 python3 python; do ln -sf /usr/bin/python3.11 "$rootfs/usr/local/bin/$name"; done
     rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* \
         "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/*

@@ -1,13 +1,17 @@
 """Another pipeline, in a package of its own, served by the model image with no project file edited.
 
 A copy of the project's tracked files gets a pipeline from `just new-pipeline`'s script
-and a `uv lock`, as a user's checkout would; the model image is then built with only
-the build arguments a user sets (PIPELINE_DIR, MODEL_PIPELINE) and serves it alone.
+and a `uv lock`, as a user's checkout would; the model image is then built as compose.yaml
+builds it (its target of the shared Dockerfile and its build arguments) with only the
+arguments a user sets changed (PIPELINE_DIR, MODEL_PIPELINE), and serves it alone. It is
+built with `docker build`, which uses the classic builder where there is no buildx: the
+builder that runs every stage above the target.
 """
 
 from __future__ import annotations
 
 import filecmp
+import re
 import shutil
 import subprocess
 import time
@@ -16,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from onepipe_harness.processes import ROOT, free_port
 from tests.compose.stack import base_images, record
@@ -64,14 +69,19 @@ def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def served(checkout: Path) -> Iterator[str]:
     """The model image built for the scaffolded pipeline, running; its URL."""
-    bases = base_images()
+    model = yaml.safe_load((checkout / "compose.yaml").read_text())["services"]["model"]["build"]
+    # compose's arguments, each ${VAR:-default} as its default, then what the user sets
     arguments = {
+        name: re.sub(r"^\$\{\w+:-(.*)\}$", r"\1", str(value)) for name, value in model["args"].items()
+    }
+    bases = base_images()
+    arguments |= {
         "PYTHON_IMAGE": bases["PYTHON_IMAGE"],
         "UV_IMAGE": bases["UV_IMAGE"],
         "PIPELINE_DIR": f"pipelines/{NAME}",
         "MODEL_PIPELINE": f"{PACKAGE}.pipeline:pipeline",
     }
-    build = ["docker", "build", "-f", "services/model/Dockerfile", "-t", IMAGE]
+    build = ["docker", "build", "-f", model["dockerfile"], "--target", model["target"], "-t", IMAGE]
     build += [arg for name, value in arguments.items() for arg in ("--build-arg", f"{name}={value}")]
     started = time.monotonic()
     _run(*build, ".", cwd=checkout, timeout=1800)

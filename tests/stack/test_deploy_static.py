@@ -1,10 +1,10 @@
-"""The deployment files, checked without a Docker engine: compose.yaml, the Dockerfiles, the workflows.
+"""The deployment files, checked without a Docker engine: compose.yaml, the Dockerfile, the workflows.
 
 Real tools run as subprocesses (check-jsonschema with its vendored schemas, hadolint,
 and `docker compose config` where the Compose plugin is installed); the rest parses
 the files and holds them to the code: the Procfile's commands, the env variables the
 settings classes read, and the dependency closures in uv.lock. One test installs:
-each image's venv, built from the uv cache the way its Dockerfile builds it, must
+each image's venv, built from the uv cache the way the Dockerfile builds it, must
 import its service's code (the dev venv has every package, so it cannot tell).
 """
 
@@ -33,14 +33,15 @@ from scripts.settings_docs import variables
 COMPOSE = ROOT / "compose.yaml"
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 
-# compose service: (folder under services/, uv package, settings module)
+# compose service, and its target in the Dockerfile: (folder under services/, uv package, settings module)
 APPS = {
     "model": ("model", "model-service", "model_service.settings"),
     "gateway": ("gateway", "gateway", "gateway.settings"),
     "worker": ("batch-worker", "batch-worker", "batch_worker.settings"),
     "ui": ("ui", "ui-service", "ui_service.settings"),
 }
-DOCKERFILES = {name: ROOT / "services" / folder / "Dockerfile" for name, (folder, _, _) in APPS.items()}
+# the one Dockerfile of the four images, a target each
+DOCKERFILE = ROOT / "docker" / "service.Dockerfile"
 PROCFILE_PREFIX = "uv run --frozen --no-sync "
 # variables a service reads that compose may leave to the settings' defaults (none so far)
 LEFT_TO_DEFAULTS: dict[str, set[str]] = {name: set() for name in APPS}
@@ -181,10 +182,35 @@ def _instructions(dockerfile: Path) -> list[tuple[str, str]]:
     return instructions
 
 
-def _final_stage(dockerfile: Path) -> list[tuple[str, str]]:
-    instructions = _instructions(dockerfile)
-    start = max(i for i, (keyword, _) in enumerate(instructions) if keyword == "FROM")
-    return instructions[start:]
+def _stages() -> dict[str, tuple[str, list[tuple[str, str]]]]:
+    """The Dockerfile's stages in file order: name -> (what it starts FROM, its instructions after FROM)."""
+    stages: dict[str, tuple[str, list[tuple[str, str]]]] = {}
+    current: list[tuple[str, str]] | None = None
+    for keyword, arguments in _instructions(DOCKERFILE):
+        if keyword == "FROM":
+            base, _, name = arguments.partition(" AS ")
+            assert name and name not in stages, f"FROM {arguments}: every stage has a name of its own"
+            current = []
+            stages[name] = (base, current)
+        elif current is not None:
+            current.append((keyword, arguments))
+    return stages
+
+
+def _image(target: str) -> list[tuple[str, str]]:
+    """What a target's image is made of: the instructions of its stage and of the stages it starts
+    FROM, back to the one on a base image (the stages it only copies from are not in it)."""
+    stages = _stages()
+    assert target in stages, f"{DOCKERFILE.relative_to(ROOT)} has no target {target}"
+    instructions: list[tuple[str, str]] = []
+    while target in stages:
+        target, own = stages[target]
+        instructions = own + instructions
+    return instructions
+
+
+def _build_args(name: str) -> dict[str, str]:
+    return {str(key): str(value) for key, value in _services()[name]["build"]["args"].items()}
 
 
 def _lock_closure(package: str) -> set[str]:
@@ -237,12 +263,10 @@ def test_compose_file_validates_against_the_compose_spec() -> None:
 # `docker compose config` (which needs no engine) runs in the compose workflow, where the plugin exists.
 
 
-@pytest.mark.parametrize("service", sorted(DOCKERFILES))
-def test_dockerfile_passes_hadolint(service: str) -> None:
-    dockerfile = DOCKERFILES[service]
-    assert dockerfile.exists(), f"{dockerfile.relative_to(ROOT)} is missing"
-    result = _run([_tool("hadolint"), "--no-color", "--failure-threshold", "warning", str(dockerfile)])
-    assert result.returncode == 0, f"hadolint {dockerfile.relative_to(ROOT)}:\n{result.stdout}{result.stderr}"
+def test_dockerfile_passes_hadolint() -> None:
+    assert DOCKERFILE.exists(), f"{DOCKERFILE.relative_to(ROOT)} is missing"
+    result = _run([_tool("hadolint"), "--no-color", "--failure-threshold", "warning", str(DOCKERFILE)])
+    assert result.returncode == 0, f"hadolint {DOCKERFILE.relative_to(ROOT)}:\n{result.stdout}{result.stderr}"
 
 
 def test_there_are_workflows() -> None:
@@ -278,14 +302,30 @@ def test_compose_has_no_obsolete_version_key() -> None:
     assert "version" not in _compose()
 
 
-def test_compose_builds_each_app_from_the_repository_root() -> None:
+def test_compose_builds_each_app_from_the_repository_root_with_the_one_dockerfile() -> None:
     services = _services()
     assert {name for name, service in services.items() if "build" in service} == set(APPS)
-    for name, (folder, _, _) in APPS.items():
+    for name, (_, package, _) in APPS.items():
         build = services[name]["build"]
         assert build["context"] == ".", name
-        assert build["dockerfile"] == f"services/{folder}/Dockerfile", name
-        assert (ROOT / build["dockerfile"]).exists(), name
+        assert ROOT / build["dockerfile"] == DOCKERFILE, name
+        assert build["target"] == name and name in _stages(), name
+        assert _build_args(name)["PACKAGE"] == package, name
+    # one definition: no Dockerfile of a service's own beside it
+    assert not sorted(ROOT.glob("services/*/*Dockerfile*")), "services/ should hold no Dockerfile"
+
+
+@pytest.mark.parametrize("name", sorted(APPS))
+def test_compose_copies_the_sources_of_the_members_the_package_installs(name: str) -> None:
+    """MEMBERS, the folders the image copies, are the workspace members in its package's closure."""
+    lock = tomllib.loads((ROOT / "uv.lock").read_text())
+    folders = {
+        entry["name"]: entry["source"]["editable"]
+        for entry in lock["package"]
+        if "editable" in entry["source"]
+    }
+    expected = sorted(folders[member] for member in _lock_closure(APPS[name][1]) if member in folders)
+    assert sorted(_build_args(name)["MEMBERS"].split()) == expected, name
 
 
 @pytest.mark.parametrize("name", sorted(_services()))
@@ -429,7 +469,7 @@ def test_compose_command_is_the_procfile_command(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(APPS))
 def test_image_cmd_is_the_compose_command(name: str) -> None:
-    commands = [arguments for keyword, arguments in _final_stage(DOCKERFILES[name]) if keyword == "CMD"]
+    commands = [arguments for keyword, arguments in _image(name) if keyword == "CMD"]
     assert commands, f"{name}: the image has no CMD"
     assert json.loads(commands[-1]) == _command(_services()[name])
 
@@ -462,62 +502,89 @@ def test_compose_writes_no_settings_default(name: str) -> None:
 # -- the images ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", sorted(APPS))
-def test_dockerfile_installs_only_its_package_in_layers(name: str) -> None:
-    dockerfile = DOCKERFILES[name]
-    instructions = _instructions(dockerfile)
-    package = APPS[name][1]
+def test_dockerfile_builds_in_layers_without_buildkit_only_syntax() -> None:
+    stages = _stages()
+    instructions = _instructions(DOCKERFILE)
     text = "\n".join(f"{keyword} {arguments}" for keyword, arguments in instructions)
     # uv resolves the whole workspace: a manifests stage gathers every member's pyproject.toml
-    assert re.search(r"^RUN .*find \. -name pyproject\.toml .*cp --parents", text, re.MULTILINE), name
-    assert "COPY --from=manifests /manifests/ ./" in text
-    syncs = [arguments for keyword, arguments in instructions if keyword == "RUN" and "uv sync" in arguments]
-    assert len(syncs) == 2, f"{name}: expected a dependencies sync, then a project sync"
-    for sync in syncs:
-        assert "--frozen" in sync and "--no-dev" in sync and f"--package {package}" in sync, sync
-    assert "--no-install-workspace" in syncs[0] and "--no-editable" in syncs[1]
+    assert re.search(r"^RUN .*find \. -name pyproject\.toml .*cp --parents", text, re.MULTILINE)
+    build = stages["build"][1]
+    assert ("COPY", "--from=manifests /manifests/ ./") in build
+    syncs = [arguments for keyword, arguments in build if keyword == "RUN" and "uv sync" in arguments]
+    assert len(syncs) == 2, "expected a dependencies sync, then a project sync"
+    assert all(sync.count("--frozen") == sync.count("--no-dev") == sync.count("uv sync") for sync in syncs)
+    # the package compose names, alone (the model adds its pipeline, --inexact); its dependencies first
+    assert syncs[0].startswith('uv sync --frozen --no-dev --no-install-workspace --package "${PACKAGE:?')
+    assert syncs[1].startswith('uv sync --frozen --no-dev --no-editable --package "${PACKAGE}"')
+    assert build.index(("COPY", "--from=sources /sources/ ./")) > build.index(("RUN", syncs[0]))
     # the classic builder builds it too: no BuildKit-only syntax, no frontend to pull
     assert "--mount" not in text and "<<" not in text
-    assert "syntax=" not in dockerfile.read_text().split("\n", 1)[0]
+    assert "syntax=" not in DOCKERFILE.read_text().split("\n", 1)[0]
     arguments = dict(a.split("=", 1) for k, a in instructions if k == "ARG" and "=" in a)
     assert arguments["PYTHON_IMAGE"].startswith("python:3.11-slim"), arguments
     assert re.fullmatch(r"ghcr\.io/astral-sh/uv:\d+\.\d+\.\d+", arguments["UV_IMAGE"]), arguments
-    assert "FROM ${UV_IMAGE} AS uv" in text and "COPY --from=uv /uv /uvx /bin/" in text
-    froms = [arguments for keyword, arguments in instructions if keyword == "FROM"]
-    assert all(f.startswith(("${PYTHON_IMAGE}", "${UV_IMAGE}", "build")) for f in froms), froms
+    assert stages["uv"][0] == "${UV_IMAGE}" and ("COPY", "--from=uv /uv /uvx /bin/") in build
+    bases = {base for base, _ in stages.values()}
+    assert bases <= {"${PYTHON_IMAGE}", "${UV_IMAGE}", *stages}, bases
+
+
+def test_no_target_builds_another_ones_expensive_steps() -> None:
+    """The classic builder runs every stage above the target: the light targets come before the
+    model's training, and none of the targets installs or trains anything itself."""
+    order = list(_stages())
+    for name in ["gateway", "worker", "ui"]:
+        assert order.index(name) < order.index("train"), f"building {name} would train the model"
+    for name in APPS:
+        runs = [a for k, a in _stages()[name][1] if k == "RUN"]
+        assert all(run.startswith("mkdir ") for run in runs), f"{name}: {runs}"
+
+
+@pytest.mark.parametrize("name", sorted(APPS))
+def test_image_has_only_the_venv_and_runs_as_a_numeric_non_root_user(name: str) -> None:
+    image = _image(name)
     # compose passes the same bases on, with the same defaults, so a user can swap them
-    build_args = _services()[name]["build"]["args"]
+    instructions = _instructions(DOCKERFILE)
+    arguments = dict(a.split("=", 1) for k, a in instructions if k == "ARG" and "=" in a)
     for variable in ("PYTHON_IMAGE", "UV_IMAGE"):
-        assert build_args[variable] == f"${{{variable}:-{arguments[variable]}}}", (name, variable)
-    final = _final_stage(dockerfile)
-    assert any(k == "COPY" and a.startswith("--from=") and "/app/.venv" in a for k, a in final)
-    assert not any(k == "RUN" and "uv " in a for k, a in final), "the final stage runs uv"
-    users = [arguments for keyword, arguments in final if keyword == "USER"]
-    assert users and users[-1].split(":")[0] not in {"root", "0"}, f"{name} runs as root"
-    assert any(k == "ENV" and "PATH=/app/.venv/bin:$PATH" in a for k, a in final)
-    exposed = [int(a) for k, a in final if k == "EXPOSE"]
+        assert _build_args(name)[variable] == f"${{{variable}:-{arguments[variable]}}}", (name, variable)
+    assert ("COPY", "--from=build /app/.venv /app/.venv") in image
+    assert not any(k == "RUN" and "uv " in a for k, a in image), "the image's stages run uv"
+    users = [arguments for keyword, arguments in image if keyword == "USER"]
+    assert users and users[-1] == "10001:10001", f"{name} runs as {users}"
+    last_user = max(i for i, (keyword, _) in enumerate(image) if keyword == "USER")
+    assert not [k for k, _ in image[last_user:] if k in {"RUN", "COPY"}], f"{name}: root after USER"
+    assert any(k == "ENV" and "PATH=/app/.venv/bin:$PATH" in a for k, a in image)
+    exposed = [int(a) for k, a in image if k == "EXPOSE"]
     published = [port for _, port in _ports(_services()[name])]
     assert exposed == ([8001] if name == "model" else published), f"{name}: EXPOSE {exposed}"
 
 
 def test_model_image_trains_its_artifacts_at_build_time() -> None:
-    instructions = _instructions(DOCKERFILES["model"])
-    assert ("RUN", "model-service train") in instructions
-    final = _final_stage(DOCKERFILES["model"])
-    assert ("COPY", "--from=train /app/artifacts /app/artifacts") in final
-    assert ("EXPOSE", "8001") in final
+    train = _stages()["train"]
+    assert train[0] == "build"
+    assert any(k == "RUN" and a.endswith("model-service train") for k, a in train[1])
+    image = _image("model")
+    assert ("COPY", "--from=train /app/artifacts /app/artifacts") in image
+    assert ("EXPOSE", "8001") in image
     assert _environment(_services()["model"])["MODEL_ARTIFACTS_DIR"] == "/app/artifacts"
+    # the pipeline it installs, trains and serves: compose passes both, with the example as default
+    arguments = _build_args("model")
+    assert arguments["PIPELINE_DIR"] == "${PIPELINE_DIR:-pipelines/review-triage}"
+    assert arguments["MODEL_PIPELINE"] == "${MODEL_PIPELINE:-review_triage.pipeline:pipeline}"
+    assert not {"PIPELINE_DIR", "MODEL_PIPELINE"} & {
+        key for name in ("gateway", "worker", "ui") for key in _build_args(name)
+    }
 
 
 def test_ui_image_has_the_app_script_at_the_command_path() -> None:
     script = _command(_services()["ui"])[2]
     assert (ROOT / script).exists(), f"{script} is missing"
-    final = _final_stage(DOCKERFILES["ui"])
-    workdir = [arguments for keyword, arguments in final if keyword == "WORKDIR"][-1]
+    image = _image("ui")
+    workdir = [arguments for keyword, arguments in image if keyword == "WORKDIR"][-1]
     target = PurePosixPath(workdir) / script
-    copied = [PurePosixPath(a.split()[-1]) for k, a in final if k == "COPY"]
+    copied = [PurePosixPath(a.split()[-1]) for k, a in image if k == "COPY"]
     assert any(target == dest or dest in target.parents for dest in copied if str(dest) != "/app/.venv"), (
-        f"the final stage copies nothing to {target}"
+        f"the image copies nothing to {target}"
     )
 
 

@@ -442,8 +442,8 @@ def test_the_viewer_settings_sit_beside_the_script_every_launcher_runs() -> None
     )  # this machine only, unless STREAMLIT_SERVER_ADDRESS says
     copied = [
         line.split()[-1]
-        for line in (ROOT / "services" / "ui" / "Dockerfile").read_text().splitlines()
-        if line.startswith("COPY --from=build")
+        for line in (ROOT / "docker" / "service.Dockerfile").read_text().splitlines()
+        if line.startswith("COPY --from=")
     ]
     assert str(PurePosixPath("/app") / PurePosixPath(script).parent) in copied
     assert Path(ROOT / script).name == "app.py"
