@@ -3,7 +3,7 @@
 # :8001: the only image with ML libraries, its pipeline's artifacts trained at build time).
 # compose.yaml builds each with its target and arguments:
 #   PACKAGE       the workspace package the image installs (uv sync --package), alone
-#   MEMBERS       the source folders of the workspace members it installs (tests/test_deploy_static.py
+#   MEMBERS       the source folders of the workspace members it installs (tests/stack/test_deploy_static.py
 #                 holds them to uv.lock), e.g. "libs/onepipe services/gateway"
 #   PIPELINE_DIR  the model image only: the pipeline's package folder; MODEL_PIPELINE, the
 #                 pipeline it trains and serves (docs/deploy.md)
