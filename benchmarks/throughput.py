@@ -9,7 +9,8 @@ started here (a private Redis, the model service, the gateway, a batch worker):
   (the model service also with micro-batching off);
 - batch jobs of each --job-rows size, with and without a compared flag set, and the
   peak memory of the worker and the model service during each;
-- the model service's start: seconds from launch to ready.
+- the model service's start: seconds from launch to ready;
+- the champion's speed with a challenger loaded beside it, against alone (benchmarks/versions.py).
 
 Each figure is the median of --runs runs. Writes test-output/bench.json and
 test-output/bench.md; docs/performance.md keeps the latest results.
@@ -34,7 +35,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks import load
+from benchmarks import load, versions
 from benchmarks.memory import PeakMemory
 from gateway.auth import hash_key
 from model_service.settings import Settings
@@ -360,7 +361,14 @@ def main() -> None:
             figures["flag_sets"][name]["model_unbatched"] = {
                 f"c{CONCURRENCY}": http(unbatched.url, inputs, flags, args)[f"c{CONCURRENCY}"]
             }
+    # the champion alone and with a challenger loaded beside it (docs/versions.md)
+    cost = versions.challenger_cost(
+        pipeline, artifacts / pipeline.name, model_env, lambda url: http(url, inputs, {}, args)
+    )
     figures["ratios"] = ratios(figures)
+    if cost is not None:
+        figures["challenger"] = cost
+        figures["ratios"] |= versions.ratios(cost, CONCURRENCY)
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "bench.json").write_text(json.dumps(figures, indent=2) + "\n")
     (args.output / "bench.md").write_text(markdown(figures))

@@ -41,9 +41,13 @@ def test_a_short_bench_writes_every_figure_and_ratio(
         assert set(measured_job) == {"rows_per_second", "worker_peak_mib", "model_peak_mib"}
         # a whole Python process with its libraries: tens of MiB at least, never the sampler's zero
         assert measured_job["worker_peak_mib"] > 20 and measured_job["model_peak_mib"] > 20
-    # five per flag set, a job's each, the worker's and the model service's memory, and four for the
-    # start (two processes, one, the pipeline's own import and load, and start over that)
-    assert len(figures["ratios"]) == 13
+    # five per flag set, a job's each, the worker's and the model service's memory, four for the
+    # start (two processes, one, the pipeline's own import and load, and start over that), and two for
+    # the champion with a challenger loaded against alone
+    assert len(figures["ratios"]) == 15
+    challenger = figures["challenger"]
+    assert challenger["challenger_flags"] == {"classifier": "minilm"}  # the example's first flag, changed
+    assert set(challenger) == {"challenger_flags", "champion alone", "champion with a challenger"}
     assert figures["start_seconds"] > 0 and figures["load_alone_seconds"] > 0
     assert all(isinstance(v, float) and math.isfinite(v) for v in figures["ratios"].values())
     # ratios are positive; the latency over in-process is a difference, which a short, loaded run may
