@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -397,7 +396,7 @@ class Registry:
                     f"the registry at {redacted(self.location)} refused to {what}: {error.message}"
                 ) from None
             raise RegistryError(  # MLflow's client wraps a connection it could not make the same way
-                f"the registry at {redacted(self.location)} did not answer ({what}): {_short(error.message)}"
+                f"the registry at {redacted(self.location)} did not answer ({what}): {_short(error)}"
             ) from None
         except Exception as error:  # timeouts, a broken store: the registry is down
             raise RegistryError(
@@ -406,10 +405,13 @@ class Registry:
             ) from None
 
 
-def _short(message: str) -> str:
-    """The cause at the end of a wrapped error (e.g. "Connection refused"), else the message cut short."""
-    found = re.search(r"\[Errno -?\d+\] ([^'\")]+)", message)
-    return found.group(1) if found else message[:300]
+def _short(error: BaseException) -> str:
+    """What went wrong at the bottom of a wrapped error (MLflow wraps the connection's own), cut short."""
+    root = error
+    while (inner := root.__cause__ or root.__context__) is not None:
+        root = inner
+    reason = getattr(root.args[0], "reason", None) if root.args else None  # urllib3's MaxRetryError
+    return str(reason or root)[:300]
 
 
 def _alias_order(alias: str) -> int:
