@@ -51,6 +51,21 @@ def problem_json(ctx: CheckContext, response: Response, case: Case[Any]) -> bool
     return True
 
 
+@schemathesis.check
+def refused_only_for_its_version(ctx: CheckContext, response: Response, case: Case[Any]) -> bool | None:
+    """A schema-valid predict may name a version nobody registered: refused (422), naming `version` alone."""
+    mode = getattr(getattr(getattr(case, "meta", None), "generation", None), "mode", None)
+    if response.status_code != 422 or not case.path.endswith("/v1/predict") or str(mode) != "positive":
+        return None
+    problems = json.loads(response.content).get("errors") or []
+    assert problems and all(p["loc"] == "version" for p in problems), f"a valid predict refused: {problems}"
+    return True
+
+
+# a schema-valid predict is accepted, or refused only for a version it names that is not served
+PREDICT_ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
+
+
 @dataclass
 class FuzzedGateway:
     """A gateway with a worker behind it, and one job it has finished."""
@@ -162,12 +177,24 @@ def test_gateway_keeps_its_published_contract(fuzzed_gateway: FuzzedGateway, tmp
                 # columns, its name the format), so a schema-valid upload is still refused with 422
                 "include-operation-id": "submit_job_v1_jobs_post",
                 "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "422"]}},
-            }
+            },
+            {
+                "include-operation-id": "predict_v1_predict_post",
+                "checks": {"positive_data_acceptance": {"expected-statuses": PREDICT_ACCEPTED}},
+            },
         ],
     }
     fuzz("gateway", fuzzed_gateway.process.url + "/openapi.json", config, tmp_path)
 
 
 def test_model_service_keeps_its_published_contract(example_service: ServiceProcess, tmp_path: Path) -> None:
-    config = {"checks": {"negative_data_rejection": {"expected-statuses": REJECTED}}}
+    config = {
+        "checks": {"negative_data_rejection": {"expected-statuses": REJECTED}},
+        "operations": [
+            {
+                "include-operation-id": "predict_v1_predict_post",
+                "checks": {"positive_data_acceptance": {"expected-statuses": PREDICT_ACCEPTED}},
+            }
+        ],
+    }
     fuzz("model", example_service.url + "/openapi.json", config, tmp_path)
