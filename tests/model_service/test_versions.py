@@ -22,7 +22,15 @@ from onepipe import ArtifactsError, LoadedPipeline
 from onepipe.platform.versions.evidence import held_out_of
 from onepipe.platform.versions.registry import Registry, RegistryError, UnknownVersionError
 from onepipe.platform.versions.types import served_version
-from onepipe_harness.processes import ROOT, RedisServer, ServiceProcess, free_port, gateway, model_service
+from onepipe_harness.processes import (
+    OUTPUT,
+    ROOT,
+    RedisServer,
+    ServiceProcess,
+    free_port,
+    gateway,
+    model_service,
+)
 from review_triage.pipeline import pipeline as example
 from tests.conftest import EXAMPLE_ARTIFACTS
 from tests.stacks import Stack, as_key, keys_env, stack
@@ -572,6 +580,8 @@ def test_one_job_compares_champion_and_challenger_on_one_file(
     assert [row["compare.label"] for row in rows] == _labels(example_pipeline, texts, MINILM)
     html = httpx.get(done["reports"]["html"], headers={"X-API-Key": job_stack.key}, timeout=60).text
     assert f"champion {v1}" in html and f"challenger {v2}" in html
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    (OUTPUT / "report-two-versions.html").write_text(html)  # to look at
 
 
 def test_a_job_on_a_version_not_registered_yet_pauses_then_runs_once_it_is(
