@@ -143,6 +143,40 @@ def test_a_registered_version_whose_artifacts_changed_is_refused(
         Registry(two_versions.location, tmp_path / "fresh-cache").fetch(example, version)
 
 
+def test_two_processes_fetching_one_version_at_once_both_get_it(
+    two_versions: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model service's processes share the versions cache: both download, one renames first."""
+    import mlflow.artifacts
+
+    download = mlflow.artifacts.download_artifacts
+    both_downloaded = threading.Barrier(2, timeout=60)
+
+    def in_step(*args: Any, **kwargs: Any) -> str:
+        path = str(download(*args, **kwargs))
+        both_downloaded.wait()  # neither renames before the other has its own copy
+        return path
+
+    monkeypatch.setattr(mlflow.artifacts, "download_artifacts", in_step)
+    version = two_versions.resolve(example.name, "v1")
+    cache = tmp_path / "shared-cache"
+    found: list[Path | BaseException] = []
+
+    def fetch() -> None:
+        try:
+            found.append(Registry(two_versions.location, cache).fetch(example, version))
+        except BaseException as error:
+            found.append(error)
+
+    threads = [threading.Thread(target=fetch) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert found == [cache / example.name / "v1"] * 2, found
+    assert sorted(p.name for p in (cache / example.name).iterdir()) == ["v1"]  # no staging left
+
+
 def test_a_registry_that_cannot_be_reached_is_one_sentence(tmp_path: Path) -> None:
     started = time.monotonic()
     with pytest.raises(

@@ -163,7 +163,13 @@ class Registry:
                     ),
                 )
                 fetched = next((p.parent for p in staging.rglob("manifest.json")), staging)
-                fetched.rename(folder)  # whole or not at all: a half download is never served
+                try:
+                    fetched.rename(folder)  # whole or not at all: a half download is never served
+                except OSError:
+                    # another process of the service (MODEL_WORKERS) fetched it first, renamed whole
+                    # as this one would have been: use theirs (checked below like any copy)
+                    if not folder.is_dir():
+                        raise
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
         try:
@@ -291,13 +297,20 @@ class Registry:
         run_id = (model.tags or {}).get(f"onepipe.last_{kind}") if model else None
         if not run_id:
             return None
-        from mlflow.artifacts import load_dict
+        from mlflow.artifacts import download_artifacts
 
-        found: dict[str, Any] = self._call(
-            f"read the last {kind}",
-            lambda: load_dict(f"{self.client.get_run(run_id).info.artifact_uri}/{kind}.json"),
-        )
-        return found
+        def read() -> dict[str, Any]:
+            # downloaded with this registry's tracking URI: on an MLflow server the run's artifacts
+            # are an mlflow-artifacts: URI, which only a client that knows the server can resolve
+            with tempfile.TemporaryDirectory() as folder:
+                path = download_artifacts(
+                    run_id=run_id, artifact_path=f"{kind}.json", dst_path=folder, tracking_uri=self.uri
+                )
+                found: dict[str, Any] = json.loads(Path(path).read_text())
+                return found
+
+        last: dict[str, Any] = self._call(f"read the last {kind}", read)
+        return last
 
     # -- MLflow ------------------------------------------------------------------------
 
