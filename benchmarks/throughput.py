@@ -290,8 +290,7 @@ def _flat(values: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, float
             yield f"{prefix}{key}", float(value)
 
 
-def main() -> None:
-    """Measure, print the tables, write test-output/bench.json and bench.md."""
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs per figure (the median is kept)")
     parser.add_argument("--seconds", type=int, default=5, help="seconds per wrk run")
@@ -305,7 +304,12 @@ def main() -> None:
         "--flags", action="append", default=[], help="another flag set to measure, as JSON (repeat)"
     )
     parser.add_argument("--output", type=Path, default=OUTPUT, help="where bench.json and bench.md go")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    """Measure, print the tables, write test-output/bench.json and bench.md."""
+    args = _arguments()
     load.wrk_path()
     settings = load_settings(Settings)
     pipeline = import_pipeline(settings.pipeline)
@@ -365,10 +369,8 @@ def main() -> None:
     cost = versions.challenger_cost(
         pipeline, artifacts / pipeline.name, model_env, lambda url: http(url, inputs, {}, args)
     )
-    figures["ratios"] = ratios(figures)
-    if cost is not None:
-        figures["challenger"] = cost
-        figures["ratios"] |= versions.ratios(cost, CONCURRENCY)
+    figures |= {"challenger": cost} if cost else {}
+    figures["ratios"] = ratios(figures) | (versions.ratios(cost, CONCURRENCY) if cost else {})
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "bench.json").write_text(json.dumps(figures, indent=2) + "\n")
     (args.output / "bench.md").write_text(markdown(figures))

@@ -120,9 +120,12 @@ CMD ["streamlit", "run", "services/ui/src/ui_service/app.py"]
 FROM build AS train
 ARG MODEL_PIPELINE
 ARG PIPELINE_DIR
+# the artifacts only, registered nowhere: a model service on a registry registers them there as the
+# first champion when that registry is empty
 ENV PATH=/app/.venv/bin:$PATH \
     MODEL_PIPELINE=${MODEL_PIPELINE} \
-    MODEL_ARTIFACTS_DIR=/app/artifacts
+    MODEL_ARTIFACTS_DIR=/app/artifacts \
+    MODEL_REGISTRY=none
 RUN : "${PIPELINE_DIR:?the model image needs --build-arg PIPELINE_DIR=pipelines/...}" \
     && model-service train
 
@@ -130,8 +133,15 @@ RUN : "${PIPELINE_DIR:?the model image needs --build-arg PIPELINE_DIR=pipelines/
 FROM runtime AS model
 ARG MODEL_PIPELINE
 COPY --from=train /app/artifacts /app/artifacts
+# the edge-case libraries (cases/<pipeline>.jsonl) a promotion replays (MODEL_CASES_DIR)
+COPY --from=manifests /src/cases /app/cases
+# Run alone (docker run), the image serves its baked artifacts with no registry: the settings'
+# default, an embedded registry under /app/data, is not writable by the app user
 ENV MODEL_PIPELINE=${MODEL_PIPELINE} \
     MODEL_ARTIFACTS_DIR=/app/artifacts \
+    MODEL_CASES_DIR=/app/cases \
+    MODEL_REGISTRY=none \
+    MODEL_VERSIONS_CACHE=/tmp/versions \
     MODEL_HOST=0.0.0.0 \
     MODEL_PORT=8001
 USER 10001:10001

@@ -137,7 +137,11 @@ def test_a_registered_version_whose_artifacts_changed_is_refused(
     two_versions: Registry, tmp_path: Path
 ) -> None:
     version = two_versions.resolve(example.name, "v1")
-    stored = next(Path(two_versions.location, "artifacts").rglob("snippets.jsonl"))
+    stored = next(  # v1's own copy: each version's run keeps its artifacts under its run id
+        p
+        for p in Path(two_versions.location, "artifacts").rglob("snippets.jsonl")
+        if str(version.run_id) in str(p)
+    )
     stored.write_text(stored.read_text() + '{"text": "smuggled"}\n')  # the store's copy, after registration
     with pytest.raises(ArtifactsError, match="v1's artifacts fail their manifest check"):
         Registry(two_versions.location, tmp_path / "fresh-cache").fetch(example, version)
