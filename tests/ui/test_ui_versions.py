@@ -31,7 +31,7 @@ from streamlit.testing.v1 import AppTest
 
 from onepipe.platform.versions.evidence import Evidence
 from onepipe.platform.versions.registry import Registry
-from onepipe.platform.versions.types import RegistryState, VersionInfo
+from onepipe.platform.versions.types import RegistryState, VersionInfo, headline_metrics
 from onepipe_harness.processes import (
     OUTPUT,
     ROOT,
@@ -187,7 +187,7 @@ def test_versions_read_as_rows_with_accuracies_first_and_what_sets_the_challenge
             "loaded": False,
         }
     )
-    assert versions_view.headline_metrics(metrics, 3) == [
+    assert headline_metrics(metrics, 3) == [
         "metrics.b/sentiment.accuracy",
         "metrics.tfidf/kind.accuracy",
         "held_out",

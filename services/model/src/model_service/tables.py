@@ -6,16 +6,12 @@ from collections.abc import Sequence
 
 from rich.table import Table
 
-from onepipe.platform.versions.types import VersionInfo
-
-SHOWN_METRICS = 4  # the accuracy-like ones first: a table, not the whole model card
+from onepipe.platform.versions.types import VersionInfo, headline_metrics
 
 
-def headline_metrics(metrics: dict[str, float], limit: int = SHOWN_METRICS) -> dict[str, float]:
-    """The few metrics worth a column: accuracies first, then the others, in name order."""
-    names = sorted(metrics, key=lambda n: (not n.endswith("accuracy"), n))
-    # a metrics file's nesting shows as a shared first part ("metrics."): the table shows the rest
-    return {name.removeprefix("metrics."): metrics[name] for name in names[:limit]}
+def _headline(metrics: dict[str, float]) -> str:
+    """The few metrics worth a column, one a line; a metrics file's nesting ("metrics.") left out."""
+    return "\n".join(f"{n.removeprefix('metrics.')} {metrics[n]:.4f}" for n in headline_metrics(metrics))
 
 
 def versions_table(pipeline: str, versions: Sequence[VersionInfo]) -> Table:
@@ -31,7 +27,7 @@ def versions_table(pipeline: str, versions: Sequence[VersionInfo]) -> Table:
             version.version,
             ", ".join(version.aliases) or "-",
             ", ".join(f"{k}={v}" for k, v in version.flag_defaults.items()) or "-",
-            "\n".join(f"{k} {v:.4f}" for k, v in headline_metrics(version.metrics).items()) or "-",
+            _headline(version.metrics) or "-",
             f"{version.created_at:%Y-%m-%d %H:%M}" if version.created_at else "-",
         )
     if not versions:

@@ -17,11 +17,10 @@ from pydantic import ValidationError
 
 from onepipe.platform.schema.outputs import Outputs
 from onepipe.platform.versions.evidence import ACCURACY, CaseVerdict, Evidence, HeldOutScore, VersionRef
-from onepipe.platform.versions.types import CHALLENGER, CHAMPION, RegistryState, VersionInfo
+from onepipe.platform.versions.types import CHALLENGER, CHAMPION, RegistryState, VersionInfo, headline_metrics
 from ui_service import wording
 from ui_service.views import output_titles
 
-HEADLINE_METRICS: Final = 4  # as `just versions` shows: a table, not the whole model card
 ALIAS_COLOURS: Final = {CHAMPION: "green", CHALLENGER: "blue"}  # any other alias (previous) is gray
 CODE_DEFAULTS: Final = "the code's own"  # what a version without flag defaults of its own runs with
 DOCS: Final = "docs/versions.md"
@@ -78,11 +77,6 @@ def alias_colour(alias: str) -> str:
 def version_name(number: int | None) -> str:
     """How people name a version: v2, or "unregistered" (an artifacts folder served without a registry)."""
     return f"v{number}" if number is not None else UNREGISTERED
-
-
-def headline_metrics(metrics: Mapping[str, float], limit: int = HEADLINE_METRICS) -> list[str]:
-    """The names of the few metrics worth a column: accuracies first, then the others, in name order."""
-    return sorted(metrics, key=lambda name: (not name.endswith(ACCURACY), name))[:limit]
 
 
 def metric_title(name: str) -> str:

@@ -24,6 +24,11 @@ def served_version(base: str, flag_defaults: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+def headline_metrics(metrics: Mapping[str, float], limit: int = 4) -> list[str]:
+    """The names of the few metrics worth a column: accuracies first, then the others, in name order."""
+    return sorted(metrics, key=lambda name: (not name.endswith("accuracy"), name))[:limit]
+
+
 class PromotionRequest(BaseModel):
     """What a promotion asks: whether to override a refusal, and why."""
 
