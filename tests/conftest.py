@@ -21,6 +21,15 @@ EXAMPLE_ARTIFACTS = ROOT / "artifacts" / example.name
 RICH_PIPELINE = "tests.rich_pipeline:pipeline"
 
 
+def example_labels(
+    loaded: LoadedPipeline[Any, Any, Any], texts: list[str], flags: dict[str, Any]
+) -> list[str]:
+    """The label the example gives each text with these flags, run in-process: what a service must answer."""
+    return [
+        o.model_dump(mode="json")["label"] for o in loaded.run([{"text": t} for t in texts], flags).outputs
+    ]
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """The run's own Redis (broker and rate-limit counters), never one it did not start."""

@@ -28,6 +28,7 @@ KEYS = {
     "app": f"app-{RUN}",
     "critic": f"critic-{RUN}",  # another key that reports cases
     "curator": f"curator-{RUN}",  # sees every key's reported cases, reports none
+    "release": f"release-{RUN}",  # chooses versions for its jobs, promotes and rolls back
 }
 
 
@@ -44,6 +45,7 @@ def keys_env() -> str:
             {"name": "app", "sha256": hash_key(KEYS["app"]), "scopes": ["predict"]},
             {"name": "critic", "sha256": hash_key(KEYS["critic"]), "scopes": ["predict", "feedback"]},
             {"name": "curator", "sha256": hash_key(KEYS["curator"]), "scopes": ["cases:admin"]},
+            {"name": "release", "sha256": hash_key(KEYS["release"]), "scopes": ["jobs", "versions"]},
         ]
     )
 
@@ -84,6 +86,10 @@ class Stack:
         answer = httpx.get(job["reports"][file_format], headers=as_key(key), timeout=60)
         assert answer.status_code == 200, answer.text
         return answer.content
+
+    def rows(self, job: dict[str, Any], key: str = "reviewer") -> list[dict[str, Any]]:
+        """A succeeded job's rows, from its JSON Lines report."""
+        return [json.loads(line) for line in self.report(job, "jsonl", key).decode().splitlines()]
 
 
 @contextmanager

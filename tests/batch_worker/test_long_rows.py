@@ -176,7 +176,7 @@ def _chunk(tmp_path: Path, service: FakeModelService, worker_limit: int, texts: 
     info: PipelineInfo = example.describe("v")
     rows = [Row(number, {"text": text}) for number, text in enumerate(texts, start=1)]
     runner = _runner(tmp_path, service, worker_limit)
-    return runner._chunk_results(meta, info, InputLimits(info.input_schema), {"text": "text"}, rows)
+    return runner.caller.chunk_results(meta, info, InputLimits(info.input_schema), {"text": "text"}, rows)
 
 
 CLAPPER = "\U0001f3ac"  # four bytes in UTF-8, one character

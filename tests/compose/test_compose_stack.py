@@ -30,9 +30,9 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from onepipe_harness.processes import OUTPUT, ROOT, free_port
 from review_triage.data import load_snippets
+from tests.browsing import CHROMEDRIVER, CHROMIUM, FLAGS
 from tests.compose.stack import ComposeStack, Gateway, base_images, record
 from tests.stack.test_deploy_static import ML_LIBRARIES
-from tests.ui.test_ui_browser import CHROMEDRIVER, CHROMIUM, FLAGS
 from ui_service.wording import readable
 
 # the first test also builds every image (about 8 minutes on 2 cores from a cold cache)

@@ -7,7 +7,6 @@ documents against thousands of generated requests.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -18,7 +17,6 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 from pydantic import BaseModel
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -26,7 +24,7 @@ from gateway.auth import hash_key
 from gateway.jobs import REPORT_MEDIA_TYPES
 from onepipe.platform.jobs.types import REPORT_FORMATS
 from onepipe_harness.processes import ServiceProcess, free_port, gateway
-from tests.ui.test_ui_browser import CHROMEDRIVER, CHROMIUM, FLAGS
+from tests.browsing import chromium
 
 PROBLEM = "application/problem+json"
 KEY = "openapi-test-key"
@@ -295,18 +293,8 @@ def test_docs_page_loads_swagger_ui_from_the_service(
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[webdriver.Chrome]:
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(path)]
-    if missing:  # fail, not skip, like the UI's browser test
-        pytest.fail(
-            f"the /docs browser test needs Chromium and chromedriver ({missing} missing)", pytrace=False
-        )
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in FLAGS:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    yield driver
-    driver.quit()
+    with chromium("The /docs browser test") as driver:
+        yield driver
 
 
 @pytest.mark.parametrize("service", ["gateway", "model"])

@@ -9,6 +9,7 @@ import subprocess
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,8 +33,8 @@ from onepipe_harness.processes import (
     model_service,
 )
 from review_triage.pipeline import pipeline as example
-from tests.conftest import EXAMPLE_ARTIFACTS
-from tests.stacks import Stack, as_key, keys_env, stack
+from tests.conftest import EXAMPLE_ARTIFACTS, example_labels
+from tests.stacks import KEYS, Stack, as_key, keys_env, stack
 
 Loaded = LoadedPipeline[Any, Any, Any]
 MINILM = {"classifier": "minilm"}
@@ -121,6 +122,40 @@ def test_promotion_and_rollback_move_the_aliases(two_versions: Registry) -> None
     assert two_versions.aliases(example.name) == {"champion": 1, "challenger": 2}
     with pytest.raises(UnknownVersionError, match="no previous champion"):
         two_versions.rollback(example.name)
+
+
+def test_listing_again_asks_the_registry_only_what_can_change(
+    two_versions: Registry, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A run's metrics and a promotion's evidence never change: GET /v1/versions reads them once."""
+    import mlflow.artifacts
+
+    registry = Registry(two_versions.location, tmp_path / "another-cache")  # as another process starts
+    asked: Counter[str] = Counter()
+
+    def counted(name: str, call: Any) -> Any:
+        def passing(*args: Any, **kwargs: Any) -> Any:
+            asked[name] += 1
+            return call(*args, **kwargs)
+
+        return passing
+
+    monkeypatch.setattr(registry.client, "get_run", counted("get_run", registry.client.get_run))
+    download = mlflow.artifacts.download_artifacts
+    monkeypatch.setattr(mlflow.artifacts, "download_artifacts", counted("download", download))
+    first = registry.versions(example.name)
+    assert asked["get_run"] == 2  # a version each, the first time
+    registry.record(example.name, "promotion", {"verdict": "first"})
+    assert registry.last_record(example.name, "promotion") == {"verdict": "first"}
+    assert asked["download"] == 1
+    registry.promote(example.name)
+    again = registry.versions(example.name)
+    assert registry.last_record(example.name, "promotion") == {"verdict": "first"}
+    assert (asked["get_run"], asked["download"]) == (2, 1)  # nothing asked twice
+    assert [v.metrics for v in again] == [v.metrics for v in first]
+    assert [v.aliases for v in again] == [["champion"], ["previous"]]  # what can change is read afresh
+    registry.record(example.name, "promotion", {"verdict": "second"})
+    assert registry.last_record(example.name, "promotion") == {"verdict": "second"}  # a new record
 
 
 def test_an_unknown_version_is_one_sentence_naming_the_registered_ones(two_versions: Registry) -> None:
@@ -459,10 +494,19 @@ def test_the_model_service_promotes_through_its_own_batchers(two_versions: Regis
         assert done.json()["evidence"]["forced_by"] == "release-bot"
         # this process swapped before answering: the next request is the new champion's
         assert _predict(service.url).json()["version"] == v2
+        # the description is the champion's: its version, and its own flag default where it sets one
+        described = httpx.get(f"{service.url}/v1/pipeline").json()
+        assert (described["version"], _classifier_default(described)) == (v2, "minilm")
         listed = httpx.get(f"{service.url}/v1/versions").json()
         assert listed["last_promotion"]["reason"] == "accepted"
         assert httpx.post(f"{service.url}/v1/versions/rollback").status_code == 200
         assert _predict(service.url).json()["version"] == v1
+        described = httpx.get(f"{service.url}/v1/pipeline").json()
+        assert (described["version"], _classifier_default(described)) == (v1, "tfidf")
+
+
+def _classifier_default(described: dict[str, Any]) -> Any:
+    return described["flags_schema"]["properties"]["classifier"]["default"]
 
 
 def test_the_gateway_lists_versions_and_only_the_versions_scope_chooses_or_moves_them(
@@ -553,33 +597,21 @@ class JobStack:
         return job
 
     def rows(self, job: dict[str, Any]) -> list[dict[str, Any]]:
-        answer = httpx.get(job["reports"]["jsonl"], headers={"X-API-Key": self.key}, timeout=60)
-        return [json.loads(line) for line in answer.text.splitlines()]
+        return self.started.rows(job, "release")
 
 
 @pytest.fixture
 def job_stack(two_versions: Registry, tmp_path: Path, redis_server: RedisServer) -> Iterator[JobStack]:
-    key = f"release-{uuid.uuid4().hex[:8]}"
-    keys = [
-        *json.loads(keys_env()),
-        {"name": "release", "sha256": hash_key(key), "scopes": ["jobs", "versions"]},
-    ]
     with (
         model_service(free_port(), **_service_env(two_versions, tmp_path)) as service,
-        stack(service.url, tmp_path, redis_server.url(11), GATEWAY_API_KEYS=json.dumps(keys)) as started,
+        stack(service.url, tmp_path, redis_server.url(11)) as started,
     ):
-        yield JobStack(service, started, key)
+        yield JobStack(service, started, KEYS["release"])
 
 
 def _held_out_texts(count: int) -> list[str]:
     rows = held_out_of(example) or []
     return [str(row["text"]) for row, _ in rows[:count]]
-
-
-def _labels(loaded: Loaded, texts: list[str], flags: dict[str, Any]) -> list[str]:
-    return [
-        o.model_dump(mode="json")["label"] for o in loaded.run([{"text": t} for t in texts], flags).outputs
-    ]
 
 
 def test_a_promotion_mid_job_does_not_move_the_job_off_its_version(
@@ -600,8 +632,10 @@ def test_a_promotion_mid_job_does_not_move_the_job_off_its_version(
     done = job_stack.until(job_id, "succeeded", "failed", "paused")
     assert (done["state"], done["rows_failed"], done["pipeline_version"]) == ("succeeded", 0, v1), done
     # every row answered by the first champion: its labels, not the new champion's (minilm)
-    assert [row["output.label"] for row in job_stack.rows(done)] == _labels(example_pipeline, texts, {})
-    assert _labels(example_pipeline, texts, {}) != _labels(example_pipeline, texts, MINILM)
+    assert [row["output.label"] for row in job_stack.rows(done)] == example_labels(
+        example_pipeline, texts, {}
+    )
+    assert example_labels(example_pipeline, texts, {}) != example_labels(example_pipeline, texts, MINILM)
 
 
 def test_one_job_compares_champion_and_challenger_on_one_file(
@@ -614,8 +648,8 @@ def test_one_job_compares_champion_and_challenger_on_one_file(
     assert done["state"] == "succeeded", done
     assert (done["pipeline_version"], done["compare_pipeline_version"]) == (v1, v2)
     rows = job_stack.rows(done)
-    assert [row["output.label"] for row in rows] == _labels(example_pipeline, texts, {})
-    assert [row["compare.label"] for row in rows] == _labels(example_pipeline, texts, MINILM)
+    assert [row["output.label"] for row in rows] == example_labels(example_pipeline, texts, {})
+    assert [row["compare.label"] for row in rows] == example_labels(example_pipeline, texts, MINILM)
     html = httpx.get(done["reports"]["html"], headers={"X-API-Key": job_stack.key}, timeout=60).text
     assert f"champion {v1}" in html and f"challenger {v2}" in html
     OUTPUT.mkdir(parents=True, exist_ok=True)
@@ -637,4 +671,6 @@ def test_a_job_on_a_version_not_registered_yet_pauses_then_runs_once_it_is(
     assert resumed.status_code == 202, resumed.text
     done = job_stack.until(job_id, "succeeded", "failed", "paused")  # 503 while v3 loads, waited out
     assert (done["state"], done["pipeline_version"]) == ("succeeded", third.version), done
-    assert [row["output.label"] for row in job_stack.rows(done)] == _labels(example_pipeline, texts, MINILM)
+    assert [row["output.label"] for row in job_stack.rows(done)] == example_labels(
+        example_pipeline, texts, MINILM
+    )

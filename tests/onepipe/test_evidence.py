@@ -29,7 +29,7 @@ from onepipe.platform.versions.evidence import (
     sampled,
 )
 from review_triage.pipeline import pipeline as example
-from tests.conftest import EXAMPLE_ARTIFACTS
+from tests.conftest import EXAMPLE_ARTIFACTS, example_labels
 
 Loaded = LoadedPipeline[Any, Any, Any]
 MINILM = {"classifier": "minilm"}
@@ -86,10 +86,6 @@ def test_a_held_out_hook_must_be_callable_without_arguments() -> None:
 # -- the example: TF-IDF (the champion) against MiniLM (the challenger) ---------------------------
 
 
-def _labels(loaded: Loaded, texts: list[str], flags: dict[str, Any]) -> list[str]:
-    return [o.label for o in loaded.run([{"text": t} for t in texts], flags).outputs]
-
-
 @pytest.fixture(scope="module")
 def held_out_rows() -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """The first held-out rows of the example, as the hook gives them."""
@@ -102,7 +98,10 @@ def held_out_rows() -> list[tuple[dict[str, Any], dict[str, Any]]]:
 def answers(example_pipeline: Loaded, held_out_rows: list[Any]) -> dict[str, list[str]]:
     """Each version's labels for the held-out rows, asked directly of the loaded pipeline."""
     texts = [i["text"] for i, _ in held_out_rows]
-    return {"tfidf": _labels(example_pipeline, texts, {}), "minilm": _labels(example_pipeline, texts, MINILM)}
+    return {
+        "tfidf": example_labels(example_pipeline, texts, {}),
+        "minilm": example_labels(example_pipeline, texts, MINILM),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -154,8 +153,10 @@ def test_the_cases_are_counted_as_each_version_answers_them(
     expected: dict[str, str] = {}
     for case in library:
         text = case.input["text"]
-        first = _labels(example_pipeline, [text], case.flags)[0] == case.expected["label"]
-        second = _labels(example_pipeline, [text], {**MINILM, **case.flags})[0] == case.expected["label"]
+        first = example_labels(example_pipeline, [text], case.flags)[0] == case.expected["label"]
+        second = (
+            example_labels(example_pipeline, [text], {**MINILM, **case.flags})[0] == case.expected["label"]
+        )
         expected[case.id] = outcomes.get((first, second), "still wrong")
     counted = Counter(expected.values())
     assert evidence.cases.model_dump() == {

@@ -6,8 +6,6 @@ left unset), and each peer down during each action: one sentence naming it, neve
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import time
 from collections.abc import Iterator
@@ -26,6 +24,7 @@ from onepipe_harness.processes import ROOT, RedisServer, ServiceProcess, free_po
 from review_triage.pipeline import pipeline as example
 from tests import rich_pipeline
 from tests.stacks import KEYS, Stack, as_key, keys_env, stack
+from tests.ui.apptest import assert_clean, csv_of, errors_on, jobs_table, submit_and_wait, upload_file
 from ui_service import compare_view, wording
 from ui_service.forms import NOT_SET
 from ui_service.render import escape
@@ -73,20 +72,10 @@ def _markdown(at: AppTest) -> list[str]:
     return [m.value for m in at.markdown]
 
 
-def _errors(at: AppTest) -> list[str]:
-    return [e.value for e in at.error]
-
-
-def _clean(at: AppTest) -> None:
-    """No exception and no error on the page."""
-    assert not at.exception, at.exception
-    assert not at.error, _errors(at)
-
-
 def _one_sentence_about(at: AppTest, service: str) -> list[str]:
     """The page names the failing peer in a sentence, with no exception and no traceback."""
     assert not at.exception, at.exception
-    errors = _errors(at)
+    errors = errors_on(at)
     assert errors and all(e.startswith(f"The {service} ") for e in errors), errors
     assert not any("Traceback" in e or 'File "' in e for e in errors), errors
     return errors
@@ -96,38 +85,10 @@ def _step_card(number: int, name: str) -> str:
     return f"**{number}. {escape(wording.readable(name))}**"
 
 
-def _csv(rows: list[dict[str, Any]]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue().encode()
-
-
-def _upload(at: AppTest, name: str, content: bytes) -> None:
-    kind = "application/jsonl" if name.endswith(".jsonl") else "text/csv"
-    at.file_uploader(key="batch.file").set_value((name, content, kind)).run()
-
-
-def _submit_and_wait(at: AppTest, rows: int) -> None:
-    """Submit the batch form, then rerun the page until the job's success shows every row done."""
-    at.button(key="batch.submit").click().run()
-    _clean(at)
-    deadline = time.monotonic() + 120
-    while not at.success and time.monotonic() < deadline:
-        time.sleep(1)
-        at.run()
-    assert at.success and f"{rows} rows, 0 failed" in at.success[0].value
-
-
-def _jobs_table(at: AppTest) -> Any:
-    return next(d.value for d in at.dataframe if "File" in d.value.columns)
-
-
 @pytest.mark.parametrize("page", ["Explore", "Compare", "Batch jobs", "Cases", "Versions"])
 def test_every_page_renders_with_its_intro_and_the_version(app: AppTest, page: str) -> None:
     at = _page(app, page)
-    _clean(at)
+    assert_clean(at)
     assert at.header[0].value == page
     intro = "**review\\-triage** takes a snippet of text about a movie and gives"
     assert any(c.value.startswith(intro) for c in at.caption)
@@ -140,7 +101,7 @@ def test_explore_an_example_card_shows_the_verdict_then_every_step(
 ) -> None:
     at = _page(app, "Explore")
     at.button(key=f"explore.example.{name}").click().run()  # fills the form and runs it
-    _clean(at)
+    assert_clean(at)
     assert at.text_area(key="explore.input.text").value == example.examples[name].text
     expected = _predict(ui_stack.model_url, example.examples[name].model_dump(), {})
     output, trace = expected["outputs"][0], expected["traces"][0]
@@ -179,7 +140,7 @@ def test_changing_a_flag_changes_the_result_as_the_pipeline_says(app: AppTest, u
     at.sidebar.selectbox(key="explore.flags.classifier").set_value("minilm").run()
     at.sidebar.number_input(key="explore.flags.neighbours").set_value(5).run()
     at.button(key="explore.run").click().run()
-    _clean(at)
+    assert_clean(at)
     expected = _predict(
         ui_stack.model_url,
         example.examples["rotten review"].model_dump(),
@@ -203,7 +164,7 @@ def test_a_run_answers_within_a_second_of_the_model_service_and_the_pipeline_is_
         started = time.perf_counter()
         at.button(key=f"explore.example.{name}").click().run()
         spent = time.perf_counter() - started
-        _clean(at)
+        assert_clean(at)
         answered = at.session_state["explore.result"]["answered_ms"] / 1000
         assert spent - answered < 1.0, (name, spent, answered)
     at.sidebar.radio(key="page").set_value("Compare").run()
@@ -231,7 +192,7 @@ def test_this_is_wrong_keeps_a_case_that_the_cases_page_lists(app: AppTest, ui_s
     at.selectbox(key="explore.fix.label").set_value(right).run()
     at.text_area(key="explore.fix.note").input("a domain expert disagrees").run()
     at.button(key="explore.fix.send").click().run()
-    _clean(at)
+    assert_clean(at)
     text = example.examples["rotten review"].text
     expected_id = case_id({"text": text}, {"classifier": "minilm"})
     assert f"Kept as case {expected_id}; the pipeline answers it wrongly now: Label." in at.success[0].value
@@ -248,7 +209,7 @@ def test_this_is_wrong_keeps_a_case_that_the_cases_page_lists(app: AppTest, ui_s
     sent = httpx.post(ui_stack.gateway.url + "/v1/cases", json=other, headers=as_key("critic"), timeout=60)
     assert sent.status_code == 201, sent.text
     at.sidebar.radio(key="page").set_value("Cases").run()
-    _clean(at)
+    assert_clean(at)
     assert any("Cases reported from this UI: " in c.value for c in at.caption)
     table = at.table[0].value
     assert "not from the UI" not in list(table["Note"])
@@ -274,7 +235,7 @@ def test_compare_shows_both_flag_sets_then_one_summary_then_what_differs(
         for c in at.caption
     )
     at.button(key="compare.example.fresh review").click().run()
-    _clean(at)
+    assert_clean(at)
     item = example.examples["fresh review"].model_dump()
     a = _predict(ui_stack.model_url, item, {})["outputs"][0]
     b = _predict(ui_stack.model_url, item, {"classifier": "minilm", "retriever": "embedding"})["outputs"][0]
@@ -304,28 +265,28 @@ def test_the_batch_page_prefills_only_matching_columns_and_shows_the_finished_jo
         {"id": n, "review": e.text, "expected": "plot" if "plot" in name else "fresh"}
         for n, (name, e) in enumerate(example.examples.items())
     ]
-    _upload(at, "mine.csv", _csv(rows))
+    upload_file(at, "mine.csv", csv_of(rows))
     assert any("columns id, review" in c.value for c in at.caption)
     # no column is named like the text field: nothing is guessed, and the job waits for a choice
     assert at.selectbox(key="batch.map.text").value is None
     at.button(key="batch.submit").click().run()
-    assert _errors(at) == ["Choose the file's column for Text (no column has its name)."]
+    assert errors_on(at) == ["Choose the file's column for Text (no column has its name)."]
     at.selectbox(key="batch.map.text").set_value("review").run()
     # only the fields that can be scored are offered; none is preset without a column of its name
     truth_keys = [s.key for s in at.selectbox if (s.key or "").startswith("batch.truth.")]
     assert "batch.truth.label" in truth_keys and "batch.truth.similar" not in truth_keys
     assert at.selectbox(key="batch.truth.label").value == "(none)"
     at.selectbox(key="batch.truth.label").set_value("expected").run()
-    at.toggle(key="batch.compare").set_value(True).run()
+    at.radio(key="batch.compare_with").set_value("flags").run()
     at.selectbox(key="batch.b.classifier").set_value("minilm").run()
-    _submit_and_wait(at, len(rows))
+    submit_and_wait(at, len(rows))
     assert sorted(getattr(b, "label", "") for b in at.get("download_button")) == [
         "Download .csv",
         "Download .html",
         "Download .jsonl",
         "Download .parquet",
     ]
-    jobs = _jobs_table(at)
+    jobs = jobs_table(at)
     first = jobs.iloc[0]
     assert (first["File"], first["State"], first["Progress"]) == ("mine.csv", "succeeded", 1.0)
     assert first["Rows"] == f"{len(rows)} of {len(rows)}" and first["Time"].startswith("took ")
@@ -342,9 +303,10 @@ def test_the_batch_page_prefills_only_matching_columns_and_shows_the_finished_jo
 
 def test_a_job_whose_rows_failed_is_not_shown_as_a_plain_success(app: AppTest) -> None:
     at = _page(app, "Batch jobs")
-    _upload(at, "blank.csv", _csv([{"text": "A fine film."}, {"text": "   "}]))  # a blank text is refused
+    # a blank text is refused
+    upload_file(at, "blank.csv", csv_of([{"text": "A fine film."}, {"text": "   "}]))
     at.button(key="batch.submit").click().run()
-    _clean(at)
+    assert_clean(at)
     deadline = time.monotonic() + 120
     while not at.warning and time.monotonic() < deadline:
         time.sleep(1)
@@ -378,20 +340,20 @@ def test_a_job_is_cancelled_and_resumed_from_the_page_and_a_gateway_gone_is_one_
     monkeypatch.setenv("GATEWAY_URL", idle_gateway.url)
     monkeypatch.setenv("UI_API_KEY", KEYS["reviewer"])
     at = _page(_fresh(), "Batch jobs")
-    _upload(at, "waiting.csv", b"text\nA fine film.\nA dull one.\n")
+    upload_file(at, "waiting.csv", b"text\nA fine film.\nA dull one.\n")
     at.button(key="batch.submit").click().run()
-    _clean(at)
+    assert_clean(at)
     job_id = at.session_state["batch.job"]
     # followed live: its progress bar, and the table's row
     assert at.get("progress")[0].proto.text.startswith(f"Job {job_id}: queued: 0 of ")
-    assert _jobs_table(at).iloc[0]["State"] == "queued (waiting for a worker)"
+    assert jobs_table(at).iloc[0]["State"] == "queued (waiting for a worker)"
     at.button(key=f"batch.cancel.{job_id}").click().run()
-    _clean(at)
+    assert_clean(at)
     assert _state(idle_gateway, job_id) == "cancelled"
     (stopped,) = [w.value for w in at.warning]
     assert stopped.startswith(f"Job {job_id} was cancelled by reviewer after ")
     at.button(key=f"batch.resume.{job_id}").click().run()
-    _clean(at)
+    assert_clean(at)
     assert _state(idle_gateway, job_id) == "queued"
     assert [i.value for i in at.info] == [f"Job {job_id} queued again; the rows already done are kept."]
     # the gateway gone while the page shows the job: its cancel button is one sentence
@@ -401,9 +363,9 @@ def test_a_job_is_cancelled_and_resumed_from_the_page_and_a_gateway_gone_is_one_
     # back (the page finds the job it showed), cancelled; gone again: its resume button is one sentence
     idle_gateway.start().wait_ready()
     at.run()
-    _clean(at)
+    assert_clean(at)
     at.button(key=f"batch.cancel.{job_id}").click().run()
-    _clean(at)
+    assert_clean(at)
     idle_gateway.stop()
     at.button(key=f"batch.resume.{job_id}").click().run()
     _one_sentence_about(at, "gateway")
@@ -422,7 +384,7 @@ def test_a_job_submitted_with_the_gateway_down_gets_one_sentence_not_a_traceback
     monkeypatch.setenv("UI_API_KEY", KEYS["reviewer"])
     at = _page(_fresh(), "Batch jobs")
     content = "text\n" + "\n".join(e.text for e in example.examples.values()) + "\n"
-    _upload(at, "down.csv", content.encode())
+    upload_file(at, "down.csv", content.encode())
     at.button(key="batch.submit").click().run()
     errors = _one_sentence_about(at, "gateway")
     assert any("The gateway is unavailable" in e and "just up" in e for e in errors), errors
@@ -455,16 +417,21 @@ def test_a_gateway_that_answers_503_is_one_sentence_on_submit_case_report_and_ca
     monkeypatch.setenv("GATEWAY_URL", lame_gateway.url)
     monkeypatch.setenv("UI_API_KEY", KEYS["reviewer"])
     at = _page(_fresh(), "Batch jobs")
-    _clean(at)  # listing jobs needs no model service
-    _upload(at, "lame.csv", b"text\nA fine film.\n")
+    assert_clean(at)  # listing jobs needs no model service
+    upload_file(at, "lame.csv", b"text\nA fine film.\n")
     at.button(key="batch.submit").click().run()
     (error,) = _one_sentence_about(at, "gateway")
     assert error.startswith("The gateway cannot take this now: ") and error.endswith("Try again in a moment.")
+    # another version to compare needs the versions, which the gateway cannot list now: said once, so
+    at.radio(key="batch.compare_with").set_value("version").run()
+    assert_clean(at)
+    at.button(key="batch.submit").click().run()
+    assert _one_sentence_about(at, "gateway") == [error]
     at.sidebar.radio(key="page").set_value("Cases").run()
     _one_sentence_about(at, "gateway")
     at.sidebar.radio(key="page").set_value("Explore").run()
     at.button(key="explore.example.fresh review").click().run()
-    _clean(at)
+    assert_clean(at)
     at.button(key="explore.fix.send").click().run()
     _one_sentence_about(at, "gateway")
 
@@ -524,7 +491,7 @@ def test_another_pipeline_renders_its_own_form_and_flags(
         assert at.sidebar.toggle(key="explore.flags.with_spread").value is True
         at.sidebar.selectbox(key="explore.flags.method").set_value("mean").run()
         at.button(key="explore.example.three readings").click().run()
-        _clean(at)
+        assert_clean(at)
         assert at.text_input(key="explore.input.values").value == "1, 2, 4"
         shown = _markdown(at)
         assert not at.metric  # no roles: no headline, every field in words
@@ -533,7 +500,7 @@ def test_another_pipeline_renders_its_own_form_and_flags(
         assert any(m.startswith("**3. Unused** :gray[— not needed") for m in shown)
         at.text_input(key="explore.input.values").input("1, two").run()
         at.button(key="explore.run").click().run()
-        assert _errors(at) == ["Values: 'two' is not a number"]
+        assert errors_on(at) == ["Values: 'two' is not a number"]
 
 
 @pytest.fixture(scope="module")
@@ -562,7 +529,7 @@ def test_the_rich_pipeline_runs_on_every_page(rich_stack: Stack, monkeypatch: py
     at.text_input(key="explore.input.tags").set_value("billing").run()
     at.sidebar.selectbox(key="explore.flags.scorer").set_value("weighted").run()
     at.button(key="explore.run").click().run()
-    _clean(at)
+    assert_clean(at)
     item = {"subject": "Refund for an invoice: the app is down", "tags": ["billing"]}
     expected = _predict(rich_stack.model_url, item, {"scorer": "weighted"})
     output = expected["outputs"][0]
@@ -578,7 +545,7 @@ def test_the_rich_pipeline_runs_on_every_page(rich_stack: Stack, monkeypatch: py
     at.selectbox(key="explore.input.priority").set_value("high").run()
     at.number_input(key="explore.input.customer_days").set_value(400.0).run()
     at.button(key="explore.run").click().run()
-    _clean(at)
+    assert_clean(at)
     with_both = _predict(rich_stack.model_url, {**item, "priority": "high", "customer_days": 400.0}, {})
     assert with_both["outputs"][0]["tenure"] == "high" and with_both["outputs"][0]["urgency"] == 75.0
     assert "**Tenure** high" in _markdown(at)
@@ -587,13 +554,13 @@ def test_the_rich_pipeline_runs_on_every_page(rich_stack: Stack, monkeypatch: py
     at.selectbox(key="compare.b.scorer").set_value("weighted").run()
     at.toggle(key="compare.b.urgent_words").set_value(False).run()
     at.button(key="compare.example.a billing complaint").click().run()
-    _clean(at)
+    assert_clean(at)
     labels = [e.label for e in at.expander]
     assert "4. Urgent hits: :orange[differs]" in labels and "1. Words: same" in labels
 
     at = _page(at, "Batch jobs")
     rows = [t.model_dump(mode="json", exclude_none=True) for t in rich_pipeline.pipeline.examples.values()]
     lines = "".join(json.dumps(row) + "\n" for row in rows).encode()
-    _upload(at, "tickets.jsonl", lines)
+    upload_file(at, "tickets.jsonl", lines)
     assert at.selectbox(key="batch.map.subject").value == "subject"  # named like the field: pre-filled
-    _submit_and_wait(at, len(rows))
+    submit_and_wait(at, len(rows))

@@ -9,47 +9,34 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import shutil
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.ui import WebDriverWait
 
 from batch_worker.reports.html import POLICY as REPORT_POLICY
 from onepipe_harness.processes import OUTPUT, RedisServer, ServiceProcess, free_port
 from review_triage.pipeline import pipeline as example
+from tests.browsing import (
+    body_text,
+    button,
+    choose,
+    chromium,
+    click,
+    open_page,
+    screenshot,
+    selectbox,
+    settled,
+    shows,
+    wait_for,
+)
 from tests.stacks import KEYS, Stack, as_key, stack
 from ui_service import wording
 
-os.environ.setdefault("SE_OFFLINE", "true")  # Selenium must not look for drivers online: Debian's are here
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-WIDTH = 1400
-# flags a root, offline machine needs (no sandbox for root; no calls home, which this network refuses)
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--hide-scrollbars",
-    f"--window-size={WIDTH},1000",
-]
 STEPS = example.describe("").steps
 
 
@@ -85,100 +72,8 @@ def ui(browser_stack: Stack) -> Iterator[ServiceProcess]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[webdriver.Chrome]:
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(path)]
-    if missing:  # fail, not skip: a machine without a browser must not look like one that passed
-        pytest.fail(
-            f"The UI's browser test needs Chromium and its chromedriver ({' and '.join(missing)} missing): "
-            "install them (Debian: apt-get install chromium chromium-driver) and run it again.",
-            pytrace=False,
-        )
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in FLAGS:
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the console, policy refusals too
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    yield driver
-    driver.quit()
-
-
-def _wait(browser: webdriver.Chrome) -> WebDriverWait[webdriver.Chrome]:
-    return WebDriverWait(browser, 90)
-
-
-def _click(browser: webdriver.Chrome, xpath: str) -> None:
-    _wait(browser).until(expected_conditions.element_to_be_clickable((By.XPATH, xpath))).click()
-
-
-def _button(text: str) -> str:
-    return f"//button[.//p[normalize-space()='{text}']]"
-
-
-def _shows(browser: webdriver.Chrome, text: str) -> None:
-    """Wait until the page shows `text` and the run that shows it has ended."""
-    _wait(browser).until(expected_conditions.text_to_be_present_in_element((By.TAG_NAME, "body"), text))
-    _settled(browser)
-
-
-def _settled(browser: webdriver.Chrome) -> None:
-    """Wait until the app has stopped running (no "Running..." status) and its charts are drawn."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        running = browser.find_elements(By.CSS_SELECTOR, "[data-testid='stStatusWidget']")
-        try:
-            if not any(element.is_displayed() for element in running):
-                break
-        except StaleElementReferenceException:  # the widget went between finding and asking: look again
-            pass
-        time.sleep(0.2)
-    time.sleep(1.5)
-
-
-def _body(browser: webdriver.Chrome) -> str:
-    return str(browser.find_element(By.TAG_NAME, "body").text)
-
-
-def _page(browser: webdriver.Chrome, name: str) -> None:
-    _click(browser, f"//*[@data-testid='stSidebar']//label[.//p[normalize-space()='{name}']]")
-    heading = f"//*[@data-testid='stMain']//h2[contains(normalize-space(), '{name}')]"
-    _wait(browser).until(expected_conditions.presence_of_element_located((By.XPATH, heading)))
-    _settled(browser)
-
-
-def _choose(browser: webdriver.Chrome, box: WebElement, option: str) -> None:
-    """Pick an option of a Streamlit select box, as a person would: open it, click the option."""
-    box.find_element(By.CSS_SELECTOR, "[role='combobox']").click()
-    _click(browser, f"//*[@role='option'][starts-with(normalize-space(), '{option}')]")
-
-
-def _selectbox(browser: webdriver.Chrome, label: str, index: int = 0) -> WebElement:
-    xpath = f"//div[@data-testid='stSelectbox'][.//label//p[starts-with(normalize-space(), '{label}')]]"
-    _wait(browser).until(lambda driver: len(driver.find_elements(By.XPATH, xpath)) > index)
-    return browser.find_elements(By.XPATH, xpath)[index]
-
-
-def _screenshot(browser: webdriver.Chrome, name: str) -> Path:
-    """The whole page, top to bottom, with no tooltip over it, saved as test-output/<name>."""
-    _settled(browser)
-    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
-    browser.execute_script(  # from the top of the page, whatever was clicked last
-        "window.scrollTo(0, 0); const main = document.querySelector('[data-testid=stMain]');"
-        "if (main) { main.scrollTop = 0; }"
-    )
-    resting = browser.find_element(By.CSS_SELECTOR, "[data-testid='stSidebar'] h1")
-    webdriver.ActionChains(browser).move_to_element(resting).perform()  # no tooltip over the page
-    height = browser.execute_script(
-        "const main = document.querySelector('[data-testid=stMain]');"
-        "return Math.max(document.body.scrollHeight, main ? main.scrollHeight : 0);"
-    )
-    browser.set_window_size(WIDTH, min(max(int(height) + 60, 1000), 7000))
-    _settled(browser)
-    OUTPUT.mkdir(exist_ok=True)
-    path = OUTPUT / name
-    browser.save_screenshot(str(path))
-    browser.set_window_size(WIDTH, 1000)
-    assert path.stat().st_size > 10_000
-    return path
+    with chromium("The UI's browser test") as driver:
+        yield driver
 
 
 def _progress_text(browser: webdriver.Chrome) -> str:
@@ -188,7 +83,7 @@ def _progress_text(browser: webdriver.Chrome) -> str:
 
 def _no_trouble(browser: webdriver.Chrome) -> None:
     """For a viewer: no Deploy button or developer menu, no traceback, no exception box."""
-    body = _body(browser)
+    body = body_text(browser)
     assert "Deploy" not in body and not browser.find_elements(
         By.CSS_SELECTOR, "[data-testid='stAppDeployButton']"
     )
@@ -202,40 +97,40 @@ def test_explore_in_a_browser_shows_the_verdict_then_every_step(
     browser: webdriver.Chrome, ui: ServiceProcess
 ) -> None:
     browser.get(ui.url)
-    _wait(browser).until(expected_conditions.element_to_be_clickable((By.CSS_SELECTOR, "textarea")))
+    wait_for(browser).until(expected_conditions.element_to_be_clickable((By.CSS_SELECTOR, "textarea")))
     _no_trouble(browser)
-    _click(browser, _button("rotten review"))  # an example card: fills the form and runs it
-    _shows(browser, "Details")
-    body = _body(browser)
+    click(browser, button("rotten review"))  # an example card: fills the form and runs it
+    shows(browser, "Details")
+    body = body_text(browser)
     assert "Label\nrotten" in body and "no review needed" in body
     assert "Kind confidence" in body and "kind_confidence" not in body  # names in words
     _no_trouble(browser)
-    _screenshot(browser, "ui-explore.png")
-    _click(browser, "//div[@role='tab'][.//p[normalize-space()='Steps']]")
+    screenshot(browser, "ui-explore.png")
+    click(browser, "//div[@role='tab'][.//p[normalize-space()='Steps']]")
     last = f"{len(STEPS)}. {wording.readable(STEPS[-1].name)}"
-    _shows(browser, last)
-    body = _body(browser)
+    shows(browser, last)
+    body = body_text(browser)
     for number, step in enumerate(STEPS, start=1):
         assert f"{number}. {wording.readable(step.name)}" in body, step.name
     assert "not needed with these flags" in body and "ms from the start" in body
-    _screenshot(browser, "ui-steps.png")
+    screenshot(browser, "ui-steps.png")
 
 
 def test_compare_in_a_browser_shows_the_two_flag_sets_then_the_summary(
     browser: webdriver.Chrome, ui: ServiceProcess
 ) -> None:
     browser.get(ui.url)
-    _page(browser, "Compare")
-    _choose(browser, _selectbox(browser, "Classifier", index=1), "minilm")
-    _shows(browser, "B differs from A in: Classifier minilm")
-    _click(browser, _button("rotten review"))
-    _shows(browser, "Both answers in full")
-    body = _body(browser)
+    open_page(browser, "Compare")
+    choose(browser, selectbox(browser, "Classifier", index=1), "minilm")
+    shows(browser, "B differs from A in: Classifier minilm")
+    click(browser, button("rotten review"))
+    shows(browser, "Both answers in full")
+    body = body_text(browser)
     assert "Verdict " in body and "Confidence (B)" in body and "4. Kind: differs" in body
     # top to bottom: the flag sets, the button, the summary, what differs
     assert body.index("Flag set B") < body.index("Verdict ") < body.index("4. Kind: differs")
     _no_trouble(browser)
-    _screenshot(browser, "ui-compare.png")
+    screenshot(browser, "ui-compare.png")
 
 
 def _labelled_file() -> bytes:
@@ -270,26 +165,26 @@ def test_batch_jobs_in_a_browser_follow_a_job_and_reopen_its_report(
     rows = "".join(f"A film numbered {n} and a long enough review of it.\n" for n in range(30000))
     long = browser_stack.submit("long.csv", ("text\n" + rows).encode()).json()
     browser.get(ui.url)
-    _page(browser, "Batch jobs")
-    _shows(browser, "Compare two jobs")
-    _choose(browser, _selectbox(browser, "Open a job"), long["id"])
+    open_page(browser, "Batch jobs")
+    shows(browser, "Compare two jobs")
+    choose(browser, selectbox(browser, "Open a job"), long["id"])
     readings = []
     for _ in range(3):
-        _wait(browser).until(lambda driver: "rows/s" in _progress_text(driver))
+        wait_for(browser).until(lambda driver: "rows/s" in _progress_text(driver))
         readings.append(_progress_text(browser))
         time.sleep(2)
     assert len(set(readings)) > 1, readings  # no click between them: the page refreshed itself
-    _click(browser, _button("Cancel"))
-    _shows(browser, f"Job {long['id']} was cancelled by reviewer after ")
-    assert "Resume" in _body(browser)
-    _choose(browser, _selectbox(browser, "Open a job"), first["id"])
-    _shows(browser, f"Job {first['id']} succeeded")
-    _click(browser, _button("Compare"))
-    _shows(browser, "Rows changed")
-    body = _body(browser)
+    click(browser, button("Cancel"))
+    shows(browser, f"Job {long['id']} was cancelled by reviewer after ")
+    assert "Resume" in body_text(browser)
+    choose(browser, selectbox(browser, "Open a job"), first["id"])
+    shows(browser, f"Job {first['id']} succeeded")
+    click(browser, button("Compare"))
+    shows(browser, "Rows changed")
+    body = body_text(browser)
     assert "Download .csv" in body and "label: accuracy in B" in body
     _no_trouble(browser)
-    _screenshot(browser, "ui-batch-jobs.png")
+    screenshot(browser, "ui-batch-jobs.png")
 
 
 def test_cases_in_a_browser_list_what_people_reported(
@@ -306,11 +201,11 @@ def test_cases_in_a_browser_list_what_people_reported(
     )
     assert kept.status_code == 201, kept.text
     browser.get(ui.url)
-    _page(browser, "Cases")
-    _shows(browser, "Reported cases waiting")
-    _settled(browser)
+    open_page(browser, "Cases")
+    shows(browser, "Reported cases waiting")
+    settled(browser)
     _no_trouble(browser)
-    _screenshot(browser, "ui-cases.png")
+    screenshot(browser, "ui-cases.png")
 
 
 def _console_trouble(browser: webdriver.Chrome) -> list[str]:
@@ -350,21 +245,21 @@ def test_a_report_and_a_comparison_run_under_their_own_policy_in_a_browser(
     try:
         _console_trouble(browser)  # read, so what earlier pages said is not this page's
         browser.get(report_url)
-        form = _wait(browser).until(
+        form = wait_for(browser).until(
             expected_conditions.visibility_of_element_located((By.ID, "review-filter"))
         )
         count = browser.find_element(By.ID, "review-count").text
         shown, total = int(count.split()[0]), int(count.split()[2])
         assert shown == total > 0, count  # the script ran: it shows the form and counts the rows
         form.find_element(By.ID, "review-text").send_keys("no such words anywhere")
-        _wait(browser).until(
+        wait_for(browser).until(
             lambda driver: driver.find_element(By.ID, "review-count").text.startswith(f"0 of {total}")
         )
         assert _console_trouble(browser) == []
         OUTPUT.mkdir(exist_ok=True)
         browser.save_screenshot(str(OUTPUT / "report-under-policy.png"))
         browser.get(compare_url)
-        _wait(browser).until(expected_conditions.presence_of_element_located((By.TAG_NAME, "table")))
+        wait_for(browser).until(expected_conditions.presence_of_element_located((By.TAG_NAME, "table")))
         # its own style applied: not the browser's default serif
         font = browser.execute_script("return getComputedStyle(document.body).fontFamily")
         assert "system-ui" in font, font

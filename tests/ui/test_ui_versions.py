@@ -9,10 +9,7 @@ the registry down; then a model service without a registry, and the gateway down
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,14 +19,12 @@ import httpx
 import pytest
 import streamlit as st
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.ui import WebDriverWait
 from streamlit.testing.v1 import AppTest
 
-from onepipe.platform.versions.evidence import Evidence
+from onepipe.platform.versions.evidence import Evidence, held_out_of
 from onepipe.platform.versions.registry import Registry
 from onepipe.platform.versions.types import RegistryState, VersionInfo, headline_metrics
 from onepipe_harness.processes import (
@@ -42,8 +37,21 @@ from onepipe_harness.processes import (
     model_service,
 )
 from review_triage.pipeline import pipeline as example
-from tests.conftest import EXAMPLE_ARTIFACTS
-from tests.stacks import KEYS, keys_env
+from tests.browsing import (
+    WIDTH,
+    body_text,
+    button,
+    chromium,
+    click,
+    open_page,
+    screenshot,
+    settled,
+    shows,
+    wait_for,
+)
+from tests.conftest import EXAMPLE_ARTIFACTS, example_labels
+from tests.stacks import KEYS, Stack, as_key, keys_env, stack
+from tests.ui.apptest import csv_of, errors_on, submit_and_wait, upload_file
 from ui_service import versions_view
 
 APP = str(ROOT / "services" / "ui" / "src" / "ui_service" / "app.py")
@@ -53,19 +61,6 @@ MINILM = {"classifier": "minilm"}
 MUST_PASS = "case-b8dfb86b0e47"  # plain praise: the TF-IDF champion gets it right, MiniLM does not
 FIXED = "case-addb37d65ea9"  # "not bad" is praise: MiniLM gets it right, TF-IDF does not
 REASON = "the must-pass case is wrong; fixed in the library next"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-WIDTH = 1400
-BROWSER_FLAGS = [  # a root, offline machine: no sandbox, no calls home
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--hide-scrollbars",
-    "--no-first-run",
-    "--disable-background-networking",
-    f"--window-size={WIDTH},1000",
-]
 
 
 # -- the plain functions --------------------------------------------------------------------------
@@ -295,16 +290,22 @@ def front(
         yield process
 
 
-def _app(monkeypatch: pytest.MonkeyPatch, model_url: str, gateway_url: str) -> AppTest:
-    """The app on its Versions page, with the UI's key (no `versions` scope: it reads only)."""
+def _app(
+    monkeypatch: pytest.MonkeyPatch,
+    model_url: str,
+    gateway_url: str,
+    key: str = "reviewer",
+    page_name: str = "Versions",
+) -> AppTest:
+    """The app on one of its pages (the Versions page), with a key (the UI's: no `versions` scope)."""
     monkeypatch.setenv("MODEL_URL", model_url)
     monkeypatch.setenv("GATEWAY_URL", gateway_url)
-    monkeypatch.setenv("UI_API_KEY", KEYS["reviewer"])
+    monkeypatch.setenv("UI_API_KEY", KEYS[key])
     st.cache_resource.clear()  # clients are cached per process: each test gets its own URLs
     st.cache_data.clear()
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
-    at.sidebar.radio(key="page").set_value("Versions").run()
+    at.sidebar.radio(key="page").set_value(page_name).run()
     assert not at.exception, at.exception
     return at
 
@@ -374,6 +375,124 @@ def test_the_page_lists_both_versions_and_sets_the_challenger_beside_the_champio
     assert every.label == f"Every metric ({len(v1.metrics)})" and len(_table(at, "Metric")) == len(v1.metrics)
 
 
+# -- the Batch jobs page: one job on two versions -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def batch_stack(
+    service: ServiceProcess, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """A gateway and a worker for the Batch jobs page, on the same model service and registry."""
+    folder = tmp_path_factory.mktemp("ui-versions-jobs")
+    with stack(service.url, folder, redis=redis_server.url(4)) as started:
+        yield started
+
+
+def _batch_rows() -> list[dict[str, str]]:
+    """The example's first 40 held-out snippets (varied lengths; the two versions disagree on some)."""
+    return [{"text": str(row["text"])} for row, _ in (held_out_of(example) or [])[:40]]
+
+
+V1_LABEL = f"v1 · champion · {versions_view.CODE_DEFAULTS} flag defaults"
+V2_LABEL = "v2 · challenger · Classifier: minilm"
+
+
+def test_the_batch_page_runs_one_job_on_two_versions(
+    monkeypatch: pytest.MonkeyPatch,
+    service: ServiceProcess,
+    registry: Registry,
+    batch_stack: Stack,
+    example_pipeline: Any,
+) -> None:
+    hashes = _versions(registry)
+    at = _app(monkeypatch, service.url, batch_stack.gateway.url, key="release", page_name="Batch jobs")
+    rows = _batch_rows()
+    upload_file(at, "two-versions.csv", csv_of(rows))
+    chosen = at.selectbox(key="batch.version")
+    assert (chosen.value, chosen.options) == ("v1", [V1_LABEL, V2_LABEL])
+    at.radio(key="batch.compare_with").set_value("version").run()
+    second = at.selectbox(key="batch.compare_version")
+    assert (second.value, second.options) == ("v2", [V2_LABEL])  # the challenger, and not the first again
+    submit_and_wait(at, len(rows))
+    job = httpx.get(
+        f"{batch_stack.gateway.url}/v1/jobs/{at.session_state['batch.job']}", headers=as_key("release")
+    ).json()
+    assert (job["version"], job["compare_version"]) == (None, "v2")  # None: the champion when it started
+    assert (job["pipeline_version"], job["compare_pipeline_version"]) == (hashes["v1"], hashes["v2"])
+    answered = batch_stack.rows(job, "release")
+    texts = [row["text"] for row in rows]
+    champion, challenger = (example_labels(example_pipeline, texts, flags) for flags in ({}, MINILM))
+    assert [row["output.label"] for row in answered] == champion
+    assert [row["compare.label"] for row in answered] == challenger
+    assert champion != challenger  # the two versions differ on this file
+
+
+def test_the_batch_page_says_why_a_second_version_cannot_be_had(
+    monkeypatch: pytest.MonkeyPatch,
+    service: ServiceProcess,
+    batch_stack: Stack,
+    example_service: ServiceProcess,
+) -> None:
+    # with the challenger first, the only other version is the champion: still two to compare
+    at = _app(monkeypatch, service.url, batch_stack.gateway.url, key="release", page_name="Batch jobs")
+    upload_file(at, "two-versions.csv", csv_of(_batch_rows()))
+    at.selectbox(key="batch.version").set_value("v2").run()
+    at.radio(key="batch.compare_with").set_value("version").run()
+    assert at.selectbox(key="batch.compare_version").options == [V1_LABEL]
+    # a key without the `versions` scope: the gateway refuses the job in one sentence naming the scope
+    at = _app(monkeypatch, service.url, batch_stack.gateway.url, key="reviewer", page_name="Batch jobs")
+    upload_file(at, "two-versions.csv", csv_of(_batch_rows()))
+    at.radio(key="batch.compare_with").set_value("version").run()
+    at.button(key="batch.submit").click().run()
+    (refused,) = errors_on(at)
+    assert refused.startswith("The gateway ") and "versions" in refused, refused
+    # a model service without a registry: one version only, and the page says what versions need
+    with stack(example_service.url, Path(str(batch_stack.storage)).parent / "plain", redis=None) as plain:
+        at = _app(monkeypatch, example_service.url, plain.gateway.url, key="release", page_name="Batch jobs")
+        upload_file(at, "one-version.csv", csv_of(_batch_rows()))
+        assert not [box for box in at.selectbox if box.key == "batch.version"]
+        at.radio(key="batch.compare_with").set_value("version").run()
+        at.button(key="batch.submit").click().run()
+        (why,) = errors_on(at)
+        assert why.startswith("No registry: the model service serves one artifacts folder"), why
+
+
+def test_the_batch_page_compares_two_versions_in_a_browser(
+    browser: webdriver.Chrome,
+    service: ServiceProcess,
+    registry: Registry,
+    batch_stack: Stack,
+    tmp_path: Path,
+) -> None:
+    hashes = _versions(registry)
+    dataset = tmp_path / "held-out.csv"
+    dataset.write_bytes(csv_of(_batch_rows()))
+    port = free_port()
+    env = {"MODEL_URL": service.url, "GATEWAY_URL": batch_stack.gateway.url, "UI_API_KEY": KEYS["release"],
+           "STREAMLIT_SERVER_PORT": str(port)}  # fmt: skip
+    command = ["uv", "run", "--frozen", "--no-sync", "streamlit", "run", "services/ui/src/ui_service/app.py"]
+    with ServiceProcess("ui", command, env, port) as ui:
+        ui.wait_ready("/_stcore/health")
+        browser.get(ui.url)
+        open_page(browser, "Batch jobs")
+        browser.find_element(By.CSS_SELECTOR, "input[type='file']").send_keys(str(dataset))
+        shows(browser, "Compare with")
+        click(browser, "//label[.//p[normalize-space()='Another version']]")
+        shows(browser, "Second version")
+        screenshot(browser, "ui-batch-versions-form.png")  # the select boxes' values are drawn, not text
+        click(browser, button("Submit job"))
+        shows(browser, "succeeded: 40 rows, 0 failed")
+        body = body_text(browser)
+        assert "Traceback" not in body
+        screenshot(browser, "ui-batch-versions.png")
+        # the report on the page names both versions by what was asked and what answered
+        frame = browser.find_element(By.CSS_SELECTOR, "iframe")
+        browser.switch_to.frame(frame)
+        report = body_text(browser)
+        browser.switch_to.default_content()
+        assert hashes["v1"] in report and hashes["v2"] in report, report[:2000]
+
+
 @pytest.fixture(scope="module")
 def promoted(service: ServiceProcess) -> dict[str, Any]:
     """A promotion forced past the broken must-pass case, as a release bot would; the service's answer."""
@@ -437,33 +556,10 @@ def test_after_a_rollback_the_page_says_the_champion_is_back(page: Any, rolled_b
     assert _said(at.warning)[0].startswith("Forced by release-bot")  # still the last promotion
 
 
-def _wait(browser: webdriver.Chrome) -> WebDriverWait[webdriver.Chrome]:
-    return WebDriverWait(browser, 90)
-
-
-def _settled(browser: webdriver.Chrome) -> None:
-    """Wait until the app has stopped running and its charts are drawn."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        running = browser.find_elements(By.CSS_SELECTOR, "[data-testid='stStatusWidget']")
-        if not running:
-            break
-        time.sleep(0.2)
-    time.sleep(2)
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[webdriver.Chrome]:
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(path)]
-    if missing:  # fail, not skip: a machine without a browser must not look like one that passed
-        pytest.fail(f"the Versions page's screenshot needs Chromium and chromedriver ({missing} missing)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in BROWSER_FLAGS:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    yield driver
-    driver.quit()
+    with chromium("The Versions page's browser test") as driver:
+        yield driver
 
 
 def test_the_versions_page_in_a_browser(
@@ -477,11 +573,11 @@ def test_the_versions_page_in_a_browser(
         ui.wait_ready("/_stcore/health")
         browser.get(ui.url)
         label = "//*[@data-testid='stSidebar']//label[.//p[normalize-space()='Versions']]"
-        _wait(browser).until(expected_conditions.element_to_be_clickable((By.XPATH, label))).click()
-        _wait(browser).until(
+        wait_for(browser).until(expected_conditions.element_to_be_clickable((By.XPATH, label))).click()
+        wait_for(browser).until(
             expected_conditions.text_to_be_present_in_element((By.TAG_NAME, "body"), "Held-out rows")
         )
-        _settled(browser)
+        settled(browser)
         body = browser.find_element(By.TAG_NAME, "body").text
         assert "Forced by release-bot because" in body and "must pass" in body
         assert "Rolled back since: v1 is champion again" in body and "What differs" in body
@@ -492,7 +588,7 @@ def test_the_versions_page_in_a_browser(
             "return Math.max(document.body.scrollHeight, main ? main.scrollHeight : 0);"
         )
         browser.set_window_size(WIDTH, min(max(int(height) + 60, 1000), 7000))
-        _settled(browser)
+        settled(browser)
         OUTPUT.mkdir(exist_ok=True)
         path = OUTPUT / "ui-versions.png"
         browser.save_screenshot(str(path))

@@ -35,7 +35,6 @@ from batch_worker.reports import write_reports
 from batch_worker.reports.html import POLICY as REPORT_POLICY
 from batch_worker.sending import CallRefusedError, InputLimits, rejection
 from batch_worker.settings import Settings
-from onepipe import PipelineInfo
 from onepipe.platform.http.client import (
     ModelServiceClient,
     ServiceRejectedError,
@@ -273,7 +272,7 @@ class JobRunner:
                     log.warning("job %s was queued again while this worker held it; stopping", meta.id)
                     return "stale"
                 in_flight.append(
-                    (number, calls.submit(self._chunk_results, meta, info, limits, mapping, rows))
+                    (number, calls.submit(self.caller.chunk_results, meta, info, limits, mapping, rows))
                 )
                 # one chunk at a time until its answers pinned the job's version(s): no two calls
                 # may ask for the champion while a promotion changes it
@@ -350,17 +349,7 @@ class JobRunner:
         if state == "paused":
             log.warning("job %s: %s", meta.id, error)
 
-    # -- one chunk -----------------------------------------------------------------------------
-
-    def _chunk_results(
-        self,
-        meta: JobMeta,
-        info: PipelineInfo,
-        limits: InputLimits,
-        mapping: dict[str, str],
-        rows: list[Row],
-    ) -> list[RowResult]:
-        return self.caller.chunk_results(meta, info, limits, mapping, rows)
+    # -- the version a job is pinned to ----------------------------------------------------------
 
     def _pinned(self, meta: JobMeta) -> bool:
         """Whether the job's version (and its compared version) have been pinned by an answer."""

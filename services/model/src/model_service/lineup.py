@@ -96,6 +96,8 @@ def next_lineup(
 
 def chosen(lineup: Lineup, served: Served) -> Lineup:
     """The same lineup with `served` moved to most recently used (so a pinned job's version stays)."""
+    if next(reversed(lineup.by_hash)) == served.version:
+        return lineup  # the usual case, a job's every chunk on one version: nothing to copy
     by_hash = dict(lineup.by_hash)
     by_hash[served.version] = by_hash.pop(served.version)
     return replace(lineup, by_hash=by_hash)

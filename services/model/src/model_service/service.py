@@ -25,6 +25,7 @@ from onepipe.platform.versions.types import (
     RegistryState,
     VersionInfo,
     VersionList,
+    served_description,
     served_version,
 )
 
@@ -125,8 +126,11 @@ class ModelService:
         )
 
     def describe(self) -> PipelineInfo:
-        """What the pipeline is and does (the champion)."""
-        return self.ready().describe()
+        """What the pipeline is and does as the champion serves it (its flag defaults among the flags')."""
+        self.ready()
+        assert self.lineup is not None
+        champion = self.lineup.champion
+        return served_description(champion.loaded.describe(), champion.info.flag_defaults)
 
     def registry_state(self) -> RegistryState:
         """Where versions come from and whether it answered last time."""

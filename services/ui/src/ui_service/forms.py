@@ -256,6 +256,13 @@ def collect(specs: list[FieldSpec], widget_values: Mapping[str, Any]) -> tuple[d
     return values, problems
 
 
+def changed_only(specs: list[FieldSpec], values: Mapping[str, Any]) -> dict[str, Any]:
+    """The values a person changed from their field's default: the rest left out, so that whoever answers
+    applies its own default (a registered version's flag defaults, not the ones the form showed)."""
+    defaults = {spec.name: spec.default for spec in specs}
+    return {name: value for name, value in values.items() if name not in defaults or value != defaults[name]}
+
+
 def example_preview(example: Mapping[str, Any], specs: list[FieldSpec], limit: int = 110) -> str:
     """A named example in one short line: its values in field order, text first."""
     ordered = sorted(specs, key=lambda spec: spec.kind not in ("long_text", "text"))

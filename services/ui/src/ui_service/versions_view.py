@@ -17,7 +17,14 @@ from pydantic import ValidationError
 
 from onepipe.platform.schema.outputs import Outputs
 from onepipe.platform.versions.evidence import ACCURACY, CaseVerdict, Evidence, HeldOutScore, VersionRef
-from onepipe.platform.versions.types import CHALLENGER, CHAMPION, RegistryState, VersionInfo, headline_metrics
+from onepipe.platform.versions.types import (
+    CHALLENGER,
+    CHAMPION,
+    RegistryState,
+    VersionInfo,
+    VersionList,
+    headline_metrics,
+)
 from ui_service import wording
 from ui_service.views import output_titles
 
@@ -177,6 +184,41 @@ def _all_metrics(versions: Sequence[VersionInfo]) -> dict[str, float]:
 def by_alias(versions: Sequence[VersionInfo], alias: str) -> VersionInfo | None:
     """The version an alias names, if any holds it."""
     return next((version for version in versions if alias in version.aliases), None)
+
+
+def version_choices(versions: Sequence[VersionInfo], flags_schema: Mapping[str, Any]) -> dict[str, str]:
+    """The registered versions a job can run with, champion first: "v2" -> "v2 · challenger · Classifier:
+    minilm" (the reference the gateway takes -> its label)."""
+    ranked = sorted(
+        (version for version in versions if version.number is not None),
+        key=lambda version: (
+            CHAMPION not in version.aliases,
+            CHALLENGER not in version.aliases,
+            -(version.number or 0),
+        ),
+    )
+    return {
+        version_name(version.number): " · ".join(
+            [
+                version_name(version.number),
+                *version.aliases,
+                flag_defaults_text(version.flag_defaults, flags_schema)
+                if version.flag_defaults
+                else f"{CODE_DEFAULTS} flag defaults",
+            ]
+        )
+        for version in ranked
+    }
+
+
+def no_second_version_text(listing: VersionList) -> str:
+    """Why a job cannot compare two versions yet, and what to do about it."""
+    if listing.registry.kind == "none":
+        return registry_message(listing.registry).text
+    return (
+        "Only one version is registered: "
+        "`just train --alias challenger [--flag name=value]` registers another."
+    )
 
 
 def metric_lines(version: VersionInfo) -> list[tuple[str, str]]:

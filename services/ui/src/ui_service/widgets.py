@@ -100,14 +100,20 @@ def example_cards(page: str, info: PipelineInfo, specs: list[forms.FieldSpec]) -
             st.caption(render.escape(forms.example_preview(info.examples[name], specs)))
 
 
-def flag_form(key: str, info: PipelineInfo, where: Any) -> tuple[dict[str, Any], list[str]]:
-    """Widgets for every flag, from the flags schema, with each flag's description as help."""
+def flag_form(
+    key: str, info: PipelineInfo, where: Any, changed_only: bool = False
+) -> tuple[dict[str, Any], list[str]]:
+    """Widgets for every flag, from the flags schema, with each flag's description as help.
+
+    `changed_only`: only the flags changed from their default are returned (the version that answers
+    applies its own defaults to the rest)."""
     specs = forms.fields(info.flags_schema)
     with where:
         values = {
             spec.name: field_widget(spec, f"{key}.{spec.name}", st, mark_optional=False) for spec in specs
         }
-    return forms.collect(specs, values)
+    flags, problems = forms.collect(specs, values)
+    return (forms.changed_only(specs, flags) if changed_only else flags), problems
 
 
 def ready(problems: list[str]) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,10 +13,16 @@ import streamlit.components.v1 as components
 from onepipe import PipelineInfo
 from onepipe.platform.jobs.datasets import DatasetError, detect_format, read_header
 from onepipe.platform.schema.outputs import Outputs
-from ui_service import compare_view, forms, jobs_view, render, views, widgets
+from onepipe.platform.versions.types import VersionList
+from ui_service import compare_view, forms, jobs_view, render, versions_view, views, widgets
 from ui_service.peers import Peers, attempt
 
 NONE_COLUMN = "(none)"
+COMPARE_WITH = {"nothing": "Nothing", "flags": "A second flag set", "version": "Another version"}
+VERSION_HELP = (
+    "The job is pinned to it: every row is answered by the same version, even if the champion changes "
+    "meanwhile. Choosing a version needs the UI's gateway key to have the `versions` scope."
+)
 
 
 def show(info: PipelineInfo, peers: Peers) -> None:
@@ -23,8 +30,8 @@ def show(info: PipelineInfo, peers: Peers) -> None:
     widgets.intro(
         "Batch jobs",
         info,
-        "Run a whole file through the pipeline (and a second flag set to compare), scored against a "
-        "column of right answers when it has one.",
+        "Run a whole file through the pipeline (and a second flag set or another version to compare), "
+        "scored against a column of right answers when it has one.",
     )
     with st.expander("New job", expanded=True, icon=":material/upload_file:"):
         new_job(info, peers)
@@ -55,27 +62,85 @@ def new_job(info: PipelineInfo, peers: Peers) -> None:
     st.caption(f"{render.escape(upload.name)}: columns {render.escape(', '.join(header))}")
     mapping, problems = column_mapping(info, header)
     truth = truth_form(info, header)
-    flags, flag_problems = widgets.flag_form("batch.a", info, st.expander("Flags", expanded=False))
+    # flags left at their default are not sent: each version of a job applies its own defaults
+    flags, flag_problems = widgets.flag_form(
+        "batch.a", info, st.expander("Flags", expanded=False), changed_only=True
+    )
     problems += flag_problems
-    compare_flags: dict[str, Any] | None = None
-    if st.toggle("Compare with a second flag set", key="batch.compare"):
-        compare_flags, more = widgets.flag_form(
-            "batch.b", info, st.expander("Second flag set", expanded=True)
-        )
-        problems += more
+    run, more = run_form(info, peers)
+    problems += more
     if st.button("Submit job", key="batch.submit", type="primary", icon=":material/send:") and widgets.ready(
         problems
     ):
         job = attempt(
             "gateway",
             lambda: peers.gateway().submit_job(
-                upload.name, io.BytesIO(content), mapping, flags, compare_flags, truth
+                upload.name,
+                io.BytesIO(content),
+                mapping,
+                flags,
+                run.compare_flags,
+                truth,
+                version=run.version,
+                compare_version=run.compare_version,
             ),
         )
         if job is not None:
             st.session_state["batch.job"] = job["id"]
             st.session_state["batch.open"] = job["id"]
             st.session_state["batch.live"] = True
+
+
+@dataclass(frozen=True)
+class JobRun:
+    """Which version answers a job, and what it is compared with (at most one of a flag set and a version)."""
+
+    version: str | None = None  # None: the champion when the job starts
+    compare_flags: dict[str, Any] | None = None
+    compare_version: str | None = None
+
+
+def run_form(info: PipelineInfo, peers: Peers) -> tuple[JobRun, list[str]]:
+    """The version to run with (when more than one is registered), and what to compare: nothing, a second
+    flag set or another version, on every row of the same file."""
+    listing, trouble = None, ""
+    try:
+        listing = VersionList.model_validate(peers.gateway().versions())
+    except Exception as error:  # choosing a version is optional: why it cannot be is said only when asked
+        trouble = views.problem_text("gateway", error)
+    choices = versions_view.version_choices(listing.versions, info.flags_schema) if listing else {}
+    version = None
+    if len(choices) > 1:
+        picked = st.selectbox(
+            "Version", list(choices), format_func=choices.__getitem__, key="batch.version", help=VERSION_HELP
+        )
+        version = None if picked == next(iter(choices)) else picked  # the champion: whichever it is then
+    compare_with = st.radio(
+        "Compare with",
+        list(COMPARE_WITH),
+        format_func=COMPARE_WITH.__getitem__,
+        horizontal=True,
+        key="batch.compare_with",
+    )
+    if compare_with == "flags":
+        compare_flags, problems = widgets.flag_form(
+            "batch.b", info, st.expander("Second flag set", expanded=True), changed_only=True
+        )
+        return JobRun(version, compare_flags=compare_flags), problems
+    if compare_with == "version":
+        first = version or next(iter(choices), None)
+        others = {ref: label for ref, label in choices.items() if ref != first}
+        if not others:
+            return JobRun(version), [versions_view.no_second_version_text(listing) if listing else trouble]
+        second = st.selectbox(
+            "Second version",
+            list(others),
+            format_func=others.__getitem__,
+            key="batch.compare_version",
+            help=f"Every row also runs on this version, with the same flags. {VERSION_HELP}",
+        )
+        return JobRun(version, compare_version=second), []
+    return JobRun(version), []
 
 
 def column_mapping(info: PipelineInfo, header: list[str]) -> tuple[dict[str, str], list[str]]:

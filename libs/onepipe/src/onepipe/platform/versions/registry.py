@@ -103,6 +103,9 @@ class Registry:
                 (folder / "artifacts").as_uri(),
             )
         self.client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+        # what a finished run holds never changes: its metrics, a promotion's evidence (by run id)
+        self._run_metrics: dict[str, dict[str, float]] = {}
+        self._records: dict[str, dict[str, Any]] = {}
 
     def state(self, error: str | None = None) -> RegistryState:
         """This registry as the service reports it."""
@@ -297,6 +300,8 @@ class Registry:
         run_id = (model.tags or {}).get(f"onepipe.last_{kind}") if model else None
         if not run_id:
             return None
+        if run_id in self._records:
+            return self._records[run_id]
         from mlflow.artifacts import download_artifacts
 
         def read() -> dict[str, Any]:
@@ -310,6 +315,7 @@ class Registry:
                 return found
 
         last: dict[str, Any] = self._call(f"read the last {kind}", read)
+        self._records[run_id] = last
         return last
 
     # -- MLflow ------------------------------------------------------------------------
@@ -378,7 +384,7 @@ class Registry:
         tags = model_version.tags or {}
         metrics: dict[str, float] = {}
         if model_version.run_id:
-            metrics = dict(self.client.get_run(model_version.run_id).data.metrics)
+            metrics = self._metrics_of(model_version.run_id)
         return VersionInfo(
             number=int(model_version.version),
             version=tags.get(VERSION_TAG, ""),
@@ -389,6 +395,12 @@ class Registry:
             code=tags.get(CODE_TAG, ""),
             run_id=model_version.run_id,
         )
+
+    def _metrics_of(self, run_id: str) -> dict[str, float]:
+        """A training run's metrics, asked of the registry once (a listing would ask per version)."""
+        if run_id not in self._run_metrics:
+            self._run_metrics[run_id] = dict(self.client.get_run(run_id).data.metrics)
+        return dict(self._run_metrics[run_id])
 
     def _tag(self, name: str, version: VersionInfo, tag: str) -> str | None:
         model = self._call("read a version", lambda: self.client.get_model_version(name, str(version.number)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Mapping
@@ -9,6 +10,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+from onepipe.contract import PipelineInfo
 
 CHAMPION = "champion"  # what callers get
 CHALLENGER = "challenger"  # the candidate, loaded beside the champion
@@ -22,6 +25,19 @@ def served_version(base: str, flag_defaults: Mapping[str, Any]) -> str:
         return base
     text = f"{base}:{json.dumps(dict(flag_defaults), sort_keys=True)}"
     return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def served_description(info: PipelineInfo, flag_defaults: Mapping[str, Any]) -> PipelineInfo:
+    """A version's description as callers see it: each flag's default is the version's own where it sets one
+    (what a request that leaves the flag out gets)."""
+    if not flag_defaults:
+        return info
+    schema = copy.deepcopy(info.flags_schema)
+    properties = schema.get("properties", {})
+    for name, value in flag_defaults.items():
+        if name in properties:
+            properties[name]["default"] = value
+    return info.model_copy(update={"flags_schema": schema})
 
 
 def headline_metrics(metrics: Mapping[str, float], limit: int = 4) -> list[str]:
