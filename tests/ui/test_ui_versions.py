@@ -8,7 +8,6 @@ the registry down; then a model service without a registry, and the gateway down
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -49,6 +48,7 @@ from tests.browsing import (
     shows,
     wait_for,
 )
+from tests.case_library import FIXED, MINILM, MUST_PASS, two_case_library
 from tests.conftest import EXAMPLE_ARTIFACTS, example_labels
 from tests.stacks import KEYS, Stack, as_key, keys_env, stack
 from tests.ui.apptest import csv_of, errors_on, submit_and_wait, upload_file
@@ -57,9 +57,6 @@ from ui_service import versions_view
 APP = str(ROOT / "services" / "ui" / "src" / "ui_service" / "app.py")
 FLAGS = example.describe("").flags_schema
 OUTPUTS = example.describe("").output_schema
-MINILM = {"classifier": "minilm"}
-MUST_PASS = "case-b8dfb86b0e47"  # plain praise: the TF-IDF champion gets it right, MiniLM does not
-FIXED = "case-addb37d65ea9"  # "not bad" is praise: MiniLM gets it right, TF-IDF does not
 REASON = "the must-pass case is wrong; fixed in the library next"
 
 
@@ -242,17 +239,6 @@ def test_the_registry_reads_as_one_sentence_in_each_state() -> None:
 # -- a registry of two versions, a model service and a gateway on it -------------------------------
 
 
-def _library(folder: Path) -> Path:
-    """Two cases of the example's library: one the challenger breaks (must pass), one it fixes."""
-    lines = (ROOT / "cases" / f"{example.name}.jsonl").read_text().splitlines()
-    chosen = [json.loads(line) for line in lines if f'"{MUST_PASS}"' in line or f'"{FIXED}"' in line]
-    for case in chosen:
-        case["must_pass"] = case["id"] == MUST_PASS
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{example.name}.jsonl").write_text("".join(json.dumps(case) + "\n" for case in chosen))
-    return folder
-
-
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory, example_pipeline: Any) -> Registry:
     """An embedded registry: v1 the example as trained (champion), v2 with classifier=minilm (challenger)."""
@@ -271,7 +257,7 @@ def service(registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "MODEL_REGISTRY": registry.location,
         "MODEL_VERSIONS_CACHE": str(folder / "cache"),
         "MODEL_REGISTRY_POLL_SECONDS": "0.5",
-        "MODEL_CASES_DIR": str(_library(folder / "cases")),
+        "MODEL_CASES_DIR": str(two_case_library(folder / "cases")),
     }
     with model_service(free_port(), **env) as process:
         yield process

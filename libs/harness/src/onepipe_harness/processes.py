@@ -164,6 +164,21 @@ def worker(**env: str) -> ServiceProcess:
     )
 
 
+def beat(schedule: Path, **env: str) -> ServiceProcess:
+    """The beat process that sends the scheduled checks, started with the same command as `just up`
+    but its schedule file (and heartbeat) at `schedule`, apart from any other beat on the machine."""
+    return ServiceProcess(
+        "beat",
+        [
+            *("uv", "run", "--frozen", "--no-sync", "celery", "-A", "batch_worker.celery_app", "beat"),
+            *("--loglevel", "INFO", "--schedule", str(schedule)),
+        ],
+        env,
+        free_port(),  # names its log file only
+        ready_log="beat: Starting",
+    )
+
+
 class ThreadedServer:
     """An ASGI app served by a real uvicorn on a background thread."""
 

@@ -1,21 +1,26 @@
-"""The Celery app and its one task, thin: it builds a JobRunner and calls it.
+"""The Celery app and its tasks, thin: one builds a JobRunner and calls it, one runs the scheduled check.
 
 Start a worker with
-`celery -A batch_worker.celery_app worker --queues jobs --concurrency 1`.
+`celery -A batch_worker.celery_app worker --queues jobs --concurrency 1`, and the one beat process
+that sends the scheduled checks with `celery -A batch_worker.celery_app beat`.
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
 import threading
 from functools import cache
+from pathlib import Path
 
 from celery import Celery, signals
+from celery.beat import PersistentScheduler
 
+from batch_worker.checks import CHECK_VERSIONS_TASK, check_versions
 from batch_worker.runner import JobRunner
 from batch_worker.settings import Settings
 from onepipe.platform.http.client import ModelServiceClient, RetryPolicy
-from onepipe.platform.jobs.storage import JobStore
+from onepipe.platform.jobs.storage import CheckStore, JobStore
 from onepipe.platform.jobs.types import JOBS_QUEUE, RUN_JOB_TASK
 from onepipe.platform.logs import configure_logging
 from onepipe.platform.settings import load_settings, uses_redis
@@ -31,6 +36,20 @@ app.conf.update(
     worker_concurrency=settings.concurrency,
     worker_hijack_root_logger=False,
     broker_connection_retry_on_startup=True,
+    # beat's record of when each check last ran: the image's app folder is read-only (`beat -s` overrides)
+    beat_schedule_filename=str(Path(tempfile.gettempdir()) / "onepipe-beat-schedule"),
+    beat_scheduler="batch_worker.celery_app:HeartbeatScheduler",
+    beat_max_loop_interval=60,  # a tick, and so a heartbeat, at least once a minute
+    beat_schedule={}
+    if not settings.check_interval
+    else {
+        "check-versions": {
+            "task": CHECK_VERSIONS_TASK,
+            "schedule": settings.check_interval,
+            # a check waiting longer than an interval (no worker up) is dropped: the next one replaces it
+            "options": {"expires": settings.check_interval},
+        }
+    },
 )
 if uses_redis(settings.redis_url):
     app.conf.broker_transport_options = {
@@ -43,6 +62,14 @@ if uses_redis(settings.redis_url):
         "socket_timeout": 10,
         "socket_connect_timeout": 5,
     }
+
+
+class HeartbeatScheduler(PersistentScheduler):  # type: ignore[misc]  # celery ships no types
+    """Celery's scheduler, touching `<schedule file>.alive` at each tick: beat's healthcheck reads its age."""
+
+    def tick(self, *args: object, **kwargs: object) -> float:
+        Path(f"{self.schedule_filename}.alive").touch()
+        return float(super().tick(*args, **kwargs))
 
 
 @signals.setup_logging.connect
@@ -68,6 +95,17 @@ def run_job(job_id: str, ticket: str | None = None) -> str:
     outcome = _runner().run(job_id, ticket)
     logging.getLogger("batch_worker").info("job %s: %s", job_id, outcome)
     return outcome
+
+
+@app.task(name=CHECK_VERSIONS_TASK)
+def check_versions_task() -> str:
+    """Replay the edge-case library on the live champion and challenger; keep the result."""
+    client = ModelServiceClient(
+        settings.model_url, timeout=settings.model_timeout, retry=RetryPolicy(attempts=3, backoff_min=0.5)
+    )
+    with client:
+        run = check_versions(client, CheckStore(settings.storage_url))
+    return run.error or run.changes
 
 
 _sweeping = threading.Event()

@@ -56,5 +56,11 @@ class Settings(ServiceSettings):
         gt=0,
         description="Seconds between the worker's sweeps for jobs nobody is answerable for (queued again).",
     )
+    check_interval: float = Field(
+        3600.0,
+        ge=0,
+        description="Seconds between the scheduled checks of champion and challenger against the edge-case "
+        "library (sent by the beat process); 0 turns them off.",
+    )
     concurrency: int = Field(1, ge=1, description="Jobs one worker process runs at once.")
     log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING or ERROR.")

@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.concurrency import run_in_threadpool
 
 from gateway import routes
+from gateway.checks import check_metrics
 from gateway.deps import AdmittedRoute
 from gateway.settings import Settings
 from gateway.state import build_services, services_of
@@ -26,6 +29,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     services.enqueue.close()
     await services.gateway.close()
+
+
+async def metrics(request: Request) -> Response:
+    """The gateway's Prometheus metrics, and the scheduled checks' gauges read from the storage."""
+    services = services_of(request.app)
+    own = metrics_response()
+    name = await services.gateway.pipeline_name()
+    checks = await run_in_threadpool(check_metrics, services.checks, name) if name else b""
+    return Response(bytes(own.body) + checks, media_type=CONTENT_TYPE_LATEST)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -56,6 +68,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     for router in routes.ROUTERS:
         app.include_router(router)
-    app.add_api_route("/metrics", metrics_response, include_in_schema=False)
+    app.add_api_route("/metrics", metrics, include_in_schema=False)
     install_docs(app)  # Swagger UI over /openapi.json, served from the installed package (no CDN)
     return app

@@ -22,7 +22,7 @@ from gateway.service import Gateway
 from gateway.settings import Scope, Settings
 from gateway.state import services_of
 from onepipe.platform.http.json_bodies import JsonBodyRoute
-from onepipe.platform.jobs.storage import CaseStore
+from onepipe.platform.jobs.storage import CaseStore, CheckStore
 
 
 def access_of(request: Request) -> Access:
@@ -122,6 +122,10 @@ async def _cases(request: Request) -> CaseStore:
     return services_of(request.app).cases
 
 
+async def _checks(request: Request) -> CheckStore:
+    return services_of(request.app).checks
+
+
 async def _claims(request: Request) -> IdempotencyStore:
     return services_of(request.app).claims
 
@@ -133,6 +137,7 @@ async def _base_url(request: Request) -> str:
 SettingsDep = Annotated[Settings, Depends(_settings)]
 GatewayDep = Annotated[Gateway, Depends(_gateway)]
 JobServiceDep = Annotated[JobService, Depends(_jobs)]
+CheckStoreDep = Annotated[CheckStore, Depends(_checks)]
 CaseStoreDep = Annotated[CaseStore, Depends(_cases)]
 ClaimsDep = Annotated[IdempotencyStore, Depends(_claims)]
 BASE_URL = Annotated[str, Depends(_base_url)]  # where job URLs start: this request's scheme, host and root

@@ -84,6 +84,7 @@ class Gateway:
         )
         self._info: PipelineInfo | None = None
         self._info_at = 0.0
+        self._name: str | None = None
 
     async def close(self) -> None:
         """Close the model-service connections."""
@@ -139,7 +140,15 @@ class Gateway:
             except ServiceError as error:
                 raise _problem(error, self.settings.model_timeout) from None
             self._info_at = time.monotonic()
+            self._name = self._info.name
         return self._info
+
+    async def pipeline_name(self) -> str | None:
+        """The served pipeline's name: the last one known, asked for only until the model service first
+        answers (so a scrape of /metrics during an outage does not wait for it); None until then."""
+        if self._name is None:
+            await self.pipeline_or_none()
+        return self._name
 
     async def pipeline_or_none(self) -> PipelineInfo | None:
         """The pipeline's description, or None when the model service does not answer."""

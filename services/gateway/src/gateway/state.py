@@ -13,7 +13,7 @@ from gateway.queue import Enqueuer, producer
 from gateway.ratelimit import RateLimiter
 from gateway.service import Gateway
 from gateway.settings import Settings
-from onepipe.platform.jobs.storage import CaseStore, JobStore
+from onepipe.platform.jobs.storage import CaseStore, CheckStore, JobStore
 from onepipe.platform.settings import uses_redis
 
 
@@ -27,6 +27,7 @@ class Services:
     enqueue: Enqueuer
     jobs: JobService
     cases: CaseStore
+    checks: CheckStore
     claims: IdempotencyStore
 
 
@@ -52,6 +53,7 @@ def build_services(settings: Settings) -> Services:
         enqueue=enqueue,
         jobs=jobs,
         cases=CaseStore(settings.storage_url),
+        checks=CheckStore(settings.storage_url),
         claims=IdempotencyStore(jobs.store),
     )
 

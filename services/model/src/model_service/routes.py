@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request, Response
 from model_service.promotion import Promotion
 from model_service.service import ModelService
 from onepipe import PipelineInfo
+from onepipe.platform.cases import CaseLibrary
 from onepipe.platform.http.apidocs import problems
 from onepipe.platform.http.envelopes import VERSION_HEADER, PredictRequest, PredictResponse
 from onepipe.platform.http.server import metrics_response, predict_response
@@ -74,6 +75,11 @@ async def rollback(request: Request) -> VersionList:
     return await service_of(request.app).rollback()
 
 
+async def case_library(request: Request) -> CaseLibrary:
+    """The edge-case library a promotion replays (MODEL_CASES_DIR): what the scheduled checks replay."""
+    return await service_of(request.app).case_library()
+
+
 async def pipeline(request: Request, response: Response) -> PipelineInfo:
     """The pipeline: steps, schemas of its input, output and flags, and named examples."""
     info = service_of(request.app).describe()
@@ -107,4 +113,5 @@ def add_routes(app: FastAPI) -> None:
     app.add_api_route(
         "/v1/versions/rollback", rollback, methods=["POST"], responses={**LOADING, **problems(409)}
     )
+    app.add_api_route("/v1/cases/library", case_library, methods=["GET"], responses=problems(500))
     app.add_api_route("/metrics", metrics_response, include_in_schema=False)

@@ -14,6 +14,7 @@ from model_service.lineup import Lineup, Served, chosen, next_lineup
 from model_service.promotion import PROMOTION, Promotion, library, overridden, promote
 from model_service.settings import Settings
 from onepipe import ArtifactsError, LoadedPipeline, Pipeline, PipelineInfo, Problem
+from onepipe.platform.cases import CaseLibrary, CasesFileError
 from onepipe.platform.http.envelopes import PredictRequest, PredictResponse
 from onepipe.platform.http.server import ProblemError
 from onepipe.platform.versions.evidence import Candidate, gather_evidence, held_out_of
@@ -131,6 +132,14 @@ class ModelService:
         assert self.lineup is not None
         champion = self.lineup.champion
         return served_description(champion.loaded.describe(), champion.info.flag_defaults)
+
+    async def case_library(self) -> CaseLibrary:
+        """The pipeline's edge-case library, the one a promotion replays (none: an empty one)."""
+        try:
+            cases = await asyncio.to_thread(library, self.settings.cases_dir, self.definition.name)
+        except CasesFileError as error:
+            raise ProblemError(500, "Case library unreadable", str(error)) from None
+        return CaseLibrary(pipeline=self.definition.name, cases=cases)
 
     def registry_state(self) -> RegistryState:
         """Where versions come from and whether it answered last time."""

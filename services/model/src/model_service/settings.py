@@ -49,7 +49,9 @@ class Settings(ServiceSettings):
         ),
     )
     cases_dir: Path = Field(
-        Path("cases"), description="Folder of the edge-case libraries a promotion replays (<pipeline>.jsonl)."
+        Path("cases"),
+        description="Folder of the edge-case libraries (<pipeline>.jsonl) that a promotion and the "
+        "scheduled checks replay.",
     )
     host: str = Field("127.0.0.1", description="Address to listen on (0.0.0.0 in a container).")
     port: int = Field(8001, ge=1, le=65535, description="Port to listen on.")

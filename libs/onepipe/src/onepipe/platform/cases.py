@@ -58,6 +58,13 @@ class Case(BaseModel):
             self.id = case_id(self.input, self.flags)
 
 
+class CaseLibrary(BaseModel):
+    """A pipeline's edge-case library, as the model service holds it (GET /v1/cases/library)."""
+
+    pipeline: str
+    cases: list[Case]
+
+
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
 
-from gateway.deps import ANY_KEY, VERSIONS, AdmittedRoute, GatewayDep
+from gateway.checks import check_list
+from gateway.deps import ANY_KEY, VERSIONS, AdmittedRoute, CheckStoreDep, GatewayDep
 from gateway.routes.responses import AUTHENTICATED, MODEL_SERVICE, problems
-from onepipe.platform.versions.types import PromotionRequest, VersionList
+from onepipe.platform.versions.types import CheckList, PromotionRequest, VersionList
 
 router = APIRouter(prefix="/v1/versions", tags=["versions"], route_class=AdmittedRoute)
 
@@ -18,6 +20,15 @@ async def versions(who: ANY_KEY, gateway: GatewayDep) -> dict[str, Any]:
     """The registered versions, newest first: aliases (champion, challenger, previous), held-out scores,
     when each was trained, which are loaded; and the evidence of the last promotion."""
     return await gateway.versions()
+
+
+@router.get("/checks", responses=problems(*AUTHENTICATED, *MODEL_SERVICE))
+async def checks(who: ANY_KEY, gateway: GatewayDep, store: CheckStoreDep) -> CheckList:
+    """The latest scheduled check of champion and challenger against the edge-case library (cases passed
+    and failed on each, must-pass ones failing, what changed since the check before) and the 10 before
+    it in brief; `latest` is null before the first check."""
+    name = await gateway.pipeline_name() or (await gateway.pipeline()).name
+    return await run_in_threadpool(check_list, store, name)
 
 
 @router.post("/promote", responses=problems(*AUTHENTICATED, 403, 409, 422, *MODEL_SERVICE))

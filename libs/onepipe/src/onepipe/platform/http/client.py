@@ -24,7 +24,9 @@ from tenacity import (
 )
 
 from onepipe.contract import PipelineInfo
+from onepipe.platform.cases import CaseLibrary
 from onepipe.platform.http.envelopes import REQUEST_ID_HEADER, VERSION_HEADER, PredictRequest, PredictResponse
+from onepipe.platform.versions.types import VersionList
 
 
 class ServiceError(Exception):
@@ -226,6 +228,14 @@ class ModelServiceClient(ServiceClient):
             headers=_headers(request_id),
         )
         return PredictResponse.model_validate(response.json())
+
+    def versions(self) -> VersionList:
+        """The registered versions, their aliases and which are loaded."""
+        return VersionList.model_validate(self._request("GET", "/v1/versions").json())
+
+    def case_library(self) -> CaseLibrary:
+        """The edge-case library the model service replays on a promotion."""
+        return CaseLibrary.model_validate(self._request("GET", "/v1/cases/library").json())
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@
     <root>/cases/<pipeline>/<key id>/<key>.json  each case reported to a running service, in a
                                            folder per reporting API key (CaseStore)
     <root>/idempotency/<key id>/<sha256>.json  the job an Idempotency-Key names (gateway.idempotency)
+    <root>/checks/<pipeline>/<check id>.json   each scheduled check of the versions, the last
+                                           CHECKS_KEPT kept (CheckStore)
 
 Needs the `storage` extra. Writes of metadata and chunks go to a temporary name
 first and are then moved into place, so a reader never sees half a file.
@@ -25,9 +27,11 @@ import fsspec
 
 from onepipe.platform.cases import Case
 from onepipe.platform.jobs.types import JobMeta, RowResult
+from onepipe.platform.versions.types import CheckRun
 
 CHUNKS = "chunks"
 CANCELLED = "cancelled"
+CHECKS_KEPT = 48  # two days of hourly checks
 
 
 class UploadTooLargeError(ValueError):
@@ -299,3 +303,61 @@ class CaseStore:
 def _is_report(path: str, kind: str) -> bool:
     # a half-written report is `<key>.json.tmp-<random>`: never read
     return kind == "file" and path.endswith(".json")
+
+
+class CheckStore:
+    """The scheduled checks of the versions (onepipe.platform.versions.checks), the last CHECKS_KEPT of each
+    pipeline, one file each, named by the check's id (which sorts by time)."""
+
+    def __init__(self, root_url: str, kept: int = CHECKS_KEPT) -> None:
+        self.fs: Any
+        self.fs, root = fsspec.core.url_to_fs(root_url, use_listings_cache=False)
+        self.root = f"{root.rstrip('/')}/checks"
+        self.kept = kept
+
+    def folder(self, pipeline: str) -> str:
+        """Where a pipeline's checks live."""
+        return f"{self.root}/{_safe_name(pipeline, 'pipeline name')}"
+
+    def save(self, run: CheckRun) -> None:
+        """Keep a check, then let go of the oldest beyond the last `kept`."""
+        folder = self.folder(run.pipeline)
+        self.fs.makedirs(folder, exist_ok=True)
+        _atomic_write(
+            self.fs, f"{folder}/{_safe_name(run.id, 'check id')}.json", run.model_dump_json().encode()
+        )
+        for path in self._paths(run.pipeline)[: -self.kept]:
+            with suppress(FileNotFoundError):
+                self.fs.rm(path)
+
+    def runs(self, pipeline: str, limit: int | None = None) -> list[CheckRun]:
+        """A pipeline's checks, newest first (at most `limit`)."""
+        paths = self._paths(pipeline)[::-1][:limit]
+        # one whole read each: on object storage a file replaced mid-read is "expired" (s3fs)
+        return [CheckRun.model_validate_json(self.fs.cat_file(path)) for path in paths]
+
+    def latest(self, pipeline: str, ran: bool = False) -> CheckRun | None:
+        """The newest check (the newest that ran, with `ran`), or None."""
+        for path in self._paths(pipeline)[::-1]:
+            run = CheckRun.model_validate_json(self.fs.cat_file(path))
+            if run.ok or not ran:
+                return run
+        return None
+
+    def last_pipeline(self) -> str | None:
+        """The pipeline checked most recently: where a check that could not even name it is kept."""
+        folders = [entry["name"] for entry in self._entries(self.root) if entry["type"] == "directory"]
+        names = [str(folder).rstrip("/").rsplit("/", 1)[-1] for folder in folders]
+        newest = {name: max((p.rsplit("/", 1)[-1] for p in self._paths(name)), default="") for name in names}
+        return max(newest, key=newest.__getitem__, default=None)
+
+    def _entries(self, folder: str) -> list[dict[str, Any]]:
+        try:
+            return list(self.fs.ls(folder, detail=True))
+        except FileNotFoundError:
+            return []
+
+    def _paths(self, pipeline: str) -> list[str]:
+        """The pipeline's check files, oldest first (half-written ones, `*.json.tmp-*`, left out)."""
+        entries = self._entries(self.folder(pipeline))
+        return sorted(entry["name"] for entry in entries if _is_report(entry["name"], entry["type"]))

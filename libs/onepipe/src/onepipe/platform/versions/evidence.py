@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 from onepipe.contract import LoadedPipeline, Pipeline
 from onepipe.platform.cases import Case, matches, wrong_fields
 from onepipe.platform.schema.values import as_number
+from onepipe.platform.versions.types import CaseCounts as CaseCounts  # promotions and checks count alike
 
 BATCH: Final = 64  # inputs per call of a candidate's run: a body any face takes, a batch the model likes
 RESAMPLES: Final = 1000  # bootstrap resamples for each interval
@@ -76,17 +77,6 @@ class CaseVerdict(BaseModel):
         None, description="Why the challenger gave no answer, if it did not."
     )
     outcome: Outcome
-
-
-class CaseCounts(BaseModel):
-    """The cases by what promoting would do to them."""
-
-    total: int
-    fixed: int = Field(description="Wrong on the champion, right on the challenger.")
-    broken: int = Field(description="Right on the champion, wrong on the challenger.")
-    must_pass_broken: int = Field(description="Broken cases marked must-pass: any refuses the promotion.")
-    still_wrong: int
-    still_right: int
 
 
 class HeldOutScore(BaseModel):
@@ -199,27 +189,30 @@ def forced(evidence: Evidence, reason: str, by: str | None = None) -> Evidence:
 # -- the cases ---------------------------------------------------------------------------
 
 
+Answer = tuple[dict[str, Any] | None, str | None]  # the output, or None and why not
+
+
 def replay_cases(champion: Candidate, challenger: Candidate, cases: Sequence[Case]) -> list[CaseVerdict]:
     """Every case on both versions, in the library's order; one run per version and flag set."""
-    groups: dict[str, list[Case]] = {}
-    for case in cases:
-        groups.setdefault(json.dumps(case.flags, sort_keys=True), []).append(case)
-    found: dict[str, CaseVerdict] = {}
-    for group in groups.values():
-        inputs, flags = [dict(case.input) for case in group], dict(group[0].flags)
-        first = _answers(champion, inputs, flags)
-        second = _answers(challenger, inputs, flags)
-        for case, one, other in zip(group, first, second, strict=True):
-            found[case.id] = case_verdict(case, one, other)
-    return [found[case.id] for case in cases]
+    first, second = answer_cases(champion, cases), answer_cases(challenger, cases)
+    return [case_verdict(*judged) for judged in zip(cases, first, second, strict=True)]
 
 
-Answer = tuple[dict[str, Any] | None, str | None]  # the output, or None and why not
+def answer_cases(candidate: Candidate, cases: Sequence[Case]) -> list[Answer]:
+    """Each case's answer from one version, in the library's order; one run per flag set."""
+    groups: dict[str, list[int]] = {}
+    for index, case in enumerate(cases):
+        groups.setdefault(json.dumps(case.flags, sort_keys=True), []).append(index)
+    found: dict[int, Answer] = {}
+    for indexes in groups.values():
+        inputs, flags = [dict(cases[i].input) for i in indexes], dict(cases[indexes[0]].flags)
+        found.update(zip(indexes, _answers(candidate, inputs, flags), strict=True))
+    return [found[index] for index in range(len(cases))]
 
 
 def case_verdict(case: Case, champion: Answer, challenger: Answer) -> CaseVerdict:
     """One case judged on both answers."""
-    first, second = _right(case, champion), _right(case, challenger)
+    first, second = is_right(case, champion), is_right(case, challenger)
     outcomes: dict[tuple[bool, bool], Outcome] = {
         (True, True): "still right",
         (False, True): "fixed",
@@ -231,8 +224,8 @@ def case_verdict(case: Case, champion: Answer, challenger: Answer) -> CaseVerdic
         note=case.note,
         must_pass=case.must_pass,
         expected=case.expected,
-        champion=_shown(case, champion[0]),
-        challenger=_shown(case, challenger[0]),
+        champion=shown(case, champion[0]),
+        challenger=shown(case, challenger[0]),
         champion_right=first,
         challenger_right=second,
         champion_error=champion[1],
@@ -263,12 +256,14 @@ def refusal_of(verdicts: Sequence[CaseVerdict]) -> str | None:
     return f"The challenger breaks {len(broken)} must-pass {cases}: {', '.join(broken)}."
 
 
-def _right(case: Case, answer: Answer) -> bool:
+def is_right(case: Case, answer: Answer) -> bool:
+    """The version answered, and every expected field as expected."""
     output, error = answer
     return error is None and output is not None and not wrong_fields(case, output)
 
 
-def _shown(case: Case, output: Mapping[str, Any] | None) -> dict[str, Any]:
+def shown(case: Case, output: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The answer's expected fields: what a person compares with the expectation."""
     return {} if output is None else {name: output.get(name) for name in case.expected}
 
 

@@ -45,6 +45,17 @@ def headline_metrics(metrics: Mapping[str, float], limit: int = 4) -> list[str]:
     return sorted(metrics, key=lambda name: (not name.endswith("accuracy"), name))[:limit]
 
 
+class CaseCounts(BaseModel):
+    """The cases by what promoting would do to them."""
+
+    total: int
+    fixed: int = Field(description="Wrong on the champion, right on the challenger.")
+    broken: int = Field(description="Right on the champion, wrong on the challenger.")
+    must_pass_broken: int = Field(description="Broken cases marked must-pass: any refuses the promotion.")
+    still_wrong: int
+    still_right: int
+
+
 class PromotionRequest(BaseModel):
     """What a promotion asks: whether to override a refusal, and why."""
 
@@ -102,4 +113,84 @@ class VersionList(BaseModel):
     last_promotion: dict[str, Any] | None = Field(
         None,
         description="The evidence of the last promotion (onepipe.platform.versions.evidence.Evidence).",
+    )
+
+
+# -- checks on a schedule (onepipe.platform.versions.checks) ---------------------------------------
+
+
+class CheckedVersion(BaseModel):
+    """One version's result in a check: how many cases it answers as expected, and which it does not."""
+
+    label: str = Field(description="The alias it held when checked: champion or challenger.")
+    version: str = Field(description="The version's hash.")
+    number: int | None = Field(None, description="The registry's version number; null when not registered.")
+    passed: int = Field(description="Cases answered as expected.")
+    failed: int = Field(description="Cases answered otherwise, or not answered.")
+    failing: list[str] = Field(default_factory=list, description="The ids of the failed cases.")
+    must_pass_failing: list[str] = Field(
+        default_factory=list, description="The failed cases marked must-pass: each one an alert."
+    )
+
+
+class CheckedCase(BaseModel):
+    """A case that some version fails, with each version's answer for its expected fields."""
+
+    id: str
+    note: str
+    must_pass: bool
+    expected: dict[str, Any]
+    answers: dict[str, dict[str, Any]] = Field(description="Version label -> its answer's expected fields.")
+    errors: dict[str, str] = Field(
+        default_factory=dict, description="Version label -> why it gave no answer."
+    )
+    failing_on: list[str] = Field(description="The labels of the versions that fail it.")
+
+
+class CaseChange(BaseModel):
+    """A case whose result on a version changed since the last check."""
+
+    id: str
+    version: str = Field(description="The label of the version it changed on: champion or challenger.")
+    must_pass: bool
+    note: str
+
+
+class CheckSummary(BaseModel):
+    """One check of the live versions against the edge-case library, in brief."""
+
+    id: str = Field(description="The check's id; ids sort by when the checks ran.")
+    pipeline: str
+    started_at: datetime
+    seconds: float = Field(description="How long the check took.")
+    ok: bool = Field(description="The check ran; false: `error` says why it could not.")
+    error: str | None = Field(None, description="Why the check could not run, in one sentence.")
+    cases: int = Field(0, description="Cases in the library.")
+    versions: list[CheckedVersion] = Field(default_factory=list, description="Champion first.")
+    changes: str = Field("", description="What changed since the last check that ran, in one sentence.")
+
+
+class CheckRun(CheckSummary):
+    """One check in full: the summary, the cases that fail, what changed, the promotion's counts."""
+
+    outcomes: CaseCounts | None = Field(
+        None, description="The cases as a promotion would count them now; null without a challenger."
+    )
+    must_pass_broken: list[str] = Field(
+        default_factory=list,
+        description="Must-pass cases the challenger breaks (right on the champion): a promotion is refused.",
+    )
+    failing: list[CheckedCase] = Field(default_factory=list, description="The cases some version fails.")
+    newly_failing: list[CaseChange] = Field(default_factory=list)
+    newly_passing: list[CaseChange] = Field(default_factory=list)
+    compared_with: str | None = Field(None, description="The id of the check these changes are against.")
+
+
+class CheckList(BaseModel):
+    """The latest check of the served pipeline, and the ones before it in brief, newest first."""
+
+    pipeline: str
+    latest: CheckRun | None = Field(None, description="The latest check; null before the first one.")
+    history: list[CheckSummary] = Field(
+        default_factory=list, description="The checks before it, newest first."
     )
