@@ -23,9 +23,12 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions
 from streamlit.testing.v1 import AppTest
 
+from batch_worker.checks import check_versions
+from onepipe.platform.http.client import ModelServiceClient
+from onepipe.platform.jobs.storage import CheckStore
 from onepipe.platform.versions.evidence import Evidence, held_out_of
 from onepipe.platform.versions.registry import Registry
-from onepipe.platform.versions.types import RegistryState, VersionInfo, headline_metrics
+from onepipe.platform.versions.types import CheckRun, RegistryState, VersionInfo, headline_metrics
 from onepipe_harness.processes import (
     OUTPUT,
     ROOT,
@@ -268,11 +271,14 @@ def _gateway_env(tmp: Path, redis_server: RedisServer) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def front(
-    service: ServiceProcess, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServiceProcess]:
-    env = _gateway_env(tmp_path_factory.mktemp("ui-versions-storage"), redis_server)
-    with gateway(free_port(), service.url, **env) as process:
+def storage(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The gateway's storage root, where the scheduled checks are kept."""
+    return tmp_path_factory.mktemp("ui-versions-storage")
+
+
+@pytest.fixture(scope="module")
+def front(service: ServiceProcess, redis_server: RedisServer, storage: Path) -> Iterator[ServiceProcess]:
+    with gateway(free_port(), service.url, **_gateway_env(storage, redis_server)) as process:
         yield process
 
 
@@ -548,8 +554,39 @@ def browser() -> Iterator[webdriver.Chrome]:
         yield driver
 
 
+@pytest.fixture(scope="module")
+def scheduled_check(service: ServiceProcess, storage: Path, rolled_back: dict[str, Any]) -> CheckRun:
+    """A scheduled check after the rollback (v1 champion, v2 challenger), as a worker runs it: the plain
+    function over HTTP to the live model service, kept in the gateway's storage (the beat and the
+    worker that send and run it: tests/batch_worker/test_checks.py)."""
+    with ModelServiceClient(service.url, timeout=60) as client:
+        return check_versions(client, CheckStore(str(storage)))
+
+
+def test_the_page_shows_the_last_check_with_a_red_line_for_the_broken_must_pass_case(
+    page: Any, registry: Registry, scheduled_check: CheckRun
+) -> None:
+    hashes = _versions(registry)
+    at = page()
+    assert not at.exception
+    red = (
+        f"Must-pass case {MUST_PASS} fails on the challenger v2 ({hashes['v2']}): expected Label: fresh, "
+        "answered Label: rotten"
+    )
+    (line,) = _said(at.error)
+    assert line.startswith(red)
+    text = _markdown(at)
+    assert f"Champion v1 ({hashes['v1']}): 1 of 2 pass" in text
+    assert f"Challenger v2 ({hashes['v2']}): 1 of 2 pass, 1 must-pass failing" in text
+    assert f"2 edge cases replayed on the champion v1 ({hashes['v1']}) and the challenger v2" in text
+
+
 def test_the_versions_page_in_a_browser(
-    browser: webdriver.Chrome, service: ServiceProcess, front: ServiceProcess, rolled_back: dict[str, Any]
+    browser: webdriver.Chrome,
+    service: ServiceProcess,
+    front: ServiceProcess,
+    rolled_back: dict[str, Any],
+    scheduled_check: CheckRun,
 ) -> None:
     port = free_port()
     env = {"MODEL_URL": service.url, "GATEWAY_URL": front.url, "UI_API_KEY": KEYS["reviewer"],
@@ -567,6 +604,7 @@ def test_the_versions_page_in_a_browser(
         body = browser.find_element(By.TAG_NAME, "body").text
         assert "Forced by release-bot because" in body and "must pass" in body
         assert "Rolled back since: v1 is champion again" in body and "What differs" in body
+        assert f"Must-pass case {MUST_PASS} fails on the challenger" in body  # the red line
         assert "Traceback" not in body and "Deploy" not in body
         browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
         height = browser.execute_script(

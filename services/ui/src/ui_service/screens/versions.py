@@ -9,8 +9,8 @@ import streamlit as st
 
 from onepipe import PipelineInfo
 from onepipe.platform.versions.evidence import Evidence
-from onepipe.platform.versions.types import CHALLENGER, CHAMPION, VersionInfo, VersionList
-from ui_service import charts, versions_view, widgets
+from onepipe.platform.versions.types import CHALLENGER, CHAMPION, CheckList, VersionInfo, VersionList
+from ui_service import charts, checks_view, versions_view, widgets
 from ui_service.peers import Peers, attempt
 from ui_service.render import escape, prose
 
@@ -53,6 +53,7 @@ def show(info: PipelineInfo, peers: Peers) -> None:
             )
             with st.expander(f"Every metric ({len(every)})"):
                 st.table([{escape(k): escape(v) for k, v in row.items()} for row in every])
+    scheduled_checks(peers, info)
     if listing.registry.kind == "none":
         return
     st.subheader("Champion and challenger")
@@ -66,6 +67,26 @@ def show(info: PipelineInfo, peers: Peers) -> None:
         st.warning(escape(evidence), icon=":material/warning:")
         return
     last_promotion(evidence, listing.versions, info)
+
+
+def scheduled_checks(peers: Peers, info: PipelineInfo) -> None:
+    """The latest scheduled check: each version's count, a red line per must-pass case a version fails."""
+    st.subheader("Scheduled checks")
+    found = attempt("gateway", lambda: peers.gateway().checks())
+    if found is None:
+        return
+    view = checks_view.check_view(CheckList.model_validate(found), info.output_schema)
+    if view.mood == "none":
+        st.caption(prose(view.headline))
+        return
+    say = st.warning if view.mood == "failed" else st.markdown
+    say(escape(view.headline))
+    if view.versions:
+        st.markdown("\n".join(f"- {escape(line)}" for line in view.versions))
+    for line in view.red:
+        st.error(escape(line), icon=":material/error:")
+    if view.changes:
+        st.caption(escape(view.changes))
 
 
 def _badges(aliases: Sequence[str]) -> str:

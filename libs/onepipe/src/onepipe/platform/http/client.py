@@ -444,6 +444,10 @@ class GatewayClient(ServiceClient):
         """The registered versions, the registry's state and the last promotion's evidence (a VersionList)."""
         return dict(self._request("GET", "/v1/versions").json())
 
+    def checks(self) -> dict[str, Any]:
+        """The latest scheduled check of the versions and the ones before it (a CheckList)."""
+        return dict(self._request("GET", "/v1/versions/checks").json())
+
     def job(self, job_id: str) -> dict[str, Any]:
         """A job's state and progress."""
         return dict(self._request("GET", f"/v1/jobs/{job_id}").json())
