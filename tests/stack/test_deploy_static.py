@@ -38,13 +38,28 @@ APPS = {
     "model": ("model", "model-service", "model_service.settings"),
     "gateway": ("gateway", "gateway", "gateway.settings"),
     "worker": ("batch-worker", "batch-worker", "batch_worker.settings"),
+    "beat": ("batch-worker", "batch-worker", "batch_worker.settings"),
     "ui": ("ui", "ui-service", "ui_service.settings"),
 }
+# services that run another one's image with a command of their own: service -> the image's target
+SAME_IMAGE = {"beat": "worker"}
 # the one Dockerfile of the four images, a target each
 DOCKERFILE = ROOT / "docker" / "service.Dockerfile"
 PROCFILE_PREFIX = "uv run --frozen --no-sync "
 # variables a service reads that compose may leave to the settings' defaults (none so far)
 LEFT_TO_DEFAULTS: dict[str, set[str]] = {name: set() for name in APPS}
+# beat only sends the scheduled checks to the broker: the settings of jobs and of the model service's
+# calls are the workers'
+LEFT_TO_DEFAULTS["beat"] = {
+    "MODEL_URL",
+    "STORAGE_URL",
+    *(
+        f"WORKER_{name}"
+        for name in ("CHUNK_SIZE", "MODEL_MAX_BODY_BYTES", "CALLS_IN_FLIGHT", "MODEL_TIMEOUT")
+    ),
+    *(f"WORKER_{name}" for name in ("MODEL_PATIENCE", "TASK_BUDGET", "LEASE_SECONDS", "VISIBILITY_TIMEOUT")),
+    *(f"WORKER_{name}" for name in ("SWEEP_INTERVAL", "CONCURRENCY")),
+}
 # the stack's own wiring, fixed in compose.yaml and not read from .env: addresses, ports, peers,
 # the storage root on its volume, the artifacts baked into the model image, the registry's address
 # and where the model container keeps the versions it fetches
@@ -309,7 +324,10 @@ def test_compose_builds_each_app_from_the_repository_root_with_the_one_dockerfil
         build = services[name]["build"]
         assert build["context"] == ".", name
         assert ROOT / build["dockerfile"] == DOCKERFILE, name
-        assert build["target"] == name and name in _stages(), name
+        target = SAME_IMAGE.get(name, name)
+        assert build["target"] == target and target in _stages(), name
+        if name in SAME_IMAGE:
+            assert build == services[target]["build"], f"{name} builds another image than {target}'s"
         assert _build_args(name)["PACKAGE"] == package, name
     # one definition: no Dockerfile of a service's own beside it
     assert not sorted(ROOT.glob("services/*/*Dockerfile*")), "services/ should hold no Dockerfile"
@@ -345,6 +363,7 @@ def test_healthchecks_probe_readiness() -> None:
     assert "127.0.0.1:8000/readyz" in probe("gateway")
     assert "127.0.0.1:8501/_stcore/health" in probe("ui")
     assert "inspect ping" in probe("worker") and "$$HOSTNAME" in probe("worker")
+    assert "/tmp/onepipe-beat-schedule.alive" in probe("beat")  # batch_worker.celery_app.HeartbeatScheduler
     assert "redis-cli ping" in probe("redis")
 
 
@@ -467,7 +486,7 @@ def test_compose_command_is_the_procfile_command(name: str) -> None:
     assert _command(_services()[name]) == procfile[name]
 
 
-@pytest.mark.parametrize("name", sorted(APPS))
+@pytest.mark.parametrize("name", sorted(set(APPS) - set(SAME_IMAGE)))
 def test_image_cmd_is_the_compose_command(name: str) -> None:
     commands = [arguments for keyword, arguments in _image(name) if keyword == "CMD"]
     assert commands, f"{name}: the image has no CMD"
@@ -535,13 +554,13 @@ def test_no_target_builds_another_ones_expensive_steps() -> None:
     for name in ["gateway", "worker", "ui"]:
         assert order.index(name) < order.index("train"), f"building {name} would train the model"
     for name in APPS:
-        runs = [a for k, a in _stages()[name][1] if k == "RUN"]
+        runs = [a for k, a in _stages()[SAME_IMAGE.get(name, name)][1] if k == "RUN"]
         assert all(run.startswith("mkdir ") for run in runs), f"{name}: {runs}"
 
 
 @pytest.mark.parametrize("name", sorted(APPS))
 def test_image_has_only_the_venv_and_runs_as_a_numeric_non_root_user(name: str) -> None:
-    image = _image(name)
+    image = _image(SAME_IMAGE.get(name, name))
     # compose passes the same bases on, with the same defaults, so a user can swap them
     instructions = _instructions(DOCKERFILE)
     arguments = dict(a.split("=", 1) for k, a in instructions if k == "ARG" and "=" in a)
