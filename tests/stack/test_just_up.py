@@ -76,6 +76,7 @@ def test_just_up_serves_the_stack_and_ctrl_c_stops_everything(
                 "GATEWAY_PORT": str(gateway_port),
                 "REDIS_URL": redis_url.format(dead=free_port(), redis=redis_server.url(9)),
                 "STORAGE_URL": str(tmp_path / "storage"),
+                "WORKER_CHECK_INTERVAL": "2",  # the beat's scheduled checks, soon enough to see one
             },
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -102,6 +103,13 @@ def test_just_up_serves_the_stack_and_ctrl_c_stops_everything(
                 time.sleep(0.5)
                 job = httpx.get(job["url"], headers=KEY).json()
             assert job["state"] == "succeeded" and job["rows_done"] == 2, (job, log_path.read_text()[-3000:])
+            checks = httpx.get(f"{gateway}/v1/versions/checks", headers=KEY).json()
+            while checks["latest"] is None and time.monotonic() < deadline:
+                time.sleep(0.5)
+                checks = httpx.get(f"{gateway}/v1/versions/checks", headers=KEY).json()
+            latest = checks["latest"]
+            assert latest is not None and latest["ok"], (checks, log_path.read_text()[-3000:])
+            assert [v["label"] for v in latest["versions"]] == ["champion"] and latest["cases"] > 0
         finally:
             os.killpg(up.pid, signal.SIGINT)  # Ctrl-C reaches the whole group
             up.wait(timeout=30)
@@ -118,6 +126,7 @@ def test_just_up_serves_the_stack_and_ctrl_c_stops_everything(
     assert f"ui             http://127.0.0.1:{ui_port}  (listening on 127.0.0.1)" in printed
     assert f"local API key  {DEVELOPMENT_KEY}" in printed
     assert "worker.1" in printed and " ready." in printed
+    assert "beat.1" in printed and "beat: Starting" in printed
     for each in (port, gateway_port, ui_port):
         with pytest.raises(httpx.TransportError):
             httpx.get(f"http://127.0.0.1:{each}/healthz", timeout=2)

@@ -71,7 +71,7 @@ def _candidate(
 
 
 def _sentence(error: ServiceError) -> str:
-    return f"The check could not run: the {error}."
+    return f"the {error}"
 
 
 def _kept(store: CheckStore, run: CheckRun) -> CheckRun:

@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from onepipe.platform.schema.outputs import Outputs
-from onepipe.platform.versions.types import CheckedCase, CheckedVersion, CheckList, CheckSummary
+from onepipe.platform.versions.types import (
+    COULD_NOT_RUN,
+    CheckedCase,
+    CheckedVersion,
+    CheckList,
+    CheckSummary,
+)
 from ui_service import wording
 from ui_service.versions_view import moment
 from ui_service.views import output_titles
@@ -52,7 +58,8 @@ def check_view(listing: CheckList, output_schema: Mapping[str, Any]) -> CheckVie
             latest.changes,
         )
     ran = next((run for run in listing.history if run.ok), None)
-    why = f"The last check ({moment(latest.started_at)}) could not run. {latest.error or ''}".strip()
+    reason = (latest.error or "no reason was given.").removeprefix(COULD_NOT_RUN)
+    why = f"The last check, {moment(latest.started_at)}, could not run: {reason}"
     if ran is None:
         return CheckView("failed", why)
     return CheckView(

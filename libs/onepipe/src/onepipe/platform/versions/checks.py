@@ -25,6 +25,7 @@ from onepipe.platform.versions.evidence import (
 from onepipe.platform.versions.types import (
     CHALLENGER,
     CHAMPION,
+    COULD_NOT_RUN,
     CaseChange,
     CheckedCase,
     CheckedVersion,
@@ -70,15 +71,15 @@ def run_check(
     return run
 
 
-def failed_check(pipeline: str, error: str, started: datetime, seconds: float) -> CheckRun:
-    """A check that could not run, and why in one sentence."""
+def failed_check(pipeline: str, reason: str, started: datetime, seconds: float) -> CheckRun:
+    """A check that could not run, and why in one sentence ("The check could not run: <reason>.")."""
     return CheckRun(
         id=check_id(started),
         pipeline=pipeline,
         started_at=started,
         seconds=round(seconds, 3),
         ok=False,
-        error=error,
+        error=f"{COULD_NOT_RUN}{reason.rstrip('.')}.",
     )
 
 

@@ -118,6 +118,8 @@ class VersionList(BaseModel):
 
 # -- checks on a schedule (onepipe.platform.versions.checks) ---------------------------------------
 
+COULD_NOT_RUN = "The check could not run: "  # how the reason of a failed check starts
+
 
 class CheckedVersion(BaseModel):
     """One version's result in a check: how many cases it answers as expected, and which it does not."""
