@@ -630,7 +630,8 @@ def test_a_registry_that_does_not_answer_is_one_sentence_and_the_loaded_versions
         at = page()
     finally:
         store.write_bytes(intact)
-    assert not at.error and not at.exception
+    assert not at.exception
+    assert all(_plain(e.value).startswith(f"Must-pass case {MUST_PASS}") for e in at.error)  # the check's
     (down,) = _said(at.warning)
     assert down.startswith(f"The MLflow registry at {registry.location} does not answer: ")
     assert sorted(_table(at, "Aliases")["Version"]) == ["**v1**", "**v2**"]  # the ones the service holds
@@ -657,7 +658,8 @@ def test_without_a_registry_the_page_says_what_versions_need(
         ":green-badge[champion]"
     ]
     assert list(table["Loaded"]) == ["yes"]
-    assert not at.subheader or all(s.value == "Registered versions" for s in at.subheader)
+    assert [s.value for s in at.subheader] == ["Registered versions", "Scheduled checks"]
+    assert any(_plain(c.value).startswith("No scheduled check has run yet.") for c in at.caption)
 
 
 def test_with_the_gateway_down_the_page_is_one_sentence(
