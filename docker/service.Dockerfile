@@ -1,6 +1,7 @@
 # The four service images, one target each, from the repository root: gateway (the public
 # API, :8000), worker (Celery, no port), ui (Streamlit, :8501) and model (the internal API,
-# :8001: the only image with ML libraries, its pipeline's artifacts trained at build time).
+# :8001: the only image with the pipeline's ML libraries, its artifacts trained at build time);
+# and mlflow (:5000), the version registry's server: MLflow's own code, none of ours.
 # compose.yaml builds each with its target and arguments:
 #   PACKAGE       the workspace package the image installs (uv sync --package), alone
 #   MEMBERS       the source folders of the workspace members it installs (tests/stack/test_deploy_static.py
@@ -115,6 +116,22 @@ ENV STREAMLIT_SERVER_PORT=8501 \
 USER 10001:10001
 EXPOSE 8501
 CMD ["streamlit", "run", "services/ui/src/ui_service/app.py"]
+
+# --- mlflow: the version registry's server (tracking, model registry, web UI) ------------------
+FROM runtime AS mlflow
+# the store and the artifacts on the mlflow-data volume: a new named volume takes this folder's
+# owner, so the app user writes there
+RUN mkdir -p /data/mlflow && chown app:app /data/mlflow
+# no job runner: it serves MLflow's GenAI jobs (judges, evaluations), which a model registry never
+# submits, and costs a process of ~270 MB
+ENV MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false
+USER 10001:10001
+EXPOSE 5000
+# --serve-artifacts: the model service uploads and downloads artifacts through this server (no
+# shared folder, no object store). --allowed-hosts: MLflow refuses requests whose Host header is not
+# listed (DNS rebinding): its peers' name, and the loopback address the UI is published on.
+# --workers 2: each worker holds ~290 MB; MLflow's default (4) is sized for a busy tracking server.
+CMD ["mlflow", "server", "--backend-store-uri", "sqlite:////data/mlflow/mlflow.db", "--artifacts-destination", "/data/mlflow/artifacts", "--serve-artifacts", "--host", "0.0.0.0", "--port", "5000", "--workers", "2", "--allowed-hosts", "mlflow:5000,localhost:*,127.0.0.1:*"]
 
 # --- train: the model's artifacts, from data shipped inside installed packages (no download) ---
 FROM build AS train

@@ -40,6 +40,12 @@ COMPOSE = {
         "Host address the Docker stack publishes the UI on: it has no login, so loopback unless you "
         "put a login in front (docs/deploy.md); 0.0.0.0 publishes it on every interface.",
     ),
+    "MLFLOW_BIND": (
+        "127.0.0.1",
+        "Host address the Docker stack publishes the registry's web UI (the mlflow service) on: it has no "
+        "login and can move the champion, so loopback unless you put a login in front (docs/deploy.md).",
+    ),
+    "MLFLOW_PORT": ("5000", "Host port of the registry's web UI (the mlflow service) in the Docker stack."),
 }
 # The secrets the Docker stack needs: .env.example leaves them empty (compose refuses an empty
 # one; the services read empty as the default, so `just up` in development still works)
@@ -50,8 +56,8 @@ SECRETS = {
         "and paste the GATEWAY_API_KEYS='[...]' line it prints; several keys (the ui's too) go in one list.",
     ],
     "UI_API_KEY": [
-        "Required by the Docker stack: a key with the jobs and feedback scopes, the key line of",
-        "  uv run gateway new-key --name ui --scope jobs --scope feedback",
+        "Required by the Docker stack: a key with the jobs, feedback and versions scopes, the key line of",
+        "  uv run gateway new-key --name ui --scope jobs --scope feedback --scope versions",
         "(its entry goes into the GATEWAY_API_KEYS list above).",
     ],
 }

@@ -43,7 +43,11 @@ APPS = {
 }
 # services that run another one's image with a command of their own: service -> the image's target
 SAME_IMAGE = {"beat": "worker"}
-# the one Dockerfile of the four images, a target each
+# the version registry's server: MLflow's own command, no code or settings of ours (so no Procfile line)
+REGISTRY_SERVER = "mlflow"
+# every service compose builds, and the workspace package its image installs
+TARGETS = {name: package for name, (_, package, _) in APPS.items()} | {REGISTRY_SERVER: "mlflow-server"}
+# the one Dockerfile of the images, a target each
 DOCKERFILE = ROOT / "docker" / "service.Dockerfile"
 PROCFILE_PREFIX = "uv run --frozen --no-sync "
 # variables a service reads that compose may leave to the settings' defaults (none so far)
@@ -81,6 +85,8 @@ FRAMEWORK_PREFIXES = {"ui": "STREAMLIT_"}
 REQUIRED_SECRETS = {"gateway": "GATEWAY_API_KEYS", "ui": "UI_API_KEY"}
 INTERNAL_ONLY = ["model", "redis"]
 PUBLISHED = {"gateway": 8000, "ui": 8501}
+# where the mlflow service keeps its store and the versions' artifacts (its volume's mount point)
+MLFLOW_DATA = "/data/mlflow"
 ML_LIBRARIES = {
     "scikit-learn",
     "scipy",
@@ -319,8 +325,8 @@ def test_compose_has_no_obsolete_version_key() -> None:
 
 def test_compose_builds_each_app_from_the_repository_root_with_the_one_dockerfile() -> None:
     services = _services()
-    assert {name for name, service in services.items() if "build" in service} == set(APPS)
-    for name, (_, package, _) in APPS.items():
+    assert {name for name, service in services.items() if "build" in service} == set(TARGETS)
+    for name, package in TARGETS.items():
         build = services[name]["build"]
         assert build["context"] == ".", name
         assert ROOT / build["dockerfile"] == DOCKERFILE, name
@@ -333,16 +339,17 @@ def test_compose_builds_each_app_from_the_repository_root_with_the_one_dockerfil
     assert not sorted(ROOT.glob("services/*/*Dockerfile*")), "services/ should hold no Dockerfile"
 
 
-@pytest.mark.parametrize("name", sorted(APPS))
+@pytest.mark.parametrize("name", sorted(TARGETS))
 def test_compose_copies_the_sources_of_the_members_the_package_installs(name: str) -> None:
-    """MEMBERS, the folders the image copies, are the workspace members in its package's closure."""
+    """MEMBERS, the folders the image copies, are the workspace members in its package's closure
+    (a virtual member, the mlflow server's, is its pyproject.toml alone)."""
     lock = tomllib.loads((ROOT / "uv.lock").read_text())
     folders = {
-        entry["name"]: entry["source"]["editable"]
+        entry["name"]: entry["source"].get("editable") or entry["source"]["virtual"]
         for entry in lock["package"]
-        if "editable" in entry["source"]
+        if {"editable", "virtual"} & set(entry["source"])
     }
-    expected = sorted(folders[member] for member in _lock_closure(APPS[name][1]) if member in folders)
+    expected = sorted(folders[member] for member in _lock_closure(TARGETS[name]) if member in folders)
     assert sorted(_build_args(name)["MEMBERS"].split()) == expected, name
 
 
@@ -365,6 +372,7 @@ def test_healthchecks_probe_readiness() -> None:
     assert "inspect ping" in probe("worker") and "$$HOSTNAME" in probe("worker")
     assert "/tmp/onepipe-beat-schedule.alive" in probe("beat")  # batch_worker.celery_app.HeartbeatScheduler
     assert "redis-cli ping" in probe("redis")
+    assert "127.0.0.1:5000/health" in probe("mlflow")
 
 
 def test_every_dependency_waits_until_healthy() -> None:
@@ -404,13 +412,50 @@ def _bound_address(port: object) -> str:
     return parts[0] if len(parts) == 3 else ""
 
 
-@pytest.mark.parametrize("name", ["ui", "flower"])
-def test_services_without_a_login_are_published_on_loopback_only(name: str) -> None:
-    """The UI (which holds a key that runs jobs) and Flower have no login: loopback unless told otherwise."""
+@pytest.mark.parametrize(("name", "bind"), [("ui", "UI_BIND"), ("flower", None), ("mlflow", "MLFLOW_BIND")])
+def test_services_without_a_login_are_published_on_loopback_only(name: str, bind: str | None) -> None:
+    """The UI (which holds a key that runs jobs), Flower and MLflow's UI (which moves the champion)
+    have no login: loopback unless told otherwise."""
     ports = _services()[name]["ports"]
     assert ports and all(_bound_address(port) == "127.0.0.1" for port in ports), ports
-    if name == "ui":
-        assert all(str(port).startswith("${UI_BIND:-127.0.0.1}:") for port in ports), ports
+    if bind:
+        assert all(str(port).startswith(f"${{{bind}:-127.0.0.1}}:") for port in ports), ports
+
+
+def test_the_model_service_registers_in_the_mlflow_service_on_the_internal_network() -> None:
+    compose = _compose()
+    services, networks = compose["services"], compose.get("networks") or {}
+    mlflow, model = services[REGISTRY_SERVER], services["model"]
+    command = _command(mlflow)
+    port = command[command.index("--port") + 1]
+    assert command[:2] == ["mlflow", "server"] and command[command.index("--host") + 1] == "0.0.0.0"
+    assert _environment(model)["MODEL_REGISTRY"] == f"http://{REGISTRY_SERVER}:{port}"
+    assert model["depends_on"][REGISTRY_SERVER] == {"condition": "service_healthy"}
+    # MLflow refuses a Host header it does not list: the name its peers use must be there
+    assert f"{REGISTRY_SERVER}:{port}" in command[command.index("--allowed-hosts") + 1].split(",")
+    # its peers reach it on the internal network; its UI's port is on a network of its own, not public
+    internal = {n for n, spec in networks.items() if (spec or {}).get("internal")}
+    on = set(_networks(mlflow))
+    assert internal & on and "public" not in on, on
+    (own,) = on - internal
+    assert not (networks.get(own) or {}).get("internal"), f"{own} is internal: it would publish no port"
+    assert [name for name, service in services.items() if own in _networks(service)] == [REGISTRY_SERVER]
+    assert [target for _, target in _ports(mlflow)] == [int(port)]
+
+
+def test_the_mlflow_store_and_artifacts_are_on_a_volume_the_app_user_owns() -> None:
+    compose = _compose()
+    mlflow = compose["services"][REGISTRY_SERVER]
+    mounts = [str(volume).split(":") for volume in mlflow.get("volumes") or []]
+    assert [m[:2] for m in mounts] == [["mlflow-data", MLFLOW_DATA]]
+    assert "mlflow-data" in (compose.get("volumes") or {})
+    command = _command(mlflow)
+    assert command[command.index("--backend-store-uri") + 1] == f"sqlite:///{MLFLOW_DATA}/mlflow.db"
+    assert command[command.index("--artifacts-destination") + 1].startswith(f"{MLFLOW_DATA}/")
+    assert "--serve-artifacts" in command  # the model service has no path to the volume: it goes through
+    # a new named volume takes the image's folder with its owner: the app user's, so the server writes
+    runs = [a for k, a in _stages()[REGISTRY_SERVER][1] if k == "RUN"]
+    assert runs == [f"mkdir -p {MLFLOW_DATA} && chown app:app {MLFLOW_DATA}"], runs
 
 
 def test_no_container_names_and_the_worker_scales() -> None:
@@ -486,7 +531,7 @@ def test_compose_command_is_the_procfile_command(name: str) -> None:
     assert _command(_services()[name]) == procfile[name]
 
 
-@pytest.mark.parametrize("name", sorted(set(APPS) - set(SAME_IMAGE)))
+@pytest.mark.parametrize("name", sorted(set(TARGETS) - set(SAME_IMAGE)))
 def test_image_cmd_is_the_compose_command(name: str) -> None:
     commands = [arguments for keyword, arguments in _image(name) if keyword == "CMD"]
     assert commands, f"{name}: the image has no CMD"
@@ -551,14 +596,14 @@ def test_no_target_builds_another_ones_expensive_steps() -> None:
     """The classic builder runs every stage above the target: the light targets come before the
     model's training, and none of the targets installs or trains anything itself."""
     order = list(_stages())
-    for name in ["gateway", "worker", "ui"]:
+    for name in ["gateway", "worker", "ui", REGISTRY_SERVER]:
         assert order.index(name) < order.index("train"), f"building {name} would train the model"
-    for name in APPS:
+    for name in TARGETS:
         runs = [a for k, a in _stages()[SAME_IMAGE.get(name, name)][1] if k == "RUN"]
         assert all(run.startswith("mkdir ") for run in runs), f"{name}: {runs}"
 
 
-@pytest.mark.parametrize("name", sorted(APPS))
+@pytest.mark.parametrize("name", sorted(TARGETS))
 def test_image_has_only_the_venv_and_runs_as_a_numeric_non_root_user(name: str) -> None:
     image = _image(SAME_IMAGE.get(name, name))
     # compose passes the same bases on, with the same defaults, so a user can swap them
@@ -656,9 +701,10 @@ def test_image_venv_has_every_module_the_service_imports(name: str, tmp_path: Pa
     for member in members:
         (tmp_path / member).mkdir(parents=True)
         shutil.copy(ROOT / member / "pyproject.toml", tmp_path / member)
-        shutil.copytree(
-            ROOT / member / "src", tmp_path / member / "src", ignore=shutil.ignore_patterns("__pycache__")
-        )
+        if (ROOT / member / "src").is_dir():  # a virtual member (the mlflow server's) has no code
+            shutil.copytree(
+                ROOT / member / "src", tmp_path / member / "src", ignore=shutil.ignore_patterns("__pycache__")
+            )
     for file in ["uv.lock", "pyproject.toml"]:
         shutil.copy(ROOT / file, tmp_path)
     venv = tmp_path / "venv"
@@ -702,6 +748,21 @@ def test_light_images_carry_no_ml_libraries(package: str) -> None:
     closure = _lock_closure(package)
     assert package in closure and "onepipe" in closure
     assert not closure & ML_LIBRARIES, f"{package} pulls in {sorted(closure & ML_LIBRARIES)}"
+
+
+def test_only_the_mlflow_image_has_the_mlflow_server_and_its_client_is_the_same_release() -> None:
+    """The model service has MLflow's client alone (mlflow-skinny); the server, its UI and their
+    dependencies (Flask, pandas, scikit-learn...) are the mlflow image's, whose pin makes the client the
+    server's own release."""
+    assert "mlflow" not in _lock_closure("model-service")
+    assert "mlflow-skinny" in _lock_closure("model-service")
+    for light in ("gateway", "batch-worker", "ui-service"):
+        assert not {"mlflow", "mlflow-skinny"} & _lock_closure(light), light
+    server = _lock_closure(TARGETS[REGISTRY_SERVER])
+    assert {"mlflow", "mlflow-skinny"} <= server and not {"onepipe", "review-triage"} & server
+    lock = tomllib.loads((ROOT / "uv.lock").read_text())
+    versions = {e["name"]: e["version"] for e in lock["package"] if e["name"].startswith("mlflow")}
+    assert versions["mlflow"] == versions["mlflow-skinny"], versions
 
 
 def test_the_model_image_gets_its_ml_libraries_from_the_pipeline_it_is_built_with() -> None:
