@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from gateway.deps import ANY_KEY, VERSIONS, AdmittedRoute, GatewayDep
 from gateway.routes.responses import AUTHENTICATED, MODEL_SERVICE, problems
-from onepipe.platform.versions.types import PromotionRequest, VersionList
+from onepipe.platform.versions.types import PromotionRequest, ShadowSummary, VersionList
 
 router = APIRouter(prefix="/v1/versions", tags=["versions"], route_class=AdmittedRoute)
 
@@ -18,6 +19,25 @@ async def versions(who: ANY_KEY, gateway: GatewayDep) -> dict[str, Any]:
     """The registered versions, newest first: aliases (champion, challenger, previous), held-out scores,
     when each was trained, which are loaded; and the evidence of the last promotion."""
     return await gateway.versions()
+
+
+@router.get(
+    "/shadow", response_model=ShadowSummary, responses=problems(*AUTHENTICATED, 403, 422, *MODEL_SERVICE)
+)
+async def shadow(
+    who: VERSIONS,
+    gateway: GatewayDep,
+    since: Annotated[
+        datetime | None,
+        Query(description="ISO 8601 time (UTC unless it says); default: the pair's first record."),
+    ] = None,
+) -> ShadowSummary:
+    """What shadowing live traffic to the challenger found (`versions` scope: it shows callers' inputs):
+    requests shadowed, failed and skipped, agreement per output field, the changed answers with their
+    inputs (newest first), each version's latency; for the current champion and challenger."""
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    return await gateway.shadow_summary(since)
 
 
 @router.post("/promote", responses=problems(*AUTHENTICATED, 403, 409, 422, *MODEL_SERVICE))
