@@ -132,6 +132,7 @@ class FileShadowStore:
         self.segment = max(1, record_max // SEGMENTS)
         self.writer = uuid.uuid4().hex[:8]  # one per process: no two processes append to one file
         self.files: list[tuple[str, int]] = []  # this writer's files, oldest first, with their records
+        self.written = 0  # files this writer started
         self._lock = threading.Lock()
         self.kept = (
             f"the last {hours} hours, at most {record_max} records per gateway process "
@@ -150,7 +151,8 @@ class FileShadowStore:
                 or self.files[-1][1] >= self.segment
                 or not _name(self.files[-1][0]).startswith(hour)
             ):
-                self.files.append((f"{self.folder}/{hour}-{self.writer}-{len(self.files):06d}.jsonl", 0))
+                self.written += 1  # never reused: a dropped file's name would take new records
+                self.files.append((f"{self.folder}/{hour}-{self.writer}-{self.written:06d}.jsonl", 0))
                 self._drop_old_hours(at)
             path, count = self.files[-1]
             with self.fs.open(path, "ab") as handle:
