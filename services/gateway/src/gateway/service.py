@@ -159,6 +159,7 @@ class Gateway:
         except ServiceError as error:
             raise _problem(error, PROMOTION_TIMEOUT_S) from None
         self._info = None  # the champion may have changed: describe it afresh
+        self.shadow.forget()  # and the challenger: shadow nothing until it is known again
         return found
 
     async def _shadow_evidence(self) -> dict[str, Any] | None:

@@ -63,6 +63,11 @@ class Shadow:
         self.challenger = ready.get("challenger")
         self._learnt_at = time.monotonic()
 
+    def forget(self) -> None:
+        """Drop the known challenger (the aliases moved): it is asked for again with the next predict."""
+        self.challenger = None
+        self._learnt_at = -CHALLENGER_TTL_S
+
     def store(self) -> ShadowStore | None:
         """The record's store, once the pipeline's name is known."""
         if self._store is None and self.pipeline:
