@@ -10,7 +10,8 @@ started here (a private Redis, the model service, the gateway, a batch worker):
 - batch jobs of each --job-rows size, with and without a compared flag set, and the
   peak memory of the worker and the model service during each;
 - the model service's start: seconds from launch to ready;
-- the champion's speed with a challenger loaded beside it, against alone (benchmarks/versions.py).
+- the champion's speed with a challenger loaded beside it, against alone (benchmarks/versions.py);
+- the gateway's callers with shadow traffic at rates 0, 1 and 0.1 (benchmarks/shadow.py).
 
 Each figure is the median of --runs runs. Writes test-output/bench.json and
 test-output/bench.md; docs/performance.md keeps the latest results.
@@ -35,7 +36,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks import load, versions
+from benchmarks import load, shadow, versions
 from benchmarks.memory import PeakMemory
 from gateway.auth import hash_key
 from model_service.settings import Settings
@@ -371,6 +372,14 @@ def main() -> None:
     )
     figures |= {"challenger": cost} if cost else {}
     figures["ratios"] = ratios(figures) | (versions.ratios(cost, CONCURRENCY) if cost else {})
+    # the caller's cost of shadow traffic at rates 0, 1 and 0.1 (docs/versions.md#shadow-traffic)
+    measure = lambda url, headers: http(url, inputs, {}, args, **headers)  # noqa: E731
+    if found := shadow.shadow_cost(pipeline, artifacts / pipeline.name, model_env, inputs, measure):
+        plain = figures["flag_sets"]["default flags"]["gateway"]
+        figures["shadow"], figures["ratios"] = (
+            found,
+            figures["ratios"] | shadow.ratios(found, CONCURRENCY, plain),
+        )
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "bench.json").write_text(json.dumps(figures, indent=2) + "\n")
     (args.output / "bench.md").write_text(markdown(figures))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -13,6 +14,9 @@ from onepipe import ArtifactsError, LoadedPipeline
 from onepipe_harness.processes import ROOT, RedisServer, ServiceProcess, free_port, model_service
 from review_triage.pipeline import pipeline as example
 from tests import rich_pipeline, tiny_pipeline
+
+if TYPE_CHECKING:
+    from onepipe.platform.versions.registry import Registry
 
 # a model service built in a test serves the artifacts folder alone unless the test gives a registry
 # (never the checkout's data/registry); processes started by the harness get the same
@@ -84,3 +88,46 @@ def rich_service(rich_artifacts: Path) -> Iterator[ServiceProcess]:
     env = {"MODEL_PIPELINE": RICH_PIPELINE, "MODEL_ARTIFACTS_DIR": str(rich_artifacts.parent)}
     with model_service(free_port(), **env) as process:
         yield process
+
+
+# -- registries with versions of the example (docs/versions.md) ------------------------------------------
+
+MINILM = {"classifier": "minilm"}
+
+
+@pytest.fixture(scope="session")
+def empty_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An embedded registry with its tables made (MLflow's migrations take seconds: once per run)."""
+    from onepipe.platform.versions.registry import Registry  # MLflow: imported by the tests that use it
+
+    folder = tmp_path_factory.mktemp("registry-template") / "registry"
+    Registry(str(folder), folder.parent / "cache").aliases(example.name)
+    return folder
+
+
+@pytest.fixture
+def registry(empty_registry: Path, tmp_path: Path) -> Registry:
+    """A fresh embedded registry of the test's own."""
+    from onepipe.platform.versions.registry import Registry
+
+    folder = tmp_path / "registry"
+    shutil.copytree(empty_registry, folder)
+    return Registry(str(folder), tmp_path / "cache")
+
+
+@pytest.fixture
+def two_versions(registry: Registry, example_pipeline: LoadedPipeline[Any, Any, Any]) -> Registry:
+    """v1 the example as trained (champion), v2 the same artifacts with classifier=minilm (challenger)."""
+    registry.register(example, EXAMPLE_ARTIFACTS, {})
+    registry.register(example, EXAMPLE_ARTIFACTS, MINILM, alias="challenger")
+    return registry
+
+
+def registry_env(registry: Registry, tmp_path: Path) -> dict[str, str]:
+    """A model service's settings to serve the versions of `registry`, polled every half second."""
+    return {
+        "MODEL_ARTIFACTS_DIR": str(EXAMPLE_ARTIFACTS.parent),
+        "MODEL_REGISTRY": registry.location,
+        "MODEL_VERSIONS_CACHE": str(tmp_path / "service-cache"),
+        "MODEL_REGISTRY_POLL_SECONDS": "0.5",
+    }

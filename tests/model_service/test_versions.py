@@ -33,50 +33,16 @@ from onepipe_harness.processes import (
     model_service,
 )
 from review_triage.pipeline import pipeline as example
-from tests.conftest import EXAMPLE_ARTIFACTS, example_labels
+from tests.conftest import EXAMPLE_ARTIFACTS, MINILM, example_labels, registry_env
 from tests.stacks import KEYS, Stack, as_key, keys_env, stack
 
 Loaded = LoadedPipeline[Any, Any, Any]
-MINILM = {"classifier": "minilm"}
 TEXTS = [
     "A gorgeous, moving film with a cast at the top of its game.",
     "Dull, overlong and badly acted; I left halfway.",
     "A retired detective returns to his home town to solve one last case.",
     "Not bad.",
 ]
-
-
-@pytest.fixture(scope="session")
-def empty_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An embedded registry with its tables made (MLflow's migrations take seconds: once per run)."""
-    folder = tmp_path_factory.mktemp("registry-template") / "registry"
-    Registry(str(folder), folder.parent / "cache").aliases(example.name)
-    return folder
-
-
-@pytest.fixture
-def registry(empty_registry: Path, tmp_path: Path) -> Registry:
-    """A fresh embedded registry of the test's own."""
-    folder = tmp_path / "registry"
-    shutil.copytree(empty_registry, folder)
-    return Registry(str(folder), tmp_path / "cache")
-
-
-@pytest.fixture
-def two_versions(registry: Registry, example_pipeline: Loaded) -> Registry:
-    """v1 the example as trained (champion), v2 the same artifacts with classifier=minilm (challenger)."""
-    registry.register(example, EXAMPLE_ARTIFACTS, {})
-    registry.register(example, EXAMPLE_ARTIFACTS, MINILM, alias="challenger")
-    return registry
-
-
-def _service_env(registry: Registry, tmp_path: Path) -> dict[str, str]:
-    return {
-        "MODEL_ARTIFACTS_DIR": str(EXAMPLE_ARTIFACTS.parent),
-        "MODEL_REGISTRY": registry.location,
-        "MODEL_VERSIONS_CACHE": str(tmp_path / "service-cache"),
-        "MODEL_REGISTRY_POLL_SECONDS": "0.5",
-    }
 
 
 def _predict(url: str, version: str | None = None, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -273,7 +239,7 @@ def test_just_train_registers_and_sets_the_challenger(empty_registry: Path, tmp_
 @pytest.fixture
 def versions_service(two_versions: Registry, tmp_path: Path) -> Iterator[ServiceProcess]:
     """A model service on the registry with v1 champion and v2 challenger."""
-    with model_service(free_port(), **_service_env(two_versions, tmp_path)) as process:
+    with model_service(free_port(), **registry_env(two_versions, tmp_path)) as process:
         yield process
 
 
@@ -436,7 +402,7 @@ def test_just_promote_refuses_a_broken_must_pass_case_and_records_a_forced_one(
 ) -> None:
     env = {
         **os.environ,
-        **_service_env(two_versions, tmp_path),
+        **registry_env(two_versions, tmp_path),
         "MODEL_CASES_DIR": str(_library(tmp_path / "cases", must_pass=True)),
         "COLUMNS": "200",  # rich wraps at the terminal's width: one line per message here
     }
@@ -473,7 +439,7 @@ def test_just_promote_refuses_a_broken_must_pass_case_and_records_a_forced_one(
 
 def test_the_model_service_promotes_through_its_own_batchers(two_versions: Registry, tmp_path: Path) -> None:
     env = {
-        **_service_env(two_versions, tmp_path),
+        **registry_env(two_versions, tmp_path),
         "MODEL_CASES_DIR": str(_library(tmp_path / "c", must_pass=True)),
     }
     v1, v2 = (two_versions.resolve(example.name, ref).version for ref in ("v1", "v2"))
@@ -521,7 +487,7 @@ def test_the_gateway_lists_versions_and_only_the_versions_scope_chooses_or_moves
         "REDIS_URL": redis_server.url(12),
     }
     service_env = {
-        **_service_env(two_versions, tmp_path),
+        **registry_env(two_versions, tmp_path),
         "MODEL_CASES_DIR": str(_library(tmp_path / "c", must_pass=False)),
     }
     v1, v2 = (two_versions.resolve(example.name, ref).version for ref in ("v1", "v2"))
@@ -603,7 +569,7 @@ class JobStack:
 @pytest.fixture
 def job_stack(two_versions: Registry, tmp_path: Path, redis_server: RedisServer) -> Iterator[JobStack]:
     with (
-        model_service(free_port(), **_service_env(two_versions, tmp_path)) as service,
+        model_service(free_port(), **registry_env(two_versions, tmp_path)) as service,
         stack(service.url, tmp_path, redis_server.url(11)) as started,
     ):
         yield JobStack(service, started, KEYS["release"])

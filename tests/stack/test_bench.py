@@ -43,11 +43,16 @@ def test_a_short_bench_writes_every_figure_and_ratio(
         assert measured_job["worker_peak_mib"] > 20 and measured_job["model_peak_mib"] > 20
     # five per flag set, a job's each, the worker's and the model service's memory, four for the
     # start (two processes, one, the pipeline's own import and load, and start over that), and two for
-    # the champion with a challenger loaded against alone
-    assert len(figures["ratios"]) == 15
+    # the champion with a challenger loaded against alone, and five for shadow traffic (off against the
+    # gateway without a challenger at c1 and c32, rate 1 at c1 and c32, rate 0.1 at c32)
+    assert len(figures["ratios"]) == 20
     challenger = figures["challenger"]
     assert challenger["challenger_flags"] == {"classifier": "minilm"}  # the example's first flag, changed
     assert set(challenger) == {"challenger_flags", "champion alone", "champion with a challenger"}
+    shadowed = figures["shadow"]
+    assert shadowed["challenger_flags"] == {"neighbours": 4}  # the example's first numeric flag, moved
+    assert set(shadowed) == {"challenger_flags", "shadow 0", "shadow 1", "shadow 0.1"}
+    assert shadowed["shadow 0"]["record"]["requests"] == 0 and shadowed["shadow 1"]["record"]["requests"] > 0
     assert figures["start_seconds"] > 0 and figures["load_alone_seconds"] > 0
     assert all(isinstance(v, float) and math.isfinite(v) for v in figures["ratios"].values())
     # ratios are positive; the latency over in-process is a difference, which a short, loaded run may

@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 from pydantic_core import PydanticCustomError
+from redis.exceptions import RedisError
 
 from gateway.auth import Caller, KeyRing
 from gateway.queue import queue_state
 from gateway.settings import Settings
+from gateway.shadow import Shadow
 from onepipe import PipelineInfo, Problem
 from onepipe.platform.http.client import (
     AsyncModelServiceClient,
@@ -28,6 +31,7 @@ from onepipe.platform.http.envelopes import REQUEST_ID_HEADER, VERSION_DESCRIPTI
 from onepipe.platform.http.server import ProblemError
 from onepipe.platform.logs import request_id_var
 from onepipe.platform.schema.values import json_type_words as _json_kind
+from onepipe.platform.versions.types import ShadowSummary
 
 log = logging.getLogger("gateway")
 # a problem's own members; any other is an extension (RFC 9457) passed on to the caller
@@ -85,13 +89,21 @@ class Gateway:
         self._info: PipelineInfo | None = None
         self._info_at = 0.0
         self._name: str | None = None
+        self.shadow = Shadow(settings)
 
     async def close(self) -> None:
-        """Close the model-service connections."""
+        """Close the model-service connections (and the shadow calls' and record's)."""
+        await self.shadow.close()
         await self.client.aclose()
 
     async def predict(self, body: PublicPredictRequest, caller: Caller) -> RawPredictAnswer:
         """Outputs for the caller's inputs, as the model service sent them (passed on unparsed)."""
+        return (await self.predict_timed(body, caller))[0]
+
+    async def predict_timed(
+        self, body: PublicPredictRequest, caller: Caller
+    ) -> tuple[RawPredictAnswer, float]:
+        """As `predict`, with the milliseconds the model service took to answer, as measured here."""
         inputs = body.inputs if isinstance(body.inputs, list) else [body.inputs]
         limit = self.settings.max_inputs
         if len(inputs) > limit:
@@ -105,15 +117,31 @@ class Gateway:
             KeyRing.require(caller, "debug")
         if body.version is not None:
             KeyRing.require(caller, "versions")
+        started = time.perf_counter()
         try:
             result = await self.client.predict_raw(
                 inputs, body.flags, body.debug, request_id=request_id_var.get(), version=body.version
             )
         except ServiceError as error:
             raise _problem(error, self.settings.model_timeout) from None
+        took = (time.perf_counter() - started) * 1000
         if self._info is not None and self._info.version != result.version:
             self._info = None  # the pipeline changed under us: describe it afresh
-        return result
+        return result, took
+
+    async def shadow_summary(self, since: datetime | None) -> ShadowSummary:
+        """What shadowing to the challenger found since `since` (docs/versions.md#shadow-traffic)."""
+        info = await self.pipeline()
+        try:
+            return await self.shadow.summary(info.output_schema, since)
+        except (OSError, RedisError) as error:
+            log.warning("the shadow record cannot be read: %s", error)
+            raise ProblemError(
+                503,
+                "Shadow record unavailable",
+                "the shadow record's store did not answer; retry later",
+                headers={"Retry-After": RETRY_AFTER},
+            ) from None
 
     async def versions(self) -> dict[str, Any]:
         """The registered versions, their aliases and scores, as the model service lists them."""
@@ -125,12 +153,23 @@ class Gateway:
     async def change_versions(self, action: str, body: dict[str, Any], caller: Caller) -> dict[str, Any]:
         """Promote or roll back at the model service; who asked is recorded with a forced promotion."""
         headers = {"X-Caller": caller.name, REQUEST_ID_HEADER: request_id_var.get()}
+        if action == "promote":
+            body = {**body, "shadow": await self._shadow_evidence()}
         try:
             found = await self.client.version_change(action, body, headers, PROMOTION_TIMEOUT_S)
         except ServiceError as error:
             raise _problem(error, PROMOTION_TIMEOUT_S) from None
         self._info = None  # the champion may have changed: describe it afresh
+        self.shadow.forget()  # and the challenger: shadow nothing until it is known again
         return found
+
+    async def _shadow_evidence(self) -> dict[str, Any] | None:
+        """The shadow record of this champion and challenger, for a promotion's evidence; None if unread."""
+        try:
+            summary = await self.shadow_summary(None)
+        except ProblemError:
+            return None
+        return summary.model_dump(mode="json") if summary.challenger is not None else None
 
     async def pipeline(self) -> PipelineInfo:
         """The pipeline's description (cached briefly)."""
@@ -169,6 +208,7 @@ class Gateway:
             raise _problem(model, self.settings.model_timeout) from None
         if isinstance(model, BaseException):
             raise model
+        self.shadow.learn(model)  # the challenger, known without a call of its own
         if isinstance(queue, BaseException):  # queue_state answers every failure; this is a bug
             raise queue
         usable = not queue.startswith("unavailable")

@@ -83,5 +83,34 @@ class Settings(ServiceSettings):
             "workers' sweep would run a queued job."
         ),
     )
+    shadow_rate: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Share of champion predict requests (those naming no version) sent again to the challenger after "
+            "the caller is answered, and recorded (docs/versions.md#shadow-traffic); 0: none."
+        ),
+    )
+    shadow_max_in_flight: int = Field(
+        8,
+        ge=1,
+        description=(
+            "Shadow calls under way at once per gateway process; a sampled request over it is skipped "
+            "and counted."
+        ),
+    )
+    shadow_timeout: float = Field(
+        10.0, gt=0, description="Seconds a shadow call waits for the challenger before it counts as failed."
+    )
+    shadow_record_max: int = Field(
+        10000,
+        ge=10,
+        description="Shadow records kept (about; the oldest drop): a capped Redis stream, or per gateway "
+        "process in files under the storage root without Redis.",
+    )
+    shadow_hours: int = Field(
+        24, ge=1, description="Hours of shadow record files kept under the storage root (without Redis)."
+    )
     cors_origins: list[str] = Field(default_factory=list, description="JSON list of origins allowed by CORS.")
     log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING or ERROR.")

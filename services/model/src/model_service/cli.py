@@ -12,6 +12,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.panel import Panel
@@ -24,12 +25,13 @@ from model_service.promotion import promote as promote_version
 from model_service.service import ModelService
 from model_service.settings import Settings
 from model_service.tables import versions_table
-from onepipe import ArtifactsError, PipelineDefinitionError, PipelineInputError, Trace
+from onepipe import ArtifactsError, Pipeline, PipelineDefinitionError, PipelineInputError, Trace
 from onepipe.platform.loading import import_pipeline
 from onepipe.platform.settings import load_settings
-from onepipe.platform.versions.evidence import candidate_of, gather_evidence, held_out_of
+from onepipe.platform.versions.evidence import candidate_of, gather_evidence, held_out_of, with_shadow
 from onepipe.platform.versions.registry import Registry, RegistryError, UnknownVersionError
-from onepipe.platform.versions.types import CHALLENGER, CHAMPION, PromotionRequest
+from onepipe.platform.versions.shadow import ShadowSource, read_summary
+from onepipe.platform.versions.types import CHALLENGER, CHAMPION, PromotionRequest, ShadowSummary
 
 app = typer.Typer(help="The pipeline from the command line.", no_args_is_help=True, add_completion=False)
 T = TypeVar("T")
@@ -112,6 +114,7 @@ def promote(
         evidence = gather_evidence(
             champion, challenger, cases, held_out_of(pipeline), held_out_rows=held_out_rows
         )
+    evidence = with_shadow(evidence, _shadow(pipeline, champion.version, challenger.version))
     evidence = overridden(evidence, request, by=os.environ.get("USER"))
     console.print(evidence_table(evidence))
     if not evidence.may_promote:
@@ -123,6 +126,20 @@ def promote(
         f"[green]v{done.champion} is champion[/green]; v{done.previous} is previous (`just rollback` brings "
         "it back). Every model service process serves it within MODEL_REGISTRY_POLL_SECONDS."
     )
+
+
+def _shadow(pipeline: Pipeline[Any, Any, Any], champion: str, challenger: str) -> ShadowSummary | None:
+    """The gateway's shadow record of these two versions (REDIS_URL, STORAGE_URL), or None with a note why."""
+    try:
+        found = read_summary(
+            pipeline.name, pipeline.output_model.model_json_schema(), champion, challenger, ShadowSource()
+        )
+    except (OSError, RedisError) as error:
+        console.print(f"[yellow]the shadow record could not be read ({escape(str(error))})[/yellow]")
+        return None
+    if found is None:
+        console.print("no shadow record of these two versions (GATEWAY_SHADOW_RATE was 0, or it dropped)")
+    return found
 
 
 @app.command()

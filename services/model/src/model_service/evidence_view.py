@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from onepipe.platform.versions.evidence import ACCURACY, CaseVerdict, Evidence, HeldOutScore, VersionRef
+from onepipe.platform.versions.types import ShadowSummary
 
 NOTE_CHARS = 60
 
@@ -27,6 +28,7 @@ def evidence_table(evidence: Evidence) -> Group:
         *([changed_table(evidence.broken, "Broken")] if evidence.broken else []),
         *([changed_table(evidence.fixed, "Fixed")] if evidence.fixed else []),
         held_out_table(evidence.held_out, evidence.held_out_note),
+        *([shadow_table(evidence.shadow)] if evidence.shadow else []),
         verdict_panel(evidence),
     )
 
@@ -82,6 +84,27 @@ def held_out_table(scores: Sequence[HeldOutScore], note: str) -> Table:
             f"[{style}]{score.difference:+.4f} ({score.low:+.4f} to {score.high:+.4f})[/{style}]",
             f"{score.rows:,}",
         )
+    return table
+
+
+def shadow_table(shadow: ShadowSummary) -> Table:
+    """Live traffic shadowed to the challenger: how often each output field agreed, and each latency."""
+    since = f"{shadow.since:%Y-%m-%d %H:%M} UTC" if shadow.since else "its start"
+    latency = ", ".join(
+        f"{name} p50 {seen.p50_ms:.1f} ms, p95 {seen.p95_ms:.1f} ms"
+        for name, seen in shadow.latency.items()
+        if seen.p50_ms is not None and seen.p95_ms is not None
+    )
+    caption = (
+        f"{shadow.requests:,} requests shadowed since {since}: {shadow.rows:,} rows compared, "
+        f"{shadow.rows_changed:,} changed; {shadow.failed:,} failed, {shadow.skipped:,} skipped. {latency}"
+    )
+    table = Table(title="Shadow traffic", caption=escape(caption))
+    for column in ("field", "agreeing", "compared", "share"):
+        table.add_column(column, justify="left" if column == "field" else "right")
+    for field in shadow.agreement:
+        share = f"{field.share:.4f}" if field.share is not None else "-"
+        table.add_row(field.field, f"{field.agreeing:,}", f"{field.compared:,}", share)
     return table
 
 

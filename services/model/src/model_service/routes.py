@@ -18,7 +18,7 @@ from onepipe.platform.cases import CaseLibrary
 from onepipe.platform.http.apidocs import problems
 from onepipe.platform.http.envelopes import VERSION_HEADER, PredictRequest, PredictResponse
 from onepipe.platform.http.server import metrics_response, predict_response
-from onepipe.platform.versions.types import CHALLENGER, PromotionRequest, VersionList
+from onepipe.platform.versions.types import CHALLENGER, PromotionOrder, VersionList
 
 # who asked for a promotion, as the gateway names the caller's key (recorded when it is forced)
 CALLER_HEADER = "X-Caller"
@@ -65,7 +65,7 @@ async def versions(request: Request) -> VersionList:
     return await service_of(request.app).versions()
 
 
-async def promote(body: PromotionRequest, request: Request) -> Promotion:
+async def promote(body: PromotionOrder, request: Request) -> Promotion:
     """The evidence on champion and challenger; refused (409, with it), or the challenger made champion."""
     return await service_of(request.app).promote(body, request.headers.get(CALLER_HEADER))
 

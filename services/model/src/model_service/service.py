@@ -17,12 +17,12 @@ from onepipe import ArtifactsError, LoadedPipeline, Pipeline, PipelineInfo, Prob
 from onepipe.platform.cases import CaseLibrary, CasesFileError
 from onepipe.platform.http.envelopes import PredictRequest, PredictResponse
 from onepipe.platform.http.server import ProblemError
-from onepipe.platform.versions.evidence import Candidate, gather_evidence, held_out_of
+from onepipe.platform.versions.evidence import Candidate, gather_evidence, held_out_of, with_shadow
 from onepipe.platform.versions.registry import Registry, RegistryError, UnknownVersionError
 from onepipe.platform.versions.types import (
     CHALLENGER,
     CHAMPION,
-    PromotionRequest,
+    PromotionOrder,
     RegistryState,
     VersionInfo,
     VersionList,
@@ -222,7 +222,7 @@ class ModelService:
                 return
         log.info("serving", extra={"pipeline": self.definition.name, "serving": self.lineup.aliases})
 
-    async def promote(self, request: PromotionRequest, by: str | None) -> Promotion:
+    async def promote(self, request: PromotionOrder, by: str | None) -> Promotion:
         """Gather the evidence through the loaded versions' batchers; refuse (409) or move the aliases."""
         self.ready()
         assert self.lineup is not None
@@ -245,6 +245,7 @@ class ModelService:
             held_out_of(self.definition),
             held_out_rows=request.held_out_rows,
         )
+        evidence = with_shadow(evidence, request.shadow)  # the gateway's record of live traffic, if sent
         try:
             evidence = overridden(evidence, request, by)
         except ValueError as error:

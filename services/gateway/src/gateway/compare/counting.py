@@ -30,7 +30,7 @@ from gateway.compare.models import (
 )
 from onepipe.platform.jobs.storage import JobStore
 from onepipe.platform.jobs.types import JobMeta, RowResult
-from onepipe.platform.schema.outputs import CategoryCap, Outputs
+from onepipe.platform.schema.outputs import CategoryCap, Outputs, differing_fields
 from onepipe.platform.schema.values import CATEGORICAL, abs_error, is_right, read_truth, show
 
 
@@ -153,7 +153,6 @@ class _Tally:
     """A comparison's running counts and capped lists, fed one pair of rows at a time."""
 
     fields: list[str]  # in schema order (the label first), then any other field as it is seen
-    declared: set[str]  # the fields the schema names
     categories: dict[str, _Categories]
     scores: dict[str, _Score]
     rows: int = 0
@@ -176,10 +175,7 @@ class _Tally:
             self._add_failed(a, b)
             return
         self.compared += 1
-        for name in [*a.output, *b.output]:
-            if name not in self.declared and name not in self.fields:
-                self.fields.append(name)
-        differing = [name for name in self.fields if a.output.get(name) != b.output.get(name)]
+        differing = differing_fields(self.fields, a.output, b.output)
         self.changed.update(differing)
         for name, counts in self.categories.items():
             counts.pairs[(counts.key(a.output.get(name)), counts.key(b.output.get(name)))] += 1
@@ -228,7 +224,7 @@ def _tally(first: JobMeta, second: JobMeta, output_schema: Mapping[str, Any]) ->
     """An empty tally of the fields, categories and scores the output schema and the jobs' truths name."""
     outputs = Outputs.from_schema(output_schema)
     properties, label = outputs.fields, outputs.label
-    fields = list(dict.fromkeys([*([label] if label in properties else []), *properties]))
+    fields = outputs.compared()
     categories = {
         name: _Categories() for name in fields if name == label or properties[name].categories is not None
     }
@@ -237,7 +233,7 @@ def _tally(first: JobMeta, second: JobMeta, output_schema: Mapping[str, Any]) ->
         kind = properties[name].scored if name in properties else None
         if kind is not None:
             scores[name] = _Score(name, column, kind, properties[name].boolean)
-    return _Tally(fields, set(properties), categories, scores)
+    return _Tally(fields, categories, scores)
 
 
 def compare_jobs(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
+from starlette.background import BackgroundTask
 
 from gateway.deps import PREDICT, AdmittedRoute, GatewayDep
 from gateway.routes.responses import AUTHENTICATED, MODEL_SERVICE, VERSIONED, problems
@@ -20,6 +21,10 @@ router = APIRouter(prefix="/v1/predict", tags=["pipeline"], route_class=Admitted
 )
 async def predict(body: PublicPredictRequest, who: PREDICT, gateway: GatewayDep) -> Response:
     """Run the pipeline on one input or a list (`predict` scope); traces need the `debug` scope."""
-    answer = await gateway.predict(body, who)
+    answer, took = await gateway.predict_timed(body, who)
     # the model service's answer is the public one: passed on as sent, not parsed and written again
-    return Response(answer.body, media_type="application/json", headers={VERSION_HEADER: answer.version})
+    response = Response(answer.body, media_type="application/json", headers={VERSION_HEADER: answer.version})
+    if gateway.shadow.sampled(body.version):  # sent to the challenger too, once this response is sent
+        inputs = body.inputs if isinstance(body.inputs, list) else [body.inputs]
+        response.background = BackgroundTask(gateway.shadow.start, inputs, body.flags, answer, took)
+    return response

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
 from gateway.checks import check_list
 from gateway.deps import ANY_KEY, VERSIONS, AdmittedRoute, CheckStoreDep, GatewayDep
 from gateway.routes.responses import AUTHENTICATED, MODEL_SERVICE, problems
-from onepipe.platform.versions.types import CheckList, PromotionRequest, VersionList
+from onepipe.platform.versions.types import CheckList, PromotionRequest, ShadowSummary, VersionList
 
 router = APIRouter(prefix="/v1/versions", tags=["versions"], route_class=AdmittedRoute)
 
@@ -29,6 +30,25 @@ async def checks(who: ANY_KEY, gateway: GatewayDep, store: CheckStoreDep) -> Che
     it in brief; `latest` is null before the first check."""
     name = await gateway.pipeline_name() or (await gateway.pipeline()).name
     return await run_in_threadpool(check_list, store, name)
+
+
+@router.get(
+    "/shadow", response_model=ShadowSummary, responses=problems(*AUTHENTICATED, 403, 422, *MODEL_SERVICE)
+)
+async def shadow(
+    who: VERSIONS,
+    gateway: GatewayDep,
+    since: Annotated[
+        datetime | None,
+        Query(description="ISO 8601 time (UTC unless it says); default: the pair's first record."),
+    ] = None,
+) -> ShadowSummary:
+    """What shadowing live traffic to the challenger found (`versions` scope: it shows callers' inputs):
+    requests shadowed, failed and skipped, agreement per output field, the changed answers with their
+    inputs (newest first), each version's latency; for the current champion and challenger."""
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    return await gateway.shadow_summary(since)
 
 
 @router.post("/promote", responses=problems(*AUTHENTICATED, 403, 409, 422, *MODEL_SERVICE))

@@ -162,6 +162,24 @@ class Outputs:
         """The fields in schema order, each with its kind: string, number, integer, boolean or json."""
         return [(name, described.kind) for name, described in self.fields.items()]
 
+    def compared(self) -> list[str]:
+        """The fields two answers are compared on, in the order people read them: the label first."""
+        label = self.label
+        return list(dict.fromkeys([*([label] if label in self.fields else []), *self.fields]))
+
+
+def differing_fields(fields: list[str], first: Mapping[str, Any], second: Mapping[str, Any]) -> list[str]:
+    """The fields whose values differ between two outputs of one input (a missing field is None).
+
+    The one rule of every comparison of two answers (the job comparison, the shadow record): a field
+    agrees when both values are equal as JSON values. A field the schema does not name but either
+    output holds is appended to `fields` as it is first seen, so it is compared from then on.
+    """
+    for name in [*first, *second]:
+        if name not in fields:
+            fields.append(name)
+    return [name for name in fields if first.get(name) != second.get(name)]
+
 
 def _describe(name: str, schema: Mapping[str, Any], root: Mapping[str, Any], role: str | None) -> OutputField:
     return OutputField(

@@ -27,6 +27,7 @@ from onepipe.contract import LoadedPipeline, Pipeline
 from onepipe.platform.cases import Case, matches, wrong_fields
 from onepipe.platform.schema.values import as_number
 from onepipe.platform.versions.types import CaseCounts as CaseCounts  # promotions and checks count alike
+from onepipe.platform.versions.types import ShadowSummary
 
 BATCH: Final = 64  # inputs per call of a candidate's run: a body any face takes, a batch the model likes
 RESAMPLES: Final = 1000  # bootstrap resamples for each interval
@@ -111,6 +112,19 @@ class Evidence(BaseModel):
     seed: int = Field(description="The seed of the held-out sample and of the bootstrap.")
     resamples: int
     gathered_at: datetime
+    shadow: ShadowSummary | None = Field(
+        None, description="Live traffic shadowed to this challenger, when a record of it was read."
+    )
+
+
+def with_shadow(evidence: Evidence, shadow: ShadowSummary | None) -> Evidence:
+    """The evidence with the shadow record's summary, when it is of these two versions (else unchanged)."""
+    if shadow is None or (shadow.champion, shadow.challenger) != (
+        evidence.champion.version,
+        evidence.challenger.version,
+    ):
+        return evidence
+    return evidence.model_copy(update={"shadow": shadow})
 
 
 def candidate_of(

@@ -196,3 +196,67 @@ class CheckList(BaseModel):
     history: list[CheckSummary] = Field(
         default_factory=list, description="The checks before it, newest first."
     )
+
+
+# -- the shadow record (onepipe.platform.versions.shadow) ----------------------------------------------
+
+
+class FieldAgreement(BaseModel):
+    """One output field over the shadowed rows both versions answered: how often they agree."""
+
+    field: str
+    agreeing: int = Field(description="Rows where both versions give the same value.")
+    compared: int = Field(description="Rows both versions answered.")
+    share: float | None = Field(description="agreeing / compared; null when nothing was compared.")
+
+
+class ChangedAnswer(BaseModel):
+    """One shadowed input the versions answer differently: the input, both outputs, the fields that differ."""
+
+    at: datetime = Field(description="When the caller was answered.")
+    input_hash: str = Field(description="sha256 of the input as canonical JSON (sorted keys, no spaces).")
+    input: dict[str, Any]
+    flags: dict[str, Any] = Field(description="The flags the caller sent (both versions got them).")
+    champion: dict[str, Any] = Field(description="The champion's output: what the caller got.")
+    challenger: dict[str, Any] = Field(description="The challenger's output.")
+    fields: list[str] = Field(description="The output fields whose values differ.")
+
+
+class Latency(BaseModel):
+    """One version's latency over the shadowed requests, in milliseconds, as the gateway measured it."""
+
+    calls: int
+    p50_ms: float | None
+    p95_ms: float | None
+
+
+class ShadowSummary(BaseModel):
+    """What shadowing live traffic to the challenger found, since a given time, for one pair of versions."""
+
+    champion: str | None = Field(description="The champion's version hash (what callers got).")
+    challenger: str | None = Field(description="The challenger's version hash; null when none is set.")
+    since: datetime | None = Field(
+        description="The start of the window: the time asked for, else the pair's first record."
+    )
+    until: datetime | None = Field(description="The newest record counted.")
+    requests: int = Field(description="Predict requests shadowed (answered by the challenger or not).")
+    rows: int = Field(description="Inputs both versions answered, compared field by field.")
+    failed: int = Field(description="Shadow calls the challenger did not answer (refused, timed out, 5xx).")
+    skipped: int = Field(description="Sampled requests not shadowed: too many shadow calls in flight.")
+    errors: dict[str, int] = Field(
+        default_factory=dict, description="Why shadow calls failed, and how often."
+    )
+    agreement: list[FieldAgreement] = Field(description="Each output field, the label first.")
+    rows_changed: int = Field(description="Rows where any output field differs.")
+    changed: list[ChangedAnswer] = Field(description="The changed rows, newest first, up to `listed`.")
+    listed: int = Field(description="How many changed rows the answer holds at most.")
+    latency: dict[str, Latency] = Field(description="`champion` and `challenger`: each version's latency.")
+    kept: str = Field(description="What the record keeps (its bound), in one sentence.")
+
+
+class PromotionOrder(PromotionRequest):
+    """A promotion as the gateway asks the model service for it: the public request and the shadow record."""
+
+    shadow: ShadowSummary | None = Field(
+        None, description="The shadow record's summary for this champion and challenger, read by the gateway."
+    )
