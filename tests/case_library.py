@@ -13,12 +13,13 @@ MUST_PASS = "case-b8dfb86b0e47"  # plain praise: the TF-IDF champion gets it rig
 FIXED = "case-addb37d65ea9"  # "not bad" is praise: MiniLM gets it right, TF-IDF does not
 
 
-def two_case_library(folder: Path) -> Path:
-    """Two cases of the example's library: one the challenger breaks (must pass), one it fixes."""
+def two_case_library(folder: Path, must_pass: bool = True) -> Path:
+    """Two cases of the example's library: one the challenger breaks (marked must-pass or not), one it
+    fixes."""
     lines = (ROOT / "cases" / f"{example.name}.jsonl").read_text().splitlines()
     chosen = [json.loads(line) for line in lines if f'"{MUST_PASS}"' in line or f'"{FIXED}"' in line]
     for case in chosen:
-        case["must_pass"] = case["id"] == MUST_PASS
+        case["must_pass"] = must_pass and case["id"] == MUST_PASS
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{example.name}.jsonl").write_text("".join(json.dumps(case) + "\n" for case in chosen))
     return folder

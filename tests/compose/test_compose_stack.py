@@ -31,7 +31,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 from onepipe_harness.processes import OUTPUT, ROOT, free_port
 from review_triage.data import load_snippets
 from tests.browsing import CHROMEDRIVER, CHROMIUM, FLAGS
-from tests.compose.stack import ComposeStack, Gateway, Load, base_images, record
+from tests.callers import Load
+from tests.compose.stack import ComposeStack, Gateway, base_images, record
 from tests.stack.test_deploy_static import ML_LIBRARIES
 from ui_service.wording import readable
 
@@ -306,7 +307,7 @@ def test_a_challenger_is_registered_promoted_and_rolled_back_under_load(deployed
     _wait_until_served(deployed, example, challenger)
 
     settle = 5.0  # the other model process follows within MODEL_REGISTRY_POLL_SECONDS (2)
-    with Load(gateway.url + "/v1/predict", gateway.headers, {"inputs": example}) as load:
+    with Load(gateway.url + "/v1/predict", gateway.headers, [{"inputs": example}]) as load:
         time.sleep(3)
         promoting = time.monotonic()
         # MiniLM breaks a must-pass case of the library: forced, with the reason on the record

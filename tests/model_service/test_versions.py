@@ -11,7 +11,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,8 @@ from onepipe_harness.processes import (
     model_service,
 )
 from review_triage.pipeline import pipeline as example
+from tests.callers import Load
+from tests.case_library import two_case_library
 from tests.conftest import EXAMPLE_ARTIFACTS, MINILM, example_labels, registry_env
 from tests.stacks import KEYS, Stack, as_key, keys_env, stack
 
@@ -316,39 +318,6 @@ def test_a_registry_that_goes_down_leaves_the_service_serving(
 # -- promotion and rollback under load --------------------------------------------------------------
 
 
-@dataclass
-class Load:
-    """Callers at a fixed concurrency through the gateway, each answer's status and version recorded."""
-
-    url: str
-    callers: int = 8
-    answers: list[tuple[float, int, str]] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _threads: list[threading.Thread] = field(default_factory=list)
-
-    def _call(self, index: int) -> None:
-        with httpx.Client(headers=as_key("app"), timeout=60) as client:
-            while not self._stop.is_set():
-                body = {"inputs": {"text": TEXTS[index % len(TEXTS)]}}
-                answer = client.post(f"{self.url}/v1/predict", json=body)
-                version = answer.json().get("version", "") if answer.status_code == 200 else answer.text
-                self.answers.append((time.monotonic(), answer.status_code, version))
-
-    def __enter__(self) -> Load:
-        self._threads = [threading.Thread(target=self._call, args=(i,)) for i in range(self.callers)]
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join()
-
-    def since(self, moment: float) -> set[str]:
-        return {version for at, _, version in self.answers if at > moment}
-
-
 def test_promotion_and_rollback_under_load_fail_no_request(
     versions_service: ServiceProcess, two_versions: Registry, tmp_path: Path, redis_server: RedisServer
 ) -> None:
@@ -359,7 +328,12 @@ def test_promotion_and_rollback_under_load_fail_no_request(
         "STORAGE_URL": str(tmp_path / "storage"),
         "REDIS_URL": redis_server.url(13),
     }
-    with gateway(free_port(), versions_service.url, **env) as front, Load(front.url) as load:
+    with (
+        gateway(free_port(), versions_service.url, **env) as front,
+        Load(
+            f"{front.url}/v1/predict", as_key("app"), [{"inputs": {"text": text}} for text in TEXTS]
+        ) as load,
+    ):
         time.sleep(2)
         promoted = time.monotonic()
         two_versions.promote(example.name)
@@ -384,26 +358,13 @@ def test_promotion_and_rollback_under_load_fail_no_request(
 # -- promotion with evidence ---------------------------------------------------------------------
 
 
-def _library(folder: Path, *, must_pass: bool) -> Path:
-    """Two cases of the example's library: one minilm breaks (must-pass or not), one it fixes."""
-    lines = (ROOT / "cases" / f"{example.name}.jsonl").read_text().splitlines()
-    chosen = [
-        json.loads(line) for line in lines if '"case-b8dfb86b0e47"' in line or '"case-addb37d65ea9"' in line
-    ]
-    for case in chosen:
-        case["must_pass"] = must_pass and case["id"] == "case-b8dfb86b0e47"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{example.name}.jsonl").write_text("".join(json.dumps(c) + "\n" for c in chosen))
-    return folder
-
-
 def test_just_promote_refuses_a_broken_must_pass_case_and_records_a_forced_one(
     two_versions: Registry, tmp_path: Path
 ) -> None:
     env = {
         **os.environ,
         **registry_env(two_versions, tmp_path),
-        "MODEL_CASES_DIR": str(_library(tmp_path / "cases", must_pass=True)),
+        "MODEL_CASES_DIR": str(two_case_library(tmp_path / "cases", must_pass=True)),
         "COLUMNS": "200",  # rich wraps at the terminal's width: one line per message here
     }
 
@@ -440,7 +401,7 @@ def test_just_promote_refuses_a_broken_must_pass_case_and_records_a_forced_one(
 def test_the_model_service_promotes_through_its_own_batchers(two_versions: Registry, tmp_path: Path) -> None:
     env = {
         **registry_env(two_versions, tmp_path),
-        "MODEL_CASES_DIR": str(_library(tmp_path / "c", must_pass=True)),
+        "MODEL_CASES_DIR": str(two_case_library(tmp_path / "c", must_pass=True)),
     }
     v1, v2 = (two_versions.resolve(example.name, ref).version for ref in ("v1", "v2"))
     with model_service(free_port(), **env) as service:
@@ -488,7 +449,7 @@ def test_the_gateway_lists_versions_and_only_the_versions_scope_chooses_or_moves
     }
     service_env = {
         **registry_env(two_versions, tmp_path),
-        "MODEL_CASES_DIR": str(_library(tmp_path / "c", must_pass=False)),
+        "MODEL_CASES_DIR": str(two_case_library(tmp_path / "c", must_pass=False)),
     }
     v1, v2 = (two_versions.resolve(example.name, ref).version for ref in ("v1", "v2"))
     as_release = {"X-API-Key": release}
