@@ -51,6 +51,8 @@ WORKER_ENV = {
     "WORKER_LEASE_SECONDS": "10",
     # well above a task run: on S3 a run's start (reading back the chunks written) takes seconds
     "WORKER_VISIBILITY_TIMEOUT": "40",
+    # the beat sends a check of the versions against the case library every 10 s, not every hour
+    "WORKER_CHECK_INTERVAL": "10",
 }
 
 # what `pip list` shows, read without pip (uv's venvs have none)
@@ -337,6 +339,27 @@ def test_a_challenger_is_registered_promoted_and_rolled_back_under_load(deployed
     assert load.between(swapped, rolling_back) == {challenger}
     assert load.between(rolled_back) == {champion}
     assert gateway.get("/v1/versions").json()["last_promotion"]["reason"] == body["reason"]
+
+
+def test_the_beat_checks_champion_and_challenger_against_the_case_library(deployed: Deployed) -> None:
+    """After the rollback the registry holds a champion and a challenger: the beat's next check replays
+    the library the model image holds on both, through the live model service."""
+    gateway = deployed.gateway
+    library = (ROOT / "cases" / "review-triage.jsonl").read_text().splitlines()
+    deadline = time.monotonic() + 120
+    while True:
+        latest = gateway.get("/v1/versions/checks").json()["latest"]
+        labels = [version["label"] for version in (latest or {}).get("versions", [])]
+        if latest and latest["ok"] and labels == ["champion", "challenger"]:
+            break
+        assert time.monotonic() < deadline, latest
+        time.sleep(2)
+    assert latest["cases"] == len(library)
+    for version in latest["versions"]:
+        assert version["passed"] + version["failed"] == len(library), version
+    metrics = gateway.get("/metrics").text
+    assert "onepipe_check_last_run_ok 1.0" in metrics
+    assert 'onepipe_check_cases{outcome="passed",version="challenger"}' in metrics
 
 
 def test_the_ui_runs_an_example_in_chromium(deployed: Deployed) -> None:
