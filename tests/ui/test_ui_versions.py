@@ -9,6 +9,7 @@ the registry down; then a model service without a registry, and the gateway down
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,7 +56,7 @@ from tests.case_library import FIXED, MINILM, MUST_PASS, two_case_library
 from tests.conftest import EXAMPLE_ARTIFACTS, example_labels
 from tests.stacks import KEYS, Stack, as_key, keys_env, stack
 from tests.ui.apptest import csv_of, errors_on, submit_and_wait, upload_file
-from ui_service import versions_view
+from ui_service import shadow_view, versions_view, wording
 
 APP = str(ROOT / "services" / "ui" / "src" / "ui_service" / "app.py")
 FLAGS = example.describe("").flags_schema
@@ -278,7 +279,12 @@ def storage(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def front(service: ServiceProcess, redis_server: RedisServer, storage: Path) -> Iterator[ServiceProcess]:
-    with gateway(free_port(), service.url, **_gateway_env(storage, redis_server)) as process:
+    """The gateway the page reads, shadowing every champion predict to the challenger."""
+    env = _gateway_env(storage, redis_server) | {
+        "GATEWAY_SHADOW_RATE": "1",
+        "GATEWAY_RATE_LIMIT": "100000/minute",
+    }
+    with gateway(free_port(), service.url, **env) as process:
         yield process
 
 
@@ -334,6 +340,31 @@ def _versions(registry: Registry) -> dict[str, str]:
     return {f"v{v.number}": v.version for v in registry.versions(example.name)}
 
 
+def _shadow_summary(front: ServiceProcess) -> dict[str, Any]:
+    answer = httpx.get(f"{front.url}/v1/versions/shadow", headers=as_key("release"), timeout=30)
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+@pytest.fixture(scope="module")
+def shadowed(front: ServiceProcess) -> dict[str, Any]:
+    """Champion predicts of varied held-out snippets through the gateway, each shadowed to the challenger
+    (MiniLM answers some differently); the gateway's summary once all are recorded."""
+    texts = sorted({str(row["text"]) for row, _ in (held_out_of(example) or [])}, key=len)
+    chosen = [*texts[:: max(1, len(texts) // 10)][:10], texts[-1]]
+    bodies: list[dict[str, Any]] = [{"inputs": {"text": text}} for text in chosen[:8]]
+    bodies.append({"inputs": [{"text": text} for text in chosen[8:]], "flags": {"neighbours": 1}})
+    for body in bodies:
+        sent = httpx.post(f"{front.url}/v1/predict", json=body, headers=as_key("reviewer"), timeout=120)
+        assert sent.status_code == 200, sent.text
+    deadline = time.monotonic() + 120
+    while (summary := _shadow_summary(front))["requests"] < len(bodies):
+        assert time.monotonic() < deadline, (summary, front.log()[-3000:])
+        time.sleep(0.3)
+    assert summary["rows_changed"] > 0 and summary["failed"] == 0, summary
+    return summary
+
+
 def test_the_page_lists_both_versions_and_sets_the_challenger_beside_the_champion(
     page: Any, registry: Registry
 ) -> None:
@@ -363,8 +394,45 @@ def test_the_page_lists_both_versions_and_sets_the_challenger_beside_the_champio
     assert any(c.startswith("No promotion recorded yet: `just promote`") for c in captions)
     assert any("`just rollback` brings back the previous champion" in c for c in captions)  # said, not done
     assert not at.button  # the UI promotes nothing
+    assert shadow_view.SCOPE_TEXT in captions  # the reviewer's key has no `versions` scope: one sentence
     (every,) = at.expander
     assert every.label == f"Every metric ({len(v1.metrics)})" and len(_table(at, "Metric")) == len(v1.metrics)
+
+
+def test_the_page_shows_shadow_traffic_as_the_gateway_counts_it(
+    monkeypatch: pytest.MonkeyPatch, service: ServiceProcess, front: ServiceProcess, shadowed: dict[str, Any]
+) -> None:
+    at = _app(monkeypatch, service.url, front.url, key="release")  # the versions scope
+    assert not at.error and not at.exception
+    assert "Shadow traffic" in [s.value for s in at.subheader]
+    assert at.radio(key="versions.shadow_since").value == shadow_view.SINCE_SET
+    summary = _shadow_summary(front)
+    assert summary["requests"] == shadowed["requests"]  # nothing more was sent
+    counts = {m.label: m.value for m in at.metric}
+    assert counts == {
+        "Shadowed": str(summary["requests"]),
+        "Inputs compared": str(summary["rows"]),
+        "Changed": str(summary["rows_changed"]),
+        "Failed": "0",
+        "Skipped": str(summary["skipped"]),
+    }
+    text = _markdown(at)
+    assert f"{summary['requests']} requests of the champion v1 ({summary['champion']}) shadowed" in text
+    agreement = _table(at, "Agreement")
+    assert agreement["Field"][0] == "Label" and len(agreement) == len(summary["agreement"])
+    label = summary["agreement"][0]
+    assert agreement["Agreement"][0].endswith(f"({label['agreeing']} of {label['compared']})")
+    changed = _table(at, "Differs in")
+    assert len(changed) == len(summary["changed"]) == summary["rows_changed"]
+    shown = [wording.shorten(c["input"]["text"], shadow_view.INPUT_LIMIT) for c in summary["changed"]]
+    assert list(changed["Input"]) == [f"Text: {text}" for text in shown]
+    assert any("Label" in row for row in changed["Differs in"])
+    latency = _table(at, "p95")
+    assert list(latency["Calls"]) == [str(summary["requests"])] * 2
+    assert len(at.get("vega_lite_chart")) == 1  # the agreement, drawn
+    # the last hour holds them all; a window after them none, and the page says how shadowing is turned on
+    at.radio(key="versions.shadow_since").set_value("Last hour").run()
+    assert {m.label: m.value for m in at.metric}["Shadowed"] == str(summary["requests"])
 
 
 # -- the Batch jobs page: one job on two versions -------------------------------------------------
@@ -486,12 +554,11 @@ def test_the_batch_page_compares_two_versions_in_a_browser(
 
 
 @pytest.fixture(scope="module")
-def promoted(service: ServiceProcess) -> dict[str, Any]:
-    """A promotion forced past the broken must-pass case, as a release bot would; the service's answer."""
+def promoted(front: ServiceProcess, shadowed: dict[str, Any]) -> dict[str, Any]:
+    """A promotion forced past the broken must-pass case by the release key through the gateway, which
+    adds its shadow record to the evidence; the answer."""
     body = {"force": True, "reason": REASON, "held_out_rows": 40}
-    done = httpx.post(
-        f"{service.url}/v1/versions/promote", json=body, headers={"X-Caller": "release-bot"}, timeout=600
-    )
+    done = httpx.post(f"{front.url}/v1/versions/promote", json=body, headers=as_key("release"), timeout=600)
     assert done.status_code == 200, done.text
     return dict(done.json())
 
@@ -503,7 +570,7 @@ def test_the_last_promotion_shows_its_verdict_cases_and_held_out_scores(
     at = page()
     assert not at.error
     verdict = (
-        f"Forced by release-bot because “{REASON}”: v2 ({hashes['v2']}) became champion in place of "
+        f"Forced by release because “{REASON}”: v2 ({hashes['v2']}) became champion in place of "
         f"v1 ({hashes['v1']}), although the challenger breaks 1 must-pass case: {MUST_PASS}."
     )
     assert _said(at.warning) == [verdict]
@@ -530,7 +597,15 @@ def test_the_last_promotion_shows_its_verdict_cases_and_held_out_scores(
     difference = versions_view.signed_points(score["difference"] * 100)
     assert held_out["Difference (95% interval)"][0] == f"{difference} points ({low} to {high})"
     assert any(c.value.startswith("A random sample of 40 of the ") for c in at.caption)
-    assert len(at.get("vega_lite_chart")) == 1  # the interval, drawn
+    shadow = promoted["evidence"]["shadow"]
+    assert shadow["requests"] > 0 and shadow["challenger"] == hashes["v2"]
+    assert "**Shadow traffic** (live requests sent to both versions before the promotion)" in _markdown(at)
+    assert any(
+        _plain(c.value).startswith(f"{shadow['requests']} requests of the champion v1") for c in at.caption
+    )
+    label = shadow["agreement"][0]
+    assert _table(at, "Agreement")["Agreement"][0].endswith(f"({label['agreeing']} of {label['compared']})")
+    assert len(at.get("vega_lite_chart")) == 2  # the interval and the shadow agreement, drawn
 
 
 @pytest.fixture(scope="module")
@@ -545,7 +620,7 @@ def test_after_a_rollback_the_page_says_the_champion_is_back(page: Any, rolled_b
     at = page()
     assert _said(at.info) == ["Rolled back since: v1 is champion again (`just rollback`)."]
     assert list(_table(at, "Aliases")["Aliases"]) == [":blue-badge[challenger]", ":green-badge[champion]"]
-    assert _said(at.warning)[0].startswith("Forced by release-bot")  # still the last promotion
+    assert _said(at.warning)[0].startswith("Forced by release")  # still the last promotion
 
 
 @pytest.fixture(scope="module")
@@ -588,8 +663,10 @@ def test_the_versions_page_in_a_browser(
     rolled_back: dict[str, Any],
     scheduled_check: CheckRun,
 ) -> None:
+    summary = _shadow_summary(front)  # champion and challenger again: their record since it was first set
     port = free_port()
-    env = {"MODEL_URL": service.url, "GATEWAY_URL": front.url, "UI_API_KEY": KEYS["reviewer"],
+    # a key with the `versions` scope, as the docs give the UI's: the shadow traffic shows
+    env = {"MODEL_URL": service.url, "GATEWAY_URL": front.url, "UI_API_KEY": KEYS["release"],
            "STREAMLIT_SERVER_PORT": str(port)}  # fmt: skip
     command = ["uv", "run", "--frozen", "--no-sync", "streamlit", "run", "services/ui/src/ui_service/app.py"]
     with ServiceProcess("ui", command, env, port) as ui:
@@ -602,9 +679,13 @@ def test_the_versions_page_in_a_browser(
         )
         settled(browser)
         body = browser.find_element(By.TAG_NAME, "body").text
-        assert "Forced by release-bot because" in body and "must pass" in body
+        assert "Forced by release because" in body and "must pass" in body
         assert "Rolled back since: v1 is champion again" in body and "What differs" in body
         assert f"Must-pass case {MUST_PASS} fails on the challenger" in body  # the red line
+        assert f"{summary['requests']} requests of the champion v1 ({summary['champion']}) shadowed" in body
+        assert "Agreement per output field" in body and "Changed answers" in body
+        assert summary["changed"][0]["input"]["text"][:40] in body
+        assert "Shadow traffic (live requests sent to both versions before the promotion)" in body
         assert "Traceback" not in body and "Deploy" not in body
         browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
         height = browser.execute_script(

@@ -226,3 +226,27 @@ def intervals(rows: list[dict[str, Any]], unit: str) -> dict[str, Any]:
             },
         ],
     }
+
+
+def agreement(shares: Mapping[str, float]) -> dict[str, Any]:
+    """Each output field's share of inputs both versions answer alike, in the answer's order (the label
+    first, as the comparison reads), on a scale of 0 to 100% so fields are compared at a glance."""
+    rows = [{"field": name, "share": share, "text": wording.percent(share)} for name, share in shares.items()]
+    return {
+        "data": {"values": rows[:MAX_BARS]},
+        "height": _height(),
+        "encoding": {
+            "y": {"field": "field", "type": "nominal", "sort": None, "axis": _axis_labels()},
+            "x": {"field": "share", "type": "quantitative", "axis": None, "scale": {"domain": [0, 1.12]}},
+        },
+        "layer": [
+            {
+                "mark": {"type": "bar", "cornerRadiusEnd": 3, "height": {"band": 0.7}, "color": CHOSEN},
+                "encoding": {"tooltip": [{"field": "field"}, {"field": "text", "title": "agreement"}]},
+            },
+            {
+                "mark": {"type": "text", "align": "left", "dx": 4, "fontWeight": "bold"},
+                "encoding": {"text": {"field": "text"}},
+            },
+        ],
+    }

@@ -4,13 +4,23 @@ evidence the last promotion was made on. It shows; `just promote` and `just roll
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import streamlit as st
 
 from onepipe import PipelineInfo
+from onepipe.platform.http.client import ServiceError
 from onepipe.platform.versions.evidence import Evidence
-from onepipe.platform.versions.types import CHALLENGER, CHAMPION, CheckList, VersionInfo, VersionList
-from ui_service import charts, checks_view, versions_view, widgets
+from onepipe.platform.versions.types import (
+    CHALLENGER,
+    CHAMPION,
+    CheckList,
+    ShadowSummary,
+    VersionInfo,
+    VersionList,
+)
+from ui_service import charts, checks_view, shadow_view, versions_view, widgets
 from ui_service.peers import Peers, attempt
 from ui_service.render import escape, prose
 
@@ -58,6 +68,7 @@ def show(info: PipelineInfo, peers: Peers) -> None:
         return
     st.subheader("Champion and challenger")
     side_by_side(listing.versions, info)
+    shadow_traffic(peers, listing.versions, info)
     st.subheader("The last promotion")
     if listing.last_promotion is None:
         st.caption(prose(versions_view.no_promotion_text(listing.registry)))
@@ -67,6 +78,77 @@ def show(info: PipelineInfo, peers: Peers) -> None:
         st.warning(escape(evidence), icon=":material/warning:")
         return
     last_promotion(evidence, listing.versions, info)
+
+
+def shadow_traffic(peers: Peers, versions: Sequence[VersionInfo], info: PipelineInfo) -> None:
+    """Live traffic shadowed to the challenger since a chosen time: counts, agreement, changed answers,
+    latency; or one sentence on how to turn it on, or on the scope the UI's key lacks."""
+    st.subheader("Shadow traffic")
+    if versions_view.by_alias(versions, CHALLENGER) is None:
+        st.caption(prose(shadow_view.off_text(challenger_set=False)))
+        return
+    window = st.radio("Since", list(shadow_view.WINDOWS), horizontal=True, key="versions.shadow_since")
+    since_at = shadow_view.since(window, datetime.now(UTC))
+    found = attempt("gateway", lambda: _shadow(peers, since_at))
+    if found is None:
+        return
+    if isinstance(found, str):
+        st.caption(prose(found))
+        return
+    summary = ShadowSummary.model_validate(found)
+    if summary.challenger is None or not summary.requests:
+        st.caption(prose(shadow_view.off_text(summary.challenger is not None, since_at)))
+        return
+    names = shadow_view.version_names(versions)
+    st.markdown(escape(shadow_view.headline(summary, names)))
+    for column, count in zip(st.columns(5), shadow_view.counts(summary), strict=True):
+        column.metric(count.label, count.value, help=count.help, border=True)
+    failures = shadow_view.failures_text(summary)
+    if failures:
+        st.warning(escape(failures), icon=":material/warning:")
+    shadow_agreement(summary, info)
+    st.markdown("**Changed answers**")
+    st.caption(escape(shadow_view.changed_caption(summary)))
+    rows = shadow_view.changed_rows(summary, info.output_schema, info.input_schema)
+    if rows:
+        st.table(
+            [
+                {
+                    "When": escape(row.when),
+                    "Input": escape(row.input),
+                    "Flags": escape(row.flags or "-"),
+                    "Differs in": escape(row.differs),
+                    "Champion": escape(row.champion),
+                    "Challenger": escape(row.challenger),
+                }
+                for row in rows
+            ]
+        )
+    st.markdown("**Latency** (as the gateway measured each call)")
+    st.table([{k: escape(v) for k, v in row.items()} for row in shadow_view.latency_rows(summary, names)])
+    if summary.kept:
+        st.caption(escape(shadow_view.kept_text(summary)))
+
+
+def _shadow(peers: Peers, since_at: datetime | None) -> dict[str, Any] | str:
+    """The gateway's shadow summary; a key without the `versions` scope is a sentence, not an error."""
+    try:
+        return peers.gateway().shadow(since_at)
+    except ServiceError as error:
+        if error.status == 403:
+            return shadow_view.SCOPE_TEXT
+        raise
+
+
+def shadow_agreement(summary: ShadowSummary, info: PipelineInfo) -> None:
+    """Agreement per output field: a table, and the shares drawn."""
+    rows = shadow_view.agreement_rows(summary, info.output_schema)
+    st.markdown("**Agreement per output field**")
+    left, right = st.columns(2)
+    left.table([{k: escape(v) for k, v in row.items()} for row in shadow_view.agreement_table(rows)])
+    shares = shadow_view.agreement_shares(rows)
+    if shares:
+        right.vega_lite_chart(charts.agreement(shares), width="stretch")
 
 
 def scheduled_checks(peers: Peers, info: PipelineInfo) -> None:
@@ -167,6 +249,11 @@ def last_promotion(evidence: Evidence, versions: Sequence[VersionInfo], info: Pi
         st.markdown("**Fixed**: wrong on the champion, right on the challenger")
         st.table(_case_table(versions_view.case_rows(evidence.fixed, info.output_schema), headers))
     held_out(evidence, info)
+    if evidence.shadow is not None:
+        st.markdown("**Shadow traffic** (live requests sent to both versions before the promotion)")
+        names = {ref.version: versions_view.named(ref) for ref in (evidence.champion, evidence.challenger)}
+        st.caption(escape(shadow_view.headline(evidence.shadow, names)))
+        shadow_agreement(evidence.shadow, info)
 
 
 def _case_table(rows: Sequence[versions_view.CaseRow], headers: tuple[str, str]) -> list[dict[str, str]]:

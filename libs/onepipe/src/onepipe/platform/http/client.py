@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import IO, Any, Self
 
 import aiohttp
@@ -447,6 +448,13 @@ class GatewayClient(ServiceClient):
     def checks(self) -> dict[str, Any]:
         """The latest scheduled check of the versions and the ones before it (a CheckList)."""
         return dict(self._request("GET", "/v1/versions/checks").json())
+
+    def shadow(self, since: datetime | None = None) -> dict[str, Any]:
+        """What shadowing live traffic to the challenger found since `since` (a ShadowSummary; the key
+        needs the `versions` scope). Unset: since the pair's first record, in effect since the
+        challenger was set."""
+        params = {"since": since.isoformat()} if since is not None else {}
+        return dict(self._request("GET", "/v1/versions/shadow", params=params).json())
 
     def job(self, job_id: str) -> dict[str, Any]:
         """A job's state and progress."""
