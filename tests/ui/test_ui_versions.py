@@ -20,7 +20,6 @@ import pytest
 import streamlit as st
 from selenium import webdriver
 from selenium.webdriver.common.by import By
-from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions
 from streamlit.testing.v1 import AppTest
 
@@ -31,7 +30,6 @@ from onepipe.platform.versions.evidence import Evidence, held_out_of
 from onepipe.platform.versions.registry import Registry
 from onepipe.platform.versions.types import CheckRun, RegistryState, VersionInfo, headline_metrics
 from onepipe_harness.processes import (
-    OUTPUT,
     ROOT,
     RedisServer,
     ServiceProcess,
@@ -41,7 +39,6 @@ from onepipe_harness.processes import (
 )
 from review_triage.pipeline import pipeline as example
 from tests.browsing import (
-    WIDTH,
     body_text,
     button,
     chromium,
@@ -687,17 +684,7 @@ def test_the_versions_page_in_a_browser(
         assert summary["changed"][0]["input"]["text"][:40] in body
         assert "Shadow traffic (live requests sent to both versions before the promotion)" in body
         assert "Traceback" not in body and "Deploy" not in body
-        browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
-        height = browser.execute_script(
-            "const main = document.querySelector('[data-testid=stMain]');"
-            "return Math.max(document.body.scrollHeight, main ? main.scrollHeight : 0);"
-        )
-        browser.set_window_size(WIDTH, min(max(int(height) + 60, 1000), 7000))
-        settled(browser)
-        OUTPUT.mkdir(exist_ok=True)
-        path = OUTPUT / "ui-versions.png"
-        browser.save_screenshot(str(path))
-        assert path.stat().st_size > 10_000
+        screenshot(browser, "ui-versions.png")
 
 
 def test_a_registry_that_does_not_answer_is_one_sentence_and_the_loaded_versions_stay(

@@ -16,7 +16,7 @@ from typing import Any, Final
 from onepipe.platform.schema.outputs import Outputs
 from onepipe.platform.versions.types import CHALLENGER, CHAMPION, ShadowSummary, VersionInfo
 from ui_service import wording
-from ui_service.versions_view import moment
+from ui_service.versions_view import Count, moment
 from ui_service.views import output_titles
 
 DOCS: Final = "docs/versions.md#shadow-traffic"
@@ -75,15 +75,6 @@ def headline(summary: ShadowSummary, names: Mapping[str, str]) -> str:
         f"shadowed to the challenger {_name(summary.challenger, names)} {window}: "
         f"{wording.plural(summary.rows, 'input')} compared, {changed}."
     )
-
-
-@dataclass(frozen=True)
-class Count:
-    """One count of the record, as a metric tile."""
-
-    label: str
-    value: str
-    help: str
 
 
 def counts(summary: ShadowSummary) -> list[Count]:

@@ -325,10 +325,10 @@ def since_then(evidence: Evidence, versions: Sequence[VersionInfo]) -> str | Non
 
 @dataclass(frozen=True)
 class Count:
-    """One figure of the case counts: its label, the number, what it means."""
+    """One figure as a metric tile (case counts, the shadow record's): its label, value, what it means."""
 
     label: str
-    value: int
+    value: int | str
     help: str
 
 
