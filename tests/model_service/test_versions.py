@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -12,6 +14,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ from gateway.auth import hash_key
 from onepipe import ArtifactsError, LoadedPipeline
 from onepipe.platform.versions.evidence import held_out_of
 from onepipe.platform.versions.registry import Registry, RegistryError, UnknownVersionError
+from onepipe.platform.versions.shadow import FileShadowStore, ShadowRecord, input_hash
 from onepipe.platform.versions.types import served_version
 from onepipe_harness.processes import (
     OUTPUT,
@@ -358,14 +362,39 @@ def test_promotion_and_rollback_under_load_fail_no_request(
 # -- promotion with evidence ---------------------------------------------------------------------
 
 
+def _shadowed(storage: Path, two_versions: Registry, loaded: Loaded, texts: list[str]) -> None:
+    """The gateway's shadow record of these texts, as an embedded-mode gateway keeps it (files)."""
+    v1, v2 = (two_versions.resolve(example.name, ref).version for ref in ("v1", "v2"))
+    answers = [loaded.run([{"text": t} for t in texts], flags).outputs for flags in ({}, MINILM)]
+    store = FileShadowStore(str(storage), example.name, record_max=100, hours=24)
+    for text, champion, challenger in zip(texts, *answers, strict=True):
+        record = ShadowRecord(
+            at=datetime.now(UTC),
+            champion=v1,
+            challenger=v2,
+            inputs=[{"text": text}],
+            input_hashes=[input_hash({"text": text})],
+            champion_outputs=[champion.model_dump(mode="json")],
+            challenger_outputs=[challenger.model_dump(mode="json")],
+            champion_ms=5.0,
+            challenger_ms=7.0,
+        )
+        asyncio.run(store.add(record))
+
+
 def test_just_promote_refuses_a_broken_must_pass_case_and_records_a_forced_one(
-    two_versions: Registry, tmp_path: Path
+    two_versions: Registry, tmp_path: Path, example_pipeline: Loaded
 ) -> None:
+    texts = _held_out_texts(12)
+    _shadowed(tmp_path / "storage", two_versions, example_pipeline, texts)
     env = {
         **os.environ,
         **registry_env(two_versions, tmp_path),
         "MODEL_CASES_DIR": str(two_case_library(tmp_path / "cases", must_pass=True)),
         "COLUMNS": "200",  # rich wraps at the terminal's width: one line per message here
+        # where the gateway keeps its shadow record in embedded mode: the files under the storage root
+        "REDIS_URL": f"sqla+sqlite:///{tmp_path / 'queue.sqlite'}",
+        "STORAGE_URL": str(tmp_path / "storage"),
     }
 
     def promote(*args: str) -> subprocess.CompletedProcess[str]:
@@ -386,6 +415,11 @@ def test_just_promote_refuses_a_broken_must_pass_case_and_records_a_forced_one(
     assert refused.returncode == 1, refused.stderr
     assert "promotion refused: The challenger breaks 1 must-pass case: case-b8dfb86b0e47." in refused.stderr
     assert "Held-out rows" in refused.stdout and "A random sample of 60" in refused.stdout
+    # the shadow record joins the evidence: each field's agreement over the texts shadowed
+    labels = [example_labels(example_pipeline, texts, flags) for flags in ({}, MINILM)]
+    agreeing = sum(a == b for a, b in zip(*labels, strict=True))
+    assert "Shadow traffic" in refused.stdout and "12 requests shadowed since" in refused.stdout
+    assert re.search(rf"\blabel\s+│?\s*{agreeing}\s+│?\s*12\b", refused.stdout), refused.stdout
     assert two_versions.aliases(example.name) == {"champion": 1, "challenger": 2}
     assert promote("--force").returncode == 2  # a reason is required
     done = promote("--force", "--reason", "the must-pass case is wrong; fixed in the library next")
