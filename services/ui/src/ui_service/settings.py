@@ -19,7 +19,8 @@ class Settings(ServiceSettings):
     api_key: str = Field(
         DEVELOPMENT_KEY,
         description="API key the UI uses at the gateway for batch jobs and reported cases (jobs and "
-        "feedback scopes; versions too for a job on a chosen version).",
+        "feedback scopes; versions too for a job on a chosen version and the Versions page's shadow "
+        "traffic).",
     )
     timeout: float = Field(30.0, gt=0, description="Seconds to wait for the model service or the gateway.")
     poll_seconds: float = Field(1.0, gt=0, description="Seconds between progress checks of a running job.")
