@@ -157,6 +157,14 @@ def test_every_shadowed_request_is_recorded_with_both_outputs_and_the_difference
         assert httpx.get(f"{front.url}/v1/versions/shadow", headers=as_key("app")).status_code == 403
         bad = httpx.get(f"{front.url}/v1/versions/shadow", params={"since": "yesterday"}, headers=RELEASE)
         assert bad.status_code == 422 and "since" in bad.json()["errors"][0]["loc"]
+        # not RFC 3339 date-times, found by the fuzzer: a number (pydantic would read it as seconds since
+        # 1970), nothing, a date alone, a time without its offset
+        for text in ("0.5", "", "2026-12-06", "2026-12-06T21:00:00"):
+            refused = httpx.get(f"{front.url}/v1/versions/shadow", params={"since": text}, headers=RELEASE)
+            assert refused.status_code == 422 and refused.json()["errors"][0]["loc"] == "since", text
+        # a time before 1970 asks for the whole record (the stream's ids start there), not a 503
+        ancient = _summary(front, since="0699-08-19T15:43:03Z")
+        assert ancient["requests"] == _summary(front)["requests"]
         later = _summary(front, since=(datetime.now(UTC) + timedelta(hours=1)).isoformat())
         assert later["requests"] == 0 and later["rows"] == 0
         before = _summary(front, since=(started - timedelta(minutes=1)).isoformat())

@@ -16,6 +16,7 @@ import asyncio
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import Mapping
 from contextlib import suppress
@@ -23,7 +24,9 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from gateway.settings import Settings
+from onepipe import Problem
 from onepipe.platform.http.client import AsyncModelServiceClient, RawPredictAnswer, RetryPolicy, ServiceError
+from onepipe.platform.http.server import ProblemError
 from onepipe.platform.versions.shadow import (
     ShadowRecord,
     ShadowStore,
@@ -34,6 +37,7 @@ from onepipe.platform.versions.shadow import (
 )
 from onepipe.platform.versions.types import CHALLENGER, ShadowSummary
 
+RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
 log = logging.getLogger("gateway.shadow")
 CHALLENGER_TTL_S: Final = 5.0  # how stale the known challenger may be before it is asked again
 
@@ -183,3 +187,21 @@ def why(failure: ServiceError) -> str:
     """A failure in a few words, the same for every call of its kind (the record counts them by it)."""
     status = f" ({failure.status})" if failure.status else ""
     return f"{type(failure).__name__.removesuffix('Error').replace('Service', '').lower()}{status}"
+
+
+def parse_since(text: str | None) -> datetime | None:
+    """A `since` query as an aware time, or a 422 naming it.
+
+    Only an RFC 3339 date-time, as the OpenAPI format says (a date, a time and its offset): pydantic
+    would also read a number as seconds since 1970, and Python's ISO parser a date alone."""
+    if text is None:
+        return None
+    try:
+        if not RFC3339.fullmatch(text):
+            raise ValueError(text)
+        return datetime.fromisoformat(text)
+    except ValueError:
+        message = f"{text!r} is not an RFC 3339 time with its offset (for example 2026-12-06T21:00:00Z)"
+        raise ProblemError(
+            422, "Invalid query", f"since: {message}", errors=[Problem(loc="since", message=message)]
+        ) from None

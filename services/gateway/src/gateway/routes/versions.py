@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -11,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from gateway.checks import check_list
 from gateway.deps import ANY_KEY, VERSIONS, AdmittedRoute, CheckStoreDep, GatewayDep
 from gateway.routes.responses import AUTHENTICATED, MODEL_SERVICE, problems
+from gateway.shadow import parse_since
 from onepipe.platform.versions.types import CheckList, PromotionRequest, ShadowSummary, VersionList
 
 router = APIRouter(prefix="/v1/versions", tags=["versions"], route_class=AdmittedRoute)
@@ -39,16 +39,18 @@ async def shadow(
     who: VERSIONS,
     gateway: GatewayDep,
     since: Annotated[
-        datetime | None,
-        Query(description="ISO 8601 time (UTC unless it says); default: the pair's first record."),
+        str | None,
+        Query(
+            description="An RFC 3339 time with its offset (2026-12-06T21:00:00Z); default: the pair's "
+            "first record.",
+            json_schema_extra={"format": "date-time"},
+        ),
     ] = None,
 ) -> ShadowSummary:
     """What shadowing live traffic to the challenger found (`versions` scope: it shows callers' inputs):
     requests shadowed, failed and skipped, agreement per output field, the changed answers with their
     inputs (newest first), each version's latency; for the current champion and challenger."""
-    if since is not None and since.tzinfo is None:
-        since = since.replace(tzinfo=UTC)
-    return await gateway.shadow_summary(since)
+    return await gateway.shadow_summary(parse_since(since))
 
 
 @router.post("/promote", responses=problems(*AUTHENTICATED, 403, 409, 422, *MODEL_SERVICE))

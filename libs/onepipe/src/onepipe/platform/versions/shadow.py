@@ -105,7 +105,8 @@ class RedisShadowStore:
 
     async def records(self, since: datetime | None = None) -> list[ShadowRecord]:
         """The records kept, oldest first, from `since` on (stream ids are milliseconds)."""
-        start = "-" if since is None else f"{int(since.timestamp() * 1000)}-0"
+        # a stream id is milliseconds since 1970: a time before that asks for the whole stream
+        start = "-" if since is None or since.timestamp() <= 0 else f"{int(since.timestamp() * 1000)}-0"
         found = await self.redis.xrange(self.key, min=start, max="+")
         return [ShadowRecord.model_validate_json(fields[b"r"]) for _, fields in found]
 
@@ -177,7 +178,8 @@ class FileShadowStore:
         return await asyncio.to_thread(self._records, since)
 
     def _records(self, since: datetime | None) -> list[ShadowRecord]:
-        first = "" if since is None else since.astimezone(UTC).strftime(HOUR)
+        # file names start with the hour (YYYYMMDDHH): a time before year 1000 would not compare as one
+        first = "" if since is None or since.year < 1970 else since.astimezone(UTC).strftime(HOUR)
         found = []
         for path in sorted(self.fs.ls(self.folder, detail=False), key=_name):
             if not _name(path).endswith(".jsonl") or _name(path)[: len(first)] < first:
