@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from redis import Redis
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -88,9 +89,9 @@ def _gateway_env(store: str, tmp_path: Path, redis_server: RedisServer, **extra:
 
 
 def redis_server_flush(url: str) -> None:
-    from redis import Redis
-
-    Redis.from_url(url).flushdb()  # the run's own server: nobody else's data
+    """Empty one database of the run's own Redis (the `redis_server` fixture's, never another's), so the
+    stream holds only this test's shadow records: other tests' would change its counts."""
+    Redis.from_url(url).flushdb()
 
 
 def _summary(front: ServiceProcess, **params: str) -> dict[str, Any]:

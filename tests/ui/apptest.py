@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import time
 from typing import Any
 
@@ -19,15 +17,6 @@ def assert_clean(at: AppTest) -> None:
     """No exception and no error on the page."""
     assert not at.exception, at.exception
     assert not at.error, errors_on(at)
-
-
-def csv_of(rows: list[dict[str, Any]]) -> bytes:
-    """Rows as a CSV file's bytes, the first row's keys as its header."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue().encode()
 
 
 def upload_file(at: AppTest, name: str, content: bytes) -> None:

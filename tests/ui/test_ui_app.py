@@ -23,8 +23,8 @@ from onepipe.platform.jobs.storage import CaseStore
 from onepipe_harness.processes import ROOT, RedisServer, ServiceProcess, free_port, gateway, model_service
 from review_triage.pipeline import pipeline as example
 from tests import rich_pipeline
-from tests.stacks import KEYS, Stack, as_key, keys_env, stack
-from tests.ui.apptest import assert_clean, csv_of, errors_on, jobs_table, submit_and_wait, upload_file
+from tests.stacks import KEYS, Stack, as_key, csv_bytes, keys_env, stack
+from tests.ui.apptest import assert_clean, errors_on, jobs_table, submit_and_wait, upload_file
 from ui_service import compare_view, wording
 from ui_service.forms import NOT_SET
 from ui_service.render import escape
@@ -265,7 +265,7 @@ def test_the_batch_page_prefills_only_matching_columns_and_shows_the_finished_jo
         {"id": n, "review": e.text, "expected": "plot" if "plot" in name else "fresh"}
         for n, (name, e) in enumerate(example.examples.items())
     ]
-    upload_file(at, "mine.csv", csv_of(rows))
+    upload_file(at, "mine.csv", csv_bytes(rows))
     assert any("columns id, review" in c.value for c in at.caption)
     # no column is named like the text field: nothing is guessed, and the job waits for a choice
     assert at.selectbox(key="batch.map.text").value is None
@@ -304,7 +304,7 @@ def test_the_batch_page_prefills_only_matching_columns_and_shows_the_finished_jo
 def test_a_job_whose_rows_failed_is_not_shown_as_a_plain_success(app: AppTest) -> None:
     at = _page(app, "Batch jobs")
     # a blank text is refused
-    upload_file(at, "blank.csv", csv_of([{"text": "A fine film."}, {"text": "   "}]))
+    upload_file(at, "blank.csv", csv_bytes([{"text": "A fine film."}, {"text": "   "}]))
     at.button(key="batch.submit").click().run()
     assert_clean(at)
     deadline = time.monotonic() + 120

@@ -51,8 +51,8 @@ from tests.browsing import (
 )
 from tests.case_library import FIXED, MINILM, MUST_PASS, two_case_library
 from tests.conftest import EXAMPLE_ARTIFACTS, example_labels
-from tests.stacks import KEYS, Stack, as_key, keys_env, stack
-from tests.ui.apptest import csv_of, errors_on, submit_and_wait, upload_file
+from tests.stacks import KEYS, Stack, as_key, csv_bytes, keys_env, stack
+from tests.ui.apptest import errors_on, submit_and_wait, upload_file
 from ui_service import shadow_view, versions_view, wording
 
 APP = str(ROOT / "services" / "ui" / "src" / "ui_service" / "app.py")
@@ -464,7 +464,7 @@ def test_the_batch_page_runs_one_job_on_two_versions(
     hashes = _versions(registry)
     at = _app(monkeypatch, service.url, batch_stack.gateway.url, key="release", page_name="Batch jobs")
     rows = _batch_rows()
-    upload_file(at, "two-versions.csv", csv_of(rows))
+    upload_file(at, "two-versions.csv", csv_bytes(rows))
     chosen = at.selectbox(key="batch.version")
     assert (chosen.value, chosen.options) == ("v1", [V1_LABEL, V2_LABEL])
     at.radio(key="batch.compare_with").set_value("version").run()
@@ -492,13 +492,13 @@ def test_the_batch_page_says_why_a_second_version_cannot_be_had(
 ) -> None:
     # with the challenger first, the only other version is the champion: still two to compare
     at = _app(monkeypatch, service.url, batch_stack.gateway.url, key="release", page_name="Batch jobs")
-    upload_file(at, "two-versions.csv", csv_of(_batch_rows()))
+    upload_file(at, "two-versions.csv", csv_bytes(_batch_rows()))
     at.selectbox(key="batch.version").set_value("v2").run()
     at.radio(key="batch.compare_with").set_value("version").run()
     assert at.selectbox(key="batch.compare_version").options == [V1_LABEL]
     # a key without the `versions` scope: the gateway refuses the job in one sentence naming the scope
     at = _app(monkeypatch, service.url, batch_stack.gateway.url, key="reviewer", page_name="Batch jobs")
-    upload_file(at, "two-versions.csv", csv_of(_batch_rows()))
+    upload_file(at, "two-versions.csv", csv_bytes(_batch_rows()))
     at.radio(key="batch.compare_with").set_value("version").run()
     at.button(key="batch.submit").click().run()
     (refused,) = errors_on(at)
@@ -506,7 +506,7 @@ def test_the_batch_page_says_why_a_second_version_cannot_be_had(
     # a model service without a registry: one version only, and the page says what versions need
     with stack(example_service.url, Path(str(batch_stack.storage)).parent / "plain", redis=None) as plain:
         at = _app(monkeypatch, example_service.url, plain.gateway.url, key="release", page_name="Batch jobs")
-        upload_file(at, "one-version.csv", csv_of(_batch_rows()))
+        upload_file(at, "one-version.csv", csv_bytes(_batch_rows()))
         assert not [box for box in at.selectbox if box.key == "batch.version"]
         at.radio(key="batch.compare_with").set_value("version").run()
         at.button(key="batch.submit").click().run()
@@ -523,7 +523,7 @@ def test_the_batch_page_compares_two_versions_in_a_browser(
 ) -> None:
     hashes = _versions(registry)
     dataset = tmp_path / "held-out.csv"
-    dataset.write_bytes(csv_of(_batch_rows()))
+    dataset.write_bytes(csv_bytes(_batch_rows()))
     port = free_port()
     env = {"MODEL_URL": service.url, "GATEWAY_URL": batch_stack.gateway.url, "UI_API_KEY": KEYS["release"],
            "STREAMLIT_SERVER_PORT": str(port)}  # fmt: skip
