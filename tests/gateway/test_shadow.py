@@ -248,7 +248,7 @@ class StandIn:
     Everything is passed to the real model service, which serves one version; /readyz names a
     challenger, and a predict for it is answered by `mode`: "500" a problem with status 500, "slow"
     the champion's answer after SLOW_S, "cut" the answer's start then the connection closed (a
-    challenger process that dies mid-answer).
+    challenger process that dies mid-answer), "ok" the champion's answer at once.
     """
 
     SLOW_S = 6.0
@@ -256,6 +256,8 @@ class StandIn:
     def __init__(self, target: str, mode: str) -> None:
         self.target, self.mode = target, mode
         self.challenger_calls = 0
+        self.challenger_inputs: list[int] = []  # inputs per challenger call
+        self.priorities: set[str | None] = set()  # the Priority headers of the challenger calls
         self.app = Starlette(routes=[Route("/{path:path}", self.forward, methods=["GET", "POST"])])
 
     async def forward(self, request: Request) -> Response:
@@ -267,11 +269,13 @@ class StandIn:
             and sent.get("version") == "challenger"
         ):
             self.challenger_calls += 1
+            self.challenger_inputs.append(len(sent["inputs"]))
+            self.priorities.add(request.headers.get("priority"))
             if self.mode == "500":
                 return JSONResponse({"title": "Internal error", "status": 500}, status_code=500)
             if self.mode == "cut":
                 return StreamingResponse(self._cut(), media_type="application/json")
-            await asyncio.sleep(self.SLOW_S)
+            await asyncio.sleep(self.SLOW_S if self.mode == "slow" else 0)
             body = json.dumps({k: v for k, v in sent.items() if k != "version"}).encode()
         async with httpx.AsyncClient(timeout=60) as client:
             answer = await client.request(
@@ -284,8 +288,13 @@ class StandIn:
         if request.url.path == "/readyz" and answer.status_code == 200:
             content = json.dumps({**answer.json(), "challenger": "stand-in-challenger"}).encode()
         headers = {
-            k: v for k, v in answer.headers.items() if k.lower() in ("x-pipeline-version", "content-type")
+            k: v
+            for k, v in answer.headers.items()
+            if k.lower() in ("x-pipeline-version", "content-type", "server-timing")
         }
+        if isinstance(sent, dict) and sent.get("version") == "challenger":  # answered as the challenger
+            content = json.dumps({**answer.json(), "version": "stand-in-challenger"}).encode()
+            headers["x-pipeline-version"] = "stand-in-challenger"
         return Response(content, status_code=answer.status_code, headers=headers)
 
     @staticmethod
@@ -335,7 +344,9 @@ def test_a_failing_challenger_changes_no_callers_answer_and_the_record_counts_it
     assert [a.json() for a in answers] == direct
     # nobody waited for the challenger: its slow answer takes SLOW_S, a timeout GATEWAY_SHADOW_TIMEOUT
     assert max(seconds) < 1.5, seconds
-    assert stand_in.challenger_calls == len(bodies)
+    # every input was sent (requests close together share a call), each marked background
+    assert sum(stand_in.challenger_inputs) == sum(len(_listed(b)["inputs"]) for b in bodies)
+    assert stand_in.priorities == {"u=7"}
     assert (summary["requests"], summary["rows"], summary["skipped"]) == (len(bodies), 0, 0)
     assert summary["errors"] == {error: len(bodies)}
     assert summary["latency"]["challenger"]["calls"] == 0
@@ -345,7 +356,9 @@ def test_shadow_calls_over_the_bound_are_skipped_and_counted(
     example_service: ServiceProcess, tmp_path: Path
 ) -> None:
     bodies = _requests()[:6]
-    with fronted(example_service, "slow", tmp_path, GATEWAY_SHADOW_MAX_IN_FLIGHT="2") as (stand_in, front):
+    # a call per request (no gathering), at most 2 under way
+    limits = {"GATEWAY_SHADOW_MAX_IN_FLIGHT": "2", "GATEWAY_SHADOW_BATCH_MS": "0"}
+    with fronted(example_service, "slow", tmp_path, **limits) as (stand_in, front):
         for body in bodies:
             assert httpx.post(
                 f"{front.url}/v1/predict", json=body, headers=as_key("app"), timeout=60
@@ -353,6 +366,32 @@ def test_shadow_calls_over_the_bound_are_skipped_and_counted(
         summary = _until(front, lambda s: s["failed"] == 2, timeout=60)
     assert stand_in.challenger_calls == 2
     assert (summary["requests"], summary["failed"], summary["skipped"]) == (2, 2, 4)
+
+
+def test_requests_close_together_share_one_shadow_call_and_keep_a_record_each(
+    example_service: ServiceProcess, tmp_path: Path
+) -> None:
+    bodies = [b for b in _requests() if "flags" not in b]  # one flag set: one call
+    direct = [
+        httpx.post(f"{example_service.url}/v1/predict", json=_listed(b), timeout=60).json() for b in bodies
+    ]
+    with fronted(example_service, "ok", tmp_path, GATEWAY_SHADOW_BATCH_MS="5000") as (stand_in, front):
+        for body in bodies:
+            assert httpx.post(
+                f"{front.url}/v1/predict", json=body, headers=as_key("app"), timeout=60
+            ).is_success
+        summary = _until(front, lambda s: s["requests"] == len(bodies), timeout=60)
+        records = _records(FileShadowStore(str(tmp_path / "storage"), example.name, 1000, 24))
+    inputs = sum(len(_listed(b)["inputs"]) for b in bodies)
+    assert stand_in.challenger_inputs == [inputs] and stand_in.priorities == {"u=7"}
+    assert (summary["requests"], summary["rows"], summary["failed"]) == (len(bodies), inputs, 0)
+    # each request's record holds its own inputs and both answers to them
+    by_inputs = {json.dumps(r.inputs): r for r in records}
+    for body, answer in zip(bodies, direct, strict=True):
+        record = by_inputs[json.dumps(_listed(body)["inputs"])]
+        assert record.champion_outputs == record.challenger_outputs == answer["outputs"]
+        assert record.challenger == "stand-in-challenger"
+        assert record.champion_ms > 0 and (record.challenger_ms or 0) > 0  # both pipeline times
 
 
 # -- the record's bounds --------------------------------------------------------------------------
@@ -375,8 +414,8 @@ def _record(at: datetime, n: int) -> ShadowRecord:
 
 def _add(store: ShadowStore, records: list[ShadowRecord]) -> list[ShadowRecord]:
     async def write() -> list[ShadowRecord]:
-        for record in records:
-            await store.add(record)
+        for start in range(0, len(records), 7):  # several records per write, as the gateway writes them
+            await store.add(records[start : start + 7])
         try:
             return await store.records()
         finally:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from model_service.batching import MicroBatcher
+import pytest
+
+from model_service.batching import LiveTraffic, MicroBatcher
 from onepipe import LoadedPipeline
 
 
@@ -21,7 +23,7 @@ async def _burst(batcher: MicroBatcher, tiny: LoadedPipeline[Any, Any, Any], cou
     for i in range(count):
         inputs = tiny.definition.validate_inputs([{"values": [i, i + 1], "unit": "kg"}] * (1 + i % 3))
         calls.append(batcher.predict(inputs, flag_sets[i % 2], debug=i % 4 == 0))
-    results = await asyncio.gather(*calls)
+    results = [answer.result for answer in await asyncio.gather(*calls)]
     await batcher.close()
     return results
 
@@ -60,4 +62,83 @@ def test_a_failing_run_fails_every_caller_in_it(tiny: LoadedPipeline[Any, Any, A
     same_batch, failed, other_batch = asyncio.run(three())
     assert isinstance(failed, RuntimeError) and "unit 'fail'" in str(failed)
     assert isinstance(same_batch, RuntimeError)  # it ran in the same pipeline call
-    assert not isinstance(other_batch, BaseException) and other_batch.outputs[0].value == 3.0
+    assert not isinstance(other_batch, BaseException) and other_batch.result.outputs[0].value == 3.0
+
+
+# -- background requests (the gateway's shadow calls) yield to the others ---------------------------
+
+
+def _readings(tiny: LoadedPipeline[Any, Any, Any], count: int) -> list[Any]:
+    return tiny.definition.validate_inputs([{"values": [i, -1, 2 * i], "unit": "kg"} for i in range(count)])
+
+
+def test_a_background_request_waits_while_another_versions_request_is_under_way(
+    tiny: LoadedPipeline[Any, Any, Any],
+) -> None:
+    traffic = LiveTraffic(max_pause_s=30)
+    champion, challenger = (
+        MicroBatcher(tiny, enabled=True, max_size=32, max_wait_s=0.0, traffic=traffic) for _ in range(2)
+    )
+    flags = tiny.definition.validate_flags({})
+    inputs = _readings(tiny, 10)
+
+    async def scenario() -> tuple[bool, Any, Any]:
+        with traffic.live(champion):  # a caller of the champion, under way
+            shadow = asyncio.create_task(challenger.predict(inputs, flags, False, background=True))
+            await asyncio.sleep(0.5)
+            waited = not shadow.done()
+        answer = await asyncio.wait_for(shadow, 10)  # the caller gone, it runs
+        alone = await challenger.predict(inputs, flags, False)
+        await champion.close()
+        await challenger.close()
+        return waited, answer, alone
+
+    waited, answer, alone = asyncio.run(scenario())
+    assert waited
+    # run in chunks of BACKGROUND_CHUNK, the same outputs as one run; the pipeline time is its steps'
+    assert answer.result.outputs == alone.result.outputs and len(answer.result.outputs) == 10
+    assert answer.pipeline_ms > 0
+
+
+def test_a_background_request_never_waits_for_its_own_batchers_callers_nor_past_the_pause(
+    tiny: LoadedPipeline[Any, Any, Any],
+) -> None:
+    traffic = LiveTraffic(max_pause_s=0.2)
+    champion, challenger = (
+        MicroBatcher(tiny, enabled=True, max_size=32, max_wait_s=0.0, traffic=traffic) for _ in range(2)
+    )
+    flags = tiny.definition.validate_flags({})
+    inputs = _readings(tiny, 3)
+
+    async def scenario() -> tuple[Any, Any]:
+        # a pinned caller of the challenger waits behind the background batch: not the other way round
+        with traffic.live(challenger):
+            own = await asyncio.wait_for(challenger.predict(inputs, flags, False, background=True), 5)
+        # a champion caller that never ends: each pause ends at max_pause_s, so the batch finishes
+        with traffic.live(champion):
+            paused = await asyncio.wait_for(challenger.predict(inputs, flags, False, background=True), 30)
+        await champion.close()
+        await challenger.close()
+        return own, paused
+
+    own, paused = asyncio.run(scenario())
+    expected = tiny.run(inputs, flags).outputs
+    assert own.result.outputs == expected and paused.result.outputs == expected
+
+
+def test_each_request_gets_its_share_of_the_runs_pipeline_time(tiny: LoadedPipeline[Any, Any, Any]) -> None:
+    runs: list[tuple[int, int]] = []
+    batcher = _batcher(tiny, True, runs)
+    flags = tiny.definition.validate_flags({})
+
+    async def burst() -> tuple[Any, Any]:
+        one, three = await asyncio.gather(
+            batcher.predict(_readings(tiny, 1), flags, False),
+            batcher.predict(_readings(tiny, 3), flags, False),
+        )
+        await batcher.close()
+        return one, three
+
+    one, three = asyncio.run(burst())
+    assert runs == [(4, 2)]  # both queued before the first run: one run, shares by inputs
+    assert one.pipeline_ms > 0 and three.pipeline_ms == pytest.approx(3 * one.pipeline_ms)

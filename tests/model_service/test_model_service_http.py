@@ -14,6 +14,7 @@ import pytest
 
 from onepipe import LoadedPipeline
 from onepipe.platform.http.client import AsyncModelServiceClient, ModelServiceClient
+from onepipe.platform.http.envelopes import is_background, pipeline_ms, server_timing
 from onepipe_harness.processes import ROOT, ServiceProcess, free_port, model_service
 from review_triage.pipeline import pipeline as example
 from tests.conftest import EXAMPLE_ARTIFACTS
@@ -73,6 +74,35 @@ def test_64_concurrent_mixed_requests_are_batched_and_equal_one_by_one(served: S
         for m in re.finditer(r'^pipeline_batch_requests_bucket\{le="1.0"\} ([0-9.e+]+)$', after, re.MULTILINE)
     ]
     assert largest and largest[0] < _metric(after, "pipeline_batch_requests_count")  # some batch held > 1
+
+
+def test_a_background_request_answers_the_same_and_every_answer_says_its_pipeline_time(
+    served: ServiceProcess,
+) -> None:
+    # 10 inputs: a background request runs them BACKGROUND_CHUNK at a time
+    body = {"inputs": [{"text": f"{e.text} ({i})"} for i, e in enumerate(example.examples.values())][:10]}
+    live = httpx.post(served.url + "/v1/predict", json=body, timeout=60)
+    shadow = httpx.post(served.url + "/v1/predict", json=body, headers={"Priority": "u=7, i"}, timeout=60)
+    assert live.status_code == shadow.status_code == 200
+    assert shadow.json() == live.json()
+    for answer in (live, shadow):
+        assert pipeline_ms(answer.headers["server-timing"]) is not None
+        assert (pipeline_ms(answer.headers["server-timing"]) or 0) > 0
+
+
+def test_the_priority_and_server_timing_headers_are_read_as_their_rfcs_write_them() -> None:
+    assert [is_background(h) for h in ("u=7", "u=7, i", "i, u=7", "u=3", "u=70", "", None)] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+        False,
+    ]
+    assert pipeline_ms(server_timing(12.3456)) == 12.346
+    assert pipeline_ms('db;dur=3, pipeline;desc="run";dur=7.5') == 7.5
+    assert [pipeline_ms(h) for h in ("db;dur=3", "", None, "pipelines;dur=4")] == [None] * 4
 
 
 def test_batching_off_runs_each_request_alone(example_pipeline: Loaded) -> None:

@@ -379,7 +379,7 @@ def _shadowed(storage: Path, two_versions: Registry, loaded: Loaded, texts: list
             champion_ms=5.0,
             challenger_ms=7.0,
         )
-        asyncio.run(store.add(record))
+        asyncio.run(store.add([record]))
 
 
 def test_just_promote_refuses_a_broken_must_pass_case_and_records_a_forced_one(

@@ -100,6 +100,15 @@ class Settings(ServiceSettings):
             "and counted."
         ),
     )
+    shadow_batch_ms: float = Field(
+        100.0,
+        ge=0,
+        le=10000,
+        description=(
+            "Milliseconds sampled requests gather before one shadow call carries them (up to "
+            "GATEWAY_MAX_INPUTS inputs per call and flag set); 0: a call per request."
+        ),
+    )
     shadow_timeout: float = Field(
         10.0, gt=0, description="Seconds a shadow call waits for the challenger before it counts as failed."
     )

@@ -2,12 +2,15 @@
 
 Only predicts that name no version (the champion's callers) are shadowed, and only while a challenger
 is set: learnt from the model service's /readyz (`challenger`), read by the gateway's own /readyz and
-again in the background when older than CHALLENGER_TTL_S, never once per request. The shadow call
-starts after the response is sent (a BackgroundTask that only spawns an asyncio task, so the
-connection is not held), has its own client (one attempt, GATEWAY_SHADOW_TIMEOUT) and at most
-GATEWAY_SHADOW_MAX_IN_FLIGHT under way; a sampled request over that is skipped and counted. Whatever
-the challenger does (refuses connections, times out, answers 500), the record says so and nobody else
-sees it. The record: onepipe.platform.versions.shadow.
+again in the background when older than CHALLENGER_TTL_S, never once per request. After the
+response is sent, a BackgroundTask only queues the request (the connection is not held); queued
+requests gather for GATEWAY_SHADOW_BATCH_MS and go in one call per flag set: the gateway's work per
+shadowed request was what cost its callers (docs/versions.md#what-it-costs-the-caller). The calls are
+marked background (RFC 9218 `Priority: u=7`: the model service runs them between its callers'
+requests), have their own client (one attempt, GATEWAY_SHADOW_TIMEOUT) and at most
+GATEWAY_SHADOW_MAX_IN_FLIGHT under way; a batch over that is skipped and its requests counted.
+Whatever the challenger does (refuses connections, times out, answers 500), the record says so and
+nobody else sees it. The record: onepipe.platform.versions.shadow.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import re
 import time
 from collections.abc import Mapping
 from contextlib import suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -59,6 +63,9 @@ class Shadow:
         self._store: ShadowStore | None = None
         self.in_flight: set[asyncio.Task[None]] = set()  # held here: a task nobody holds may be collected
         self.skipped = 0  # since this process's last record, which carries the count
+        self._pending: list[Sampled] = []  # sampled, waiting for the next shadow call
+        self._pending_inputs = 0
+        self._timer: asyncio.TimerHandle | None = None
 
     def learn(self, ready: Mapping[str, Any]) -> None:
         """Note the pipeline, champion and challenger from a model service /readyz answer."""
@@ -105,56 +112,77 @@ class Shadow:
         answer: RawPredictAnswer,
         champion_ms: float,
     ) -> None:
-        """Start the shadow call and return at once (run after the response is sent); skip it when full."""
-        if len(self.in_flight) >= self.settings.shadow_max_in_flight:
-            self.skipped += 1
-            return
-        task = asyncio.create_task(self._shadow(inputs, flags, answer, champion_ms, datetime.now(UTC)))
-        self.in_flight.add(task)
-        task.add_done_callback(self.in_flight.discard)
+        """Queue a sampled request for the next shadow call and return at once (after the response)."""
+        sampled = Sampled(inputs, flags, answer, answer.pipeline_ms or champion_ms, datetime.now(UTC))
+        self._pending.append(sampled)
+        self._pending_inputs += len(inputs)
+        if self._pending_inputs >= self.settings.max_inputs or self.settings.shadow_batch_ms <= 0:
+            self._send()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(
+                self.settings.shadow_batch_ms / 1000, self._send
+            )
 
-    async def _shadow(
-        self,
-        inputs: list[dict[str, Any]],
-        flags: dict[str, Any],
-        answer: RawPredictAnswer,
-        champion_ms: float,
-        at: datetime,
-    ) -> None:
-        challenger, outputs, error = self.challenger, None, None
-        started = time.perf_counter()
+    def _send(self) -> None:
+        """Send what is queued to the challenger: one call per flag set, each up to max_inputs inputs."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        pending, self._pending, self._pending_inputs = self._pending, [], 0
+        for call in calls(pending, self.settings.max_inputs):
+            if len(self.in_flight) >= self.settings.shadow_max_in_flight:
+                self.skipped += len(call)
+                continue
+            task = asyncio.create_task(self._shadow(call))
+            self.in_flight.add(task)
+            task.add_done_callback(self.in_flight.discard)
+
+    async def _shadow(self, call: list[Sampled]) -> None:
+        challenger, outputs, error, took = self.challenger, None, None, None
+        inputs = [item for sampled in call for item in sampled.inputs]
         try:
-            found = await self.client.predict_raw(inputs, flags, version=CHALLENGER)
+            found = await self.client.predict_raw(inputs, call[0].flags, version=CHALLENGER, background=True)
             body = json.loads(found.body)
-            challenger, outputs = found.version or body.get("version"), body["outputs"]
+            challenger, outputs, took = (
+                found.version or body.get("version"),
+                body["outputs"],
+                found.pipeline_ms,
+            )
         except ServiceError as failure:
             error = why(failure)
         except Exception as failure:  # a shadow call never fails a caller: anything else is recorded too
             log.exception("shadow call failed")
             error = f"{type(failure).__name__}: {failure}"[:200]
-        challenger_ms = (time.perf_counter() - started) * 1000
         skipped, self.skipped = self.skipped, 0
-        record = ShadowRecord(
-            at=at,
-            champion=answer.version,
-            challenger=challenger,
-            inputs=inputs,
-            input_hashes=[input_hash(item) for item in inputs],
-            flags=flags,
-            champion_outputs=json.loads(answer.body)["outputs"],
-            challenger_outputs=outputs,
-            champion_ms=champion_ms,
-            challenger_ms=None if error else challenger_ms,
-            error=error,
-            skipped_before=skipped,
-        )
+        records: list[ShadowRecord] = []
+        start = 0
+        for sampled in call:
+            end = start + len(sampled.inputs)
+            records.append(
+                ShadowRecord(
+                    at=sampled.at,
+                    champion=sampled.answer.version,
+                    challenger=challenger,
+                    inputs=sampled.inputs,
+                    input_hashes=[input_hash(item) for item in sampled.inputs],
+                    flags=sampled.flags,
+                    champion_outputs=json.loads(sampled.answer.body)["outputs"],
+                    challenger_outputs=None if outputs is None else outputs[start:end],
+                    champion_ms=sampled.champion_ms,
+                    # the call's pipeline time, this request's share of it
+                    challenger_ms=None if took is None else took * len(sampled.inputs) / len(inputs),
+                    error=error,
+                    skipped_before=skipped if not records else 0,
+                )
+            )
+            start = end
         store = self.store()
         if store is None:
             return
         try:
-            await store.add(record)
+            await store.add(records)
         except Exception as failure:  # the record is lost, the callers are not
-            log.warning("could not keep a shadow record: %s", failure)
+            log.warning("could not keep %d shadow records: %s", len(records), failure)
 
     async def summary(self, output_schema: Mapping[str, Any], since: datetime | None) -> ShadowSummary:
         """The record of the current champion and challenger (else the newest pair recorded) from `since`."""
@@ -175,12 +203,36 @@ class Shadow:
         )
 
     async def close(self) -> None:
-        """Let the shadow calls under way finish (briefly), then close the client and the store."""
+        """Send what is queued, let the shadow calls under way finish (briefly), close client and store."""
+        if self._pending:
+            self._send()
         if self.in_flight:
             await asyncio.wait(self.in_flight, timeout=2.0)
         await self.client.aclose()
         if self._store is not None:
             await self._store.aclose()
+
+
+@dataclass(frozen=True)
+class Sampled:
+    """A sampled request, answered by the champion, waiting for its shadow call."""
+
+    inputs: list[dict[str, Any]]
+    flags: dict[str, Any]
+    answer: RawPredictAnswer
+    champion_ms: float  # the champion's pipeline time for these inputs (else the call's, as timed here)
+    at: datetime
+
+
+def calls(pending: list[Sampled], max_inputs: int) -> list[list[Sampled]]:
+    """The shadow calls for these requests: one per flag set, each up to `max_inputs` inputs, in order."""
+    by_flags: dict[str, list[list[Sampled]]] = {}
+    for sampled in pending:
+        group = by_flags.setdefault(json.dumps(sampled.flags, sort_keys=True), [[]])
+        if group[-1] and sum(len(s.inputs) for s in group[-1]) + len(sampled.inputs) > max_inputs:
+            group.append([])
+        group[-1].append(sampled)
+    return [call for group in by_flags.values() for call in group]
 
 
 def why(failure: ServiceError) -> str:

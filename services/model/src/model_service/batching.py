@@ -7,20 +7,72 @@ more than one request): an idle service runs a lone request at once, so a caller
 alone never pays the wait.
 The pipeline runs on one worker thread, off the event loop, so the server keeps
 accepting requests while it computes.
+
+A background request (the gateway's shadow calls, RFC 9218 urgency 7) yields to the others: its
+batch runs BACKGROUND_CHUNK inputs at a time, and each chunk starts, and goes on after each step,
+only while no request of another version's batcher in this process is waiting or running
+(`LiveTraffic`), so a caller waits at most for the rest of one short step. A pause lasts at most
+BACKGROUND_MAX_PAUSE_S, so a saturated service still finishes background work, slowly.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from pydantic import BaseModel
 
 from onepipe import LoadedPipeline, RunResult
+
+BACKGROUND_MAX_PAUSE_S: Final = 1.0  # longest a background batch waits for quiet before each step
+BACKGROUND_CHUNK: Final = 4  # inputs per pipeline run of a background batch: short steps to yield between
+
+
+class LiveTraffic:
+    """The requests of this process that are not background, counted by batcher.
+
+    Threads wait on it: a background batch runs on its batcher's worker thread."""
+
+    def __init__(self, max_pause_s: float = BACKGROUND_MAX_PAUSE_S) -> None:
+        self.max_pause_s = max_pause_s
+        self._changed = threading.Condition()
+        self._live: Counter[int] = Counter()
+
+    @contextlib.contextmanager
+    def live(self, batcher: MicroBatcher) -> Iterator[None]:
+        """Count a request of `batcher` from now until the block ends."""
+        with self._changed:
+            self._live[id(batcher)] += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._live[id(batcher)] -= 1
+                self._changed.notify_all()
+
+    def wait_for_quiet(self, batcher: MicroBatcher) -> None:
+        """Block until no other batcher has a request (its own wait behind this one), or max_pause_s."""
+        mine = id(batcher)
+        with self._changed:
+            self._changed.wait_for(
+                lambda: not any(count for key, count in self._live.items() if key != mine), self.max_pause_s
+            )
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A request's result, with its share of the pipeline time of the run it was part of."""
+
+    result: RunResult[Any]
+    pipeline_ms: (
+        float  # the steps' time (a background run's pauses left out) x this request's inputs / the run's
+    )
 
 
 @dataclass
@@ -28,7 +80,8 @@ class _Request:
     inputs: list[BaseModel]
     flags: BaseModel
     debug: bool
-    future: asyncio.Future[RunResult[Any]]
+    future: asyncio.Future[Answer]
+    background: bool = False
 
     @property
     def key(self) -> tuple[str, bool]:
@@ -47,8 +100,10 @@ class MicroBatcher:
         max_wait_s: float,
         on_run: Callable[[int, int], None] = lambda inputs, requests: None,
         on_step: Callable[[str, float], None] | None = None,
+        traffic: LiveTraffic | None = None,
     ) -> None:
         self.pipeline = pipeline
+        self.traffic = traffic or LiveTraffic()
         self.enabled = enabled
         self.max_size = max_size
         self.max_wait_s = max_wait_s
@@ -59,14 +114,24 @@ class MicroBatcher:
         self._task: asyncio.Task[None] | None = None
         self._last_batch_requests = 1
 
-    async def predict(self, inputs: list[BaseModel], flags: BaseModel, debug: bool) -> RunResult[Any]:
-        """The pipeline's result for these (already validated) inputs."""
+    async def predict(
+        self, inputs: list[BaseModel], flags: BaseModel, debug: bool, background: bool = False
+    ) -> Answer:
+        """The pipeline's result for these (already validated) inputs; `background` yields to the rest."""
+        if background:
+            return await self._predict(inputs, flags, debug, background)
+        with self.traffic.live(self):
+            return await self._predict(inputs, flags, debug, background)
+
+    async def _predict(
+        self, inputs: list[BaseModel], flags: BaseModel, debug: bool, background: bool
+    ) -> Answer:
         if not self.enabled:
-            return await self._run(inputs, flags, debug, requests=1)
+            return await self._run(inputs, flags, debug, requests=1, background=background)
         if self._task is None:
             self._task = asyncio.create_task(self._gather_forever())
-        future: asyncio.Future[RunResult[Any]] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Request(inputs, flags, debug, future))
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Request(inputs, flags, debug, future, background))
         return await future
 
     async def close(self) -> None:
@@ -78,13 +143,30 @@ class MicroBatcher:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
     async def _run(
-        self, inputs: list[BaseModel], flags: BaseModel, debug: bool, requests: int
-    ) -> RunResult[Any]:
+        self, inputs: list[BaseModel], flags: BaseModel, debug: bool, requests: int, background: bool
+    ) -> Answer:
         self.on_run(len(inputs), requests)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._executor, lambda: self.pipeline.run(inputs, flags, debug=debug, on_step=self.on_step)
-        )
+        spent = [0.0]  # the steps' seconds, summed on the worker thread
+
+        def after_step(step: str, seconds: float) -> None:
+            spent[0] += seconds
+            if self.on_step is not None:
+                self.on_step(step, seconds)
+            if background:  # wait for quiet before the next step
+                self.traffic.wait_for_quiet(self)
+
+        def run() -> RunResult[Any]:
+            if not background:
+                return self.pipeline.run(inputs, flags, debug=debug, on_step=after_step)
+            parts = []
+            for start in range(0, len(inputs), BACKGROUND_CHUNK):
+                self.traffic.wait_for_quiet(self)
+                chunk = inputs[start : start + BACKGROUND_CHUNK]
+                parts.append(self.pipeline.run(chunk, flags, debug=debug, on_step=after_step))
+            return joined(parts)
+
+        result = await asyncio.get_running_loop().run_in_executor(self._executor, run)
+        return Answer(result, spent[0] * 1000)
 
     async def _gather_forever(self) -> None:
         while True:
@@ -122,22 +204,34 @@ class MicroBatcher:
         if not live:
             return
         inputs = [item for request in live for item in request.inputs]
+        background = all(request.background for request in live)  # a caller among them: not
         try:
-            result = await self._run(inputs, live[0].flags, live[0].debug, requests=len(live))
+            ran = await self._run(
+                inputs, live[0].flags, live[0].debug, requests=len(live), background=background
+            )
         except Exception as error:  # each caller gets the error of the run it was part of
             for request in live:
                 if not request.future.done():
                     request.future.set_exception(error)
             return
-        start = 0
+        result, start = ran.result, 0
         for request in live:
             end = start + len(request.inputs)
             if not request.future.done():
-                request.future.set_result(
-                    RunResult[Any](
-                        version=result.version,
-                        outputs=result.outputs[start:end],
-                        traces=result.traces[start:end] if result.traces is not None else None,
-                    )
+                share = RunResult[Any](
+                    version=result.version,
+                    outputs=result.outputs[start:end],
+                    traces=result.traces[start:end] if result.traces is not None else None,
                 )
+                request.future.set_result(Answer(share, ran.pipeline_ms * len(request.inputs) / len(inputs)))
             start = end
+
+
+def joined(parts: list[RunResult[Any]]) -> RunResult[Any]:
+    """The runs of consecutive chunks of one batch as one run's result."""
+    traces = [trace for part in parts for trace in part.traces or []]
+    return RunResult[Any](
+        version=parts[0].version,
+        outputs=[output for part in parts for output in part.outputs],
+        traces=traces if parts[0].traces is not None else None,
+    )

@@ -16,7 +16,7 @@ from model_service.service import ModelService
 from onepipe import PipelineInfo
 from onepipe.platform.cases import CaseLibrary
 from onepipe.platform.http.apidocs import problems
-from onepipe.platform.http.envelopes import VERSION_HEADER, PredictRequest, PredictResponse
+from onepipe.platform.http.envelopes import VERSION_HEADER, PredictRequest, PredictResponse, is_background
 from onepipe.platform.http.server import metrics_response, predict_response
 from onepipe.platform.versions.types import CHALLENGER, PromotionOrder, VersionList
 
@@ -89,8 +89,9 @@ async def pipeline(request: Request, response: Response) -> PipelineInfo:
 
 async def predict(body: PredictRequest, request: Request) -> Response:
     """Run a batch of inputs; with debug on, also a trace of every step per input."""
-    result = await service_of(request.app).predict(body)
-    return predict_response(result)
+    background = is_background(request.headers.get("priority"))
+    result, pipeline_ms = await service_of(request.app).predict(body, background)
+    return predict_response(result, pipeline_ms)
 
 
 def add_routes(app: FastAPI) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from model_service import metrics
-from model_service.batching import MicroBatcher
+from model_service.batching import LiveTraffic, MicroBatcher
 from model_service.lineup import Lineup, Served, chosen, next_lineup
 from model_service.promotion import PROMOTION, Promotion, library, overridden, promote
 from model_service.settings import Settings
@@ -50,6 +50,7 @@ class ModelService:
         self._on_demand: dict[str, asyncio.Task[None]] = {}
         self._failed: dict[str, str] = {}  # version hash -> why it cannot be loaded
         self._poller: asyncio.Task[None] | None = None
+        self.traffic = LiveTraffic()  # every version's batcher counts its callers here
 
     @property
     def artifacts(self) -> Path:
@@ -147,8 +148,11 @@ class ModelService:
             return RegistryState(kind="none", location=str(self.artifacts))
         return self.registry.state(self.registry_error)
 
-    async def predict(self, request: PredictRequest) -> PredictResponse:
-        """Validate, check the limits, run (micro-batched) on the version asked for, answer."""
+    async def predict(
+        self, request: PredictRequest, background: bool = False
+    ) -> tuple[PredictResponse, float]:
+        """Validate, check the limits, run (micro-batched) on the version asked for: the answer and
+        its pipeline milliseconds. `background`: yield to every other request (batching.LiveTraffic)."""
         self.ready()
         limit = self.settings.max_inputs
         if len(request.inputs) > limit:
@@ -162,12 +166,14 @@ class ModelService:
         flags = {**served.info.flag_defaults, **request.flags} if served.info.flag_defaults else request.flags
         # strict: a JSON value of another type than the schema's is refused, never converted
         inputs, valid = served.loaded.definition.validate_request(request.inputs, flags, strict=True)
-        result = await served.batcher.predict(inputs, valid, request.debug)
-        return PredictResponse(
+        answer = await served.batcher.predict(inputs, valid, request.debug, background)
+        result = answer.result
+        response = PredictResponse(
             version=result.version,
             outputs=[o.model_dump(mode="json") for o in result.outputs],
             traces=result.traces,
         )
+        return response, answer.pipeline_ms
 
     async def pick(self, ref: str | None) -> Served:
         """The loaded version `ref` names; a registered one not loaded starts loading (503, retry)."""
@@ -278,7 +284,7 @@ class ModelService:
                 inputs, {**served.info.flag_defaults, **flags}
             )
             answer = asyncio.run_coroutine_threadsafe(served.batcher.predict(valid, valid_flags, False), loop)
-            return [output.model_dump(mode="json") for output in answer.result().outputs]
+            return [output.model_dump(mode="json") for output in answer.result().result.outputs]
 
         return Candidate(alias, self.definition.name, served.version, served.info.number, run)
 
@@ -372,6 +378,7 @@ class ModelService:
             max_wait_s=self.settings.batch_max_wait_ms / 1000,
             on_run=_observe_run,
             on_step=lambda step, seconds: metrics.STEP_SECONDS.labels(step).observe(seconds),
+            traffic=self.traffic,
         )
 
     def _retire(self, dropped: list[Served]) -> None:

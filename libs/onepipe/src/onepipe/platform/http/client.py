@@ -26,7 +26,15 @@ from tenacity import (
 
 from onepipe.contract import PipelineInfo
 from onepipe.platform.cases import CaseLibrary
-from onepipe.platform.http.envelopes import REQUEST_ID_HEADER, VERSION_HEADER, PredictRequest, PredictResponse
+from onepipe.platform.http.envelopes import (
+    BACKGROUND_PRIORITY,
+    REQUEST_ID_HEADER,
+    SERVER_TIMING_HEADER,
+    VERSION_HEADER,
+    PredictRequest,
+    PredictResponse,
+    pipeline_ms,
+)
 from onepipe.platform.versions.types import VersionList
 
 
@@ -241,10 +249,12 @@ class ModelServiceClient(ServiceClient):
 
 @dataclass(frozen=True)
 class RawPredictAnswer:
-    """A predict answer as the model service sent it: its JSON body and the pipeline's version."""
+    """A predict answer as the model service sent it: its JSON body, the pipeline's version and the
+    pipeline's milliseconds for these inputs (its Server-Timing; None from a server that sends none)."""
 
     body: bytes
     version: str
+    pipeline_ms: float | None = None
 
 
 class AsyncModelServiceClient:
@@ -361,11 +371,17 @@ class AsyncModelServiceClient:
         debug: bool = False,
         request_id: str | None = None,
         version: str | None = None,
+        background: bool = False,
     ) -> RawPredictAnswer:
-        """Run inputs through the pipeline; the answer as sent, to pass on without parsing it."""
+        """Run inputs through the pipeline; the answer as sent, to pass on without parsing it.
+
+        `background`: run only while no caller's request waits (RFC 9218 urgency 7): shadow calls."""
         body = json.dumps(_predict_body(inputs, flags, debug, version)).encode()
-        content, headers = await self._request("POST", "/v1/predict", body, _headers(request_id))
-        return RawPredictAnswer(content, headers.get(VERSION_HEADER, ""))
+        sent = _headers(request_id) | ({"Priority": BACKGROUND_PRIORITY} if background else {})
+        content, headers = await self._request("POST", "/v1/predict", body, sent)
+        return RawPredictAnswer(
+            content, headers.get(VERSION_HEADER, ""), pipeline_ms(headers.get(SERVER_TIMING_HEADER))
+        )
 
 
 def _aiohttp_error(service: str, method: str, path: str, error: Exception) -> Exception:

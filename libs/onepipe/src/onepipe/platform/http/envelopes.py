@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, Field, StrictBool
@@ -17,6 +18,33 @@ VERSION_DESCRIPTION = (
     "(`v3`) or a version hash (as responses carry it). Unset: the champion."
 )
 REQUEST_ID_HEADER = "X-Request-ID"
+# RFC 9218's Priority header: urgency 7, the lowest, is for background work (the gateway's shadow
+# calls); the model service runs such a request only while no other request waits for it
+BACKGROUND_PRIORITY = "u=7"
+
+
+# W3C Server-Timing: the model service's pipeline time for the request's inputs (its share of the
+# micro-batch it ran in, a background run's pauses left out), so a caller can tell it from the HTTP
+SERVER_TIMING_HEADER = "Server-Timing"
+PIPELINE_TIMING = re.compile(r"(?:^|,)\s*pipeline\s*;[^,]*?\bdur=([0-9.]+)")
+
+
+def server_timing(pipeline_ms: float) -> str:
+    """The Server-Timing value for a pipeline time in milliseconds."""
+    return f"pipeline;dur={pipeline_ms:.3f}"
+
+
+def pipeline_ms(server_timing: str | None) -> float | None:
+    """The pipeline time a Server-Timing header carries, if any."""
+    found = PIPELINE_TIMING.search(server_timing or "")
+    return float(found.group(1)) if found else None
+
+
+def is_background(priority: str | None) -> bool:
+    """Whether a Priority header (RFC 9218, e.g. `u=7, i`) asks for the lowest urgency, 7."""
+    if not priority:
+        return False
+    return any(part.strip() == BACKGROUND_PRIORITY for part in priority.split(","))
 
 
 class PredictRequest(BaseModel):

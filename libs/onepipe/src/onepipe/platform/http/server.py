@@ -32,7 +32,14 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from onepipe.errors import PipelineInputError, Problem, problem_at
-from onepipe.platform.http.envelopes import REQUEST_ID_HEADER, VERSION_HEADER, PredictResponse, ProblemDetail
+from onepipe.platform.http.envelopes import (
+    REQUEST_ID_HEADER,
+    SERVER_TIMING_HEADER,
+    VERSION_HEADER,
+    PredictResponse,
+    ProblemDetail,
+    server_timing,
+)
 from onepipe.platform.logs import request_id_var
 
 PROBLEM_JSON = "application/problem+json"
@@ -356,16 +363,16 @@ def refuse_start(message: str) -> NoReturn:
     sys.exit(STARTUP_FAILURE)
 
 
-def predict_response(result: PredictResponse) -> Response:
+def predict_response(result: PredictResponse, pipeline_ms: float | None = None) -> Response:
     """A predict answer with its version header, serialised once by pydantic.
 
-    FastAPI would validate and walk the outputs again; this is every service's hot path.
+    FastAPI would validate and walk the outputs again; this is every service's hot path. With
+    `pipeline_ms`, a Server-Timing header says the pipeline's time for these inputs.
     """
-    return Response(
-        result.model_dump_json(exclude_none=True),
-        media_type="application/json",
-        headers={VERSION_HEADER: result.version},
-    )
+    headers = {VERSION_HEADER: result.version}
+    if pipeline_ms is not None:
+        headers[SERVER_TIMING_HEADER] = server_timing(pipeline_ms)
+    return Response(result.model_dump_json(exclude_none=True), media_type="application/json", headers=headers)
 
 
 def install_common(app: FastAPI, max_body_bytes: int, path_limits: Mapping[str, int] | None = None) -> None:

@@ -60,8 +60,8 @@ class ShadowRecord(BaseModel):
     flags: dict[str, Any] = Field(default_factory=dict)
     champion_outputs: list[dict[str, Any]]
     challenger_outputs: list[dict[str, Any]] | None = Field(None, description="None when it failed.")
-    champion_ms: float
-    challenger_ms: float | None = None
+    champion_ms: float = Field(description="The champion's pipeline time for these inputs (Server-Timing).")
+    challenger_ms: float | None = Field(None, description="The challenger's, likewise; None when it failed.")
     error: str | None = Field(None, description="Why the challenger gave no answer.")
     skipped_before: int = Field(0, description="Sampled requests this writer skipped since its last record.")
 
@@ -71,7 +71,7 @@ class ShadowStore(Protocol):
 
     kept: str
 
-    async def add(self, record: ShadowRecord) -> None: ...
+    async def add(self, records: Sequence[ShadowRecord]) -> None: ...
 
     async def records(self, since: datetime | None = None) -> list[ShadowRecord]: ...
 
@@ -97,11 +97,12 @@ class RedisShadowStore:
         self.record_max = record_max
         self.kept = f"the newest {record_max} records or a few more (a capped Redis stream, {self.key})"
 
-    async def add(self, record: ShadowRecord) -> None:
-        """Append a record; the stream trims its oldest beyond about record_max."""
-        await self.redis.xadd(
-            self.key, {"r": record.model_dump_json()}, maxlen=self.record_max, approximate=True
-        )
+    async def add(self, records: Sequence[ShadowRecord]) -> None:
+        """Append records (one round trip); the stream trims its oldest beyond about record_max."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for record in records:
+                pipe.xadd(self.key, {"r": record.model_dump_json()}, maxlen=self.record_max, approximate=True)
+            await pipe.execute()
 
     async def records(self, since: datetime | None = None) -> list[ShadowRecord]:
         """The records kept, oldest first, from `since` on (stream ids are milliseconds)."""
@@ -140,9 +141,15 @@ class FileShadowStore:
             f"(JSON Lines files under {self.folder})"
         )
 
-    async def add(self, record: ShadowRecord) -> None:
-        """Append a record (off the event loop)."""
-        await asyncio.to_thread(self._add, record.model_dump_json() + "\n", record.at)
+    async def add(self, records: Sequence[ShadowRecord]) -> None:
+        """Append records (off the event loop)."""
+        lines = [(record.model_dump_json() + "\n", record.at) for record in records]
+
+        def append_all() -> None:
+            for line, at in lines:
+                self._add(line, at)
+
+        await asyncio.to_thread(append_all)
 
     def _add(self, line: str, at: datetime) -> None:
         with self._lock:

@@ -223,7 +223,9 @@ class ChangedAnswer(BaseModel):
 
 
 class Latency(BaseModel):
-    """One version's latency over the shadowed requests, in milliseconds, as the gateway measured it."""
+    """One version's pipeline time for the shadowed requests, in milliseconds, as the model service
+    timed it (its Server-Timing: the request's share of the run it was in, a background run's pauses
+    left out), so both versions are timed alike, however the shadow calls were gathered."""
 
     calls: int
     p50_ms: float | None
