@@ -12,29 +12,14 @@ import httpx
 import pytest
 
 from onepipe import LoadedPipeline
-from onepipe.platform.cases import Case, read_cases, write_cases
-from onepipe.platform.versions.evidence import candidate_of
-from onepipe.platform.versions.library import LibraryReplay, replay_library
-from onepipe_harness.processes import ROOT, RedisServer, ServiceProcess, free_port, gateway, model_service
+from onepipe.platform.cases import read_cases
+from onepipe.platform.versions.library import LibraryReplay
+from onepipe_harness.processes import ROOT, RedisServer, ServiceProcess, free_port, model_service
 from review_triage.pipeline import pipeline as example
-from tests.stacks import PROBLEM, as_key, keys_env
-from tests.tiny_pipeline import pipeline as tiny_definition
+from tests.case_library import BROKEN, TINY, library_gateway, replayed_in_process, tiny_library_broken
+from tests.stacks import PROBLEM, as_key
 
 LIBRARY = ROOT / "cases" / "review-triage.jsonl"
-TINY_LIBRARY = ROOT / "tests" / "tiny_pipeline" / "cases.jsonl"
-TINY = "tests.tiny_pipeline:pipeline"
-# a must-pass case the tiny pipeline answers otherwise: it adds an offset of 0.5
-BROKEN = Case(
-    input={"values": [1], "unit": "kg"},
-    expected={"value": 1.0},
-    note="a person forgets the offset",
-    source="reviewer",
-    must_pass=True,
-)
-
-
-def started_gateway(model_url: str, tmp: Path, redis: str) -> ServiceProcess:
-    return gateway(free_port(), model_url, GATEWAY_API_KEYS=keys_env(), STORAGE_URL=str(tmp), REDIS_URL=redis)
 
 
 @pytest.fixture(scope="module")
@@ -42,16 +27,14 @@ def example_gateway(
     example_service: ServiceProcess, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServiceProcess]:
     tmp = tmp_path_factory.mktemp("library")
-    with started_gateway(example_service.url, tmp, redis_server.url(1)) as front:
+    with library_gateway(example_service.url, tmp, redis_server.url(1)) as front:
         yield front
 
 
 @pytest.fixture(scope="module")
 def tiny_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny pipeline's library with a must-pass case it answers wrongly, in a folder of its own."""
-    folder = tmp_path_factory.mktemp("tiny-cases")
-    write_cases(folder / f"{tiny_definition.name}.jsonl", [*read_cases(TINY_LIBRARY), BROKEN])
-    return folder
+    return tiny_library_broken(tmp_path_factory.mktemp("tiny-cases"))
 
 
 @pytest.fixture(scope="module")
@@ -69,18 +52,13 @@ def tiny_gateway(
     tmp = tmp_path_factory.mktemp("tiny")
     with (
         model_service(free_port(), **env) as service,
-        started_gateway(service.url, tmp, redis_server.url(1)) as front,
+        library_gateway(service.url, tmp, redis_server.url(1)) as front,
     ):
         yield front
 
 
 def library_of(front: ServiceProcess, key: str = "reviewer") -> httpx.Response:
     return httpx.get(front.url + "/v1/cases/library", headers=as_key(key), timeout=60)
-
-
-def in_process(loaded: LoadedPipeline[Any, Any, Any], cases: list[Case]) -> LibraryReplay:
-    """The library replayed directly through the pipeline, as the gateway's answer must say."""
-    return replay_library(candidate_of("champion", loaded, None, {}), cases)
 
 
 def judged(replay: LibraryReplay) -> list[tuple[Any, ...]]:
@@ -90,7 +68,7 @@ def judged(replay: LibraryReplay) -> list[tuple[Any, ...]]:
     ]
 
 
-def test_every_case_of_the_example_is_answered_by_the_champion_as_in_process(
+def test_every_case_of_the_example_is_answered_by_the_champion_as_replayed_in_process(
     example_gateway: ServiceProcess, example_pipeline: LoadedPipeline[Any, Any, Any]
 ) -> None:
     assert library_of(example_gateway).status_code == 200  # the first answer warms MiniLM up
@@ -99,7 +77,7 @@ def test_every_case_of_the_example_is_answered_by_the_champion_as_in_process(
     took = time.perf_counter() - started
     assert answered.status_code == 200, answered.text
     shown = LibraryReplay.model_validate(answered.json())
-    expected = in_process(example_pipeline, read_cases(LIBRARY))
+    expected = replayed_in_process(example_pipeline, read_cases(LIBRARY))
     assert (shown.pipeline, shown.label) == ("review-triage", "champion")
     assert shown.version == example_pipeline.version
     assert (shown.total, shown.right, shown.must_pass, shown.must_pass_wrong) == (
@@ -133,7 +111,7 @@ def test_a_must_pass_case_the_champion_breaks_is_wrong_must_pass_and_counted(
     answered = library_of(tiny_gateway)
     assert answered.status_code == 200, answered.text
     shown = LibraryReplay.model_validate(answered.json())
-    expected = in_process(tiny, read_cases(tiny_library / f"{tiny_definition.name}.jsonl"))
+    expected = replayed_in_process(tiny, read_cases(tiny_library / "tiny.jsonl"))
     assert judged(shown) == judged(expected)
     broken = next(case for case in shown.cases if case.id == BROKEN.id)
     assert (broken.must_pass, broken.right, broken.wrong) == (True, False, ["value"])
@@ -167,7 +145,7 @@ def test_the_openapi_document_types_the_library_by_the_pipelines_schemas(
 def test_a_model_service_down_is_a_503_problem_in_one_sentence(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
-    front = started_gateway(f"http://127.0.0.1:{free_port()}", tmp_path, redis_server.url(1))
+    front = library_gateway(f"http://127.0.0.1:{free_port()}", tmp_path, redis_server.url(1))
     front.start()
     try:
         front.wait_ready("/healthz")  # alive; not ready without its model service
