@@ -210,7 +210,7 @@ def test_this_is_wrong_keeps_a_case_that_the_cases_page_lists(app: AppTest, ui_s
     assert sent.status_code == 201, sent.text
     at.sidebar.radio(key="page").set_value("Cases").run()
     assert_clean(at)
-    assert any("Cases reported from this UI: " in c.value for c in at.caption)
+    assert "Reported here, waiting for `just cases pull`" in [h.value for h in at.subheader]
     table = at.table[0].value
     assert "not from the UI" not in list(table["Note"])
     row = table[table["Note"] == "a domain expert disagrees"].iloc[0]

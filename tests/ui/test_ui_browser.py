@@ -1,7 +1,8 @@
 """The UI in a real headless Chromium (Debian's, with its chromedriver), served by `streamlit run`.
 
 Every page is loaded and used as a person would, and saved as a screenshot under test-output/
-(ui-explore.png, ui-steps.png, ui-compare.png, ui-batch-jobs.png, ui-cases.png) to look at.
+(ui-explore.png, ui-steps.png, ui-compare.png, ui-batch-jobs.png, ui-cases.png, ui-cases-wrong.png) to
+look at.
 The UI runs with only its port set: its viewer settings come from the config.toml it ships.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import time
 from collections.abc import Iterator
 
@@ -187,7 +189,7 @@ def test_batch_jobs_in_a_browser_follow_a_job_and_reopen_its_report(
     screenshot(browser, "ui-batch-jobs.png")
 
 
-def test_cases_in_a_browser_list_what_people_reported(
+def test_cases_in_a_browser_show_the_library_on_the_champion_then_what_people_reported(
     browser: webdriver.Chrome, ui: ServiceProcess, browser_stack: Stack
 ) -> None:
     case = {
@@ -203,9 +205,17 @@ def test_cases_in_a_browser_list_what_people_reported(
     browser.get(ui.url)
     open_page(browser, "Cases")
     shows(browser, "Reported cases waiting")
-    settled(browser)
+    body = body_text(browser)
+    assert "The champion (" in body and "of 53 cases right" in body and "Showing 53 of 53 cases" in body
     _no_trouble(browser)
     screenshot(browser, "ui-cases.png")
+    click(browser, "//label[.//p[starts-with(normalize-space(), 'Wrong (')]]")  # the wrong cases alone
+    wait_for(browser).until(lambda driver: "Showing 53 of 53" not in body_text(driver))
+    settled(browser)
+    shown = re.search(r"Showing (\d+) of 53 cases", body_text(browser))
+    assert shown and 0 < int(shown[1]) < 53 and f"Wrong ({shown[1]})" in body_text(browser)
+    _no_trouble(browser)
+    screenshot(browser, "ui-cases-wrong.png")
 
 
 def _console_trouble(browser: webdriver.Chrome) -> list[str]:

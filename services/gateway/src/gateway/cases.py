@@ -1,13 +1,17 @@
-"""Edge cases reported through the gateway: checked, answered by the pipeline, kept for `just cases pull`.
+"""Edge cases through the gateway: reports checked, answered and kept for `just cases pull`; the library
+replayed on the champion.
 
 A report belongs to the key that sent it (kept under the key's stable id): a key lists its own
 reports; every key's takes the `cases:admin` scope (or `admin`). Each key may have at most
-GATEWAY_MAX_PENDING_CASES reports waiting.
+GATEWAY_MAX_PENDING_CASES reports waiting. The library (the repo's file, which the model service holds)
+is shown to the same keys with each case's answer from the current champion, judged by the promotion's
+rules (onepipe.platform.versions.library).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -26,9 +30,14 @@ from onepipe.platform.cases import (
     without_defaults,
     wrong_fields,
 )
+from onepipe.platform.http.client import ServiceError, ServiceUnavailableError
 from onepipe.platform.http.envelopes import PredictResponse
 from onepipe.platform.http.server import ProblemError
 from onepipe.platform.jobs.storage import CaseStore
+from onepipe.platform.logs import request_id_var
+from onepipe.platform.versions.evidence import Candidate
+from onepipe.platform.versions.library import LibraryReplay, replay_library
+from onepipe.platform.versions.types import CHAMPION
 
 TITLE = "Invalid case"
 EVERY_KEY = "cases:admin"  # the scope that sees every key's reports (admin has it too)
@@ -168,3 +177,54 @@ def page(store: CaseStore, info: PipelineInfo, caller: Caller, offset: int, limi
         offset=offset,
         limit=limit,
     )
+
+
+async def library(gateway: Gateway) -> LibraryReplay:
+    """The model service's case library, every case answered by the champion (one predict per flag set).
+
+    The first answer names the champion's hash, and every later call asks for that hash, so that a
+    promotion during the replay cannot answer half the cases with another version. A model service that
+    stops answering midway is the caller's 503 (504 on a timeout), not a library of unanswered cases.
+    """
+    info = await gateway.pipeline()  # the champion's version, should the library be empty
+    try:
+        held = await gateway.client.case_library()
+    except ServiceError as error:
+        raise gateway.problem(error) from None
+    loop, request_id = asyncio.get_running_loop(), request_id_var.get()
+    pinned: list[str] = []
+    outages: list[ServiceUnavailableError] = []
+
+    def run(inputs: list[dict[str, Any]], flags: dict[str, Any]) -> list[dict[str, Any]]:
+        if outages:  # one outage is enough: asking each case again would only wait for it again
+            raise outages[0]
+        version = pinned[0] if pinned else None
+        call = gateway.client.predict(inputs, flags, request_id=request_id, version=version)
+        try:  # the replay runs in a thread; the client belongs to the event loop
+            answer = asyncio.run_coroutine_threadsafe(call, loop).result()
+        except ServiceUnavailableError as error:
+            outages.append(error)
+            raise
+        pinned[:] = pinned or [answer.version]
+        return answer.outputs
+
+    candidate = Candidate(CHAMPION, held.pipeline, info.version, None, run)
+    replay = await asyncio.to_thread(replay_library, candidate, held.cases)
+    if outages:
+        raise gateway.problem(outages[0])
+    return replay.model_copy(update={"version": pinned[0]}) if pinned else replay
+
+
+def library_schema(
+    components: dict[str, Any], refs: Mapping[str, dict[str, Any]], expected: Mapping[str, Any]
+) -> None:
+    """The library's cases typed by the pipeline's schemas in the OpenAPI document (`refs`: the input,
+    output and flags schemas' references; `expected`: a report's expected answer, as typed)."""
+    case = components["LibraryCase"]["properties"]
+    for name, ref in (("input", refs["input"]), ("flags", refs["flags"])):
+        case[name] = {"allOf": [ref], "description": case[name].get("description", "")}
+    case["expected"] = {**expected, "description": case["expected"].get("description", "")}
+    case["answer"] = {
+        "anyOf": [refs["output"], {"type": "null"}],
+        "description": case["answer"].get("description", ""),
+    }

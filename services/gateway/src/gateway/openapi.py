@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from gateway.cases import library_schema
 from onepipe import PipelineInfo
 from onepipe.platform.http.apidocs import COMPONENTS, exact, examples, finish_refs, steps_markdown, typed_by
 from onepipe.platform.http.envelopes import VERSION_REF_PATTERN
@@ -102,6 +103,8 @@ def with_pipeline(document: dict[str, Any], info: PipelineInfo | None, max_input
         "anyOf": [output_ref, {"type": "null"}],
         "description": components[REPORTED]["properties"]["answer"].get("description", ""),
     }
+    refs = {"input": input_ref, "output": output_ref, "flags": flags_ref}
+    library_schema(components, refs, case["expected"])  # the library's cases, typed as a report is
 
     upload = document["paths"][JOBS]["post"]["requestBody"]["content"]["multipart/form-data"]
     form = components[upload["schema"]["$ref"].removeprefix(COMPONENTS)]["properties"]

@@ -150,6 +150,10 @@ class Gateway:
         except ServiceError as error:
             raise _problem(error, self.settings.model_timeout) from None
 
+    def problem(self, error: ServiceError) -> ProblemError:
+        """A model-service failure as the problem the public caller sees (no internal addresses)."""
+        return _problem(error, self.settings.model_timeout)
+
     async def change_versions(self, action: str, body: dict[str, Any], caller: Caller) -> dict[str, Any]:
         """Promote or roll back at the model service; who asked is recorded with a forced promotion."""
         headers = {"X-Caller": caller.name, REQUEST_ID_HEADER: request_id_var.get()}

@@ -1,4 +1,4 @@
-"""Reported cases: answers a key judges wrong, kept for the edge-case library."""
+"""Edge cases: answers a key judges wrong, kept for the edge-case library; the library on the champion."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from gateway import cases
 from gateway.cases import CasePage, CaseReport, ReportedCase
 from gateway.deps import CASES, FEEDBACK, PAGE, AdmittedRoute, CaseStoreDep, GatewayDep, SettingsDep
 from gateway.routes.responses import AUTHENTICATED, MODEL_SERVICE, problems
+from onepipe.platform.versions.library import LibraryReplay
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"], route_class=AdmittedRoute)
 
@@ -37,3 +38,12 @@ async def list_cases(who: CASES, gateway: GatewayDep, store: CaseStoreDep, page:
     (`feedback` scope), or every key's (`cases:admin` scope)."""
     info = await gateway.pipeline()
     return await run_in_threadpool(cases.page, store, info, who, page.offset, page.limit)
+
+
+@router.get("/library", responses=problems(*AUTHENTICATED, 403, *MODEL_SERVICE))
+async def case_library(who: CASES, gateway: GatewayDep) -> LibraryReplay:
+    """The edge-case library, each case answered by the current champion now: its input, flags, expected
+    answer and note, whether it must pass, the champion's whole answer, right or wrong, and the counts
+    (`feedback` or `cases:admin` scope, as for the reported cases). Each case is judged as a promotion
+    judges it."""
+    return await cases.library(gateway)

@@ -348,6 +348,10 @@ class AsyncModelServiceClient:
         """The service's /readyz answer (raises ServiceUnavailableError when not ready)."""
         return dict(json.loads((await self._request("GET", "/readyz"))[0]))
 
+    async def case_library(self) -> CaseLibrary:
+        """The edge-case library the model service replays on a promotion."""
+        return CaseLibrary.model_validate_json((await self._request("GET", "/v1/cases/library"))[0])
+
     async def pipeline(self) -> PipelineInfo:
         """The pipeline's description: steps, schemas, examples, version."""
         return PipelineInfo.model_validate_json((await self._request("GET", "/v1/pipeline"))[0])
@@ -456,6 +460,11 @@ class GatewayClient(ServiceClient):
     def cases(self, offset: int = 0, limit: int = 20) -> dict[str, Any]:
         """The reported cases not yet merged into the library, newest first."""
         return dict(self._request("GET", "/v1/cases", params={"offset": offset, "limit": limit}).json())
+
+    def case_library(self) -> dict[str, Any]:
+        """The edge-case library replayed on the champion: each case, its answer, right or wrong (a
+        LibraryReplay; the key needs the `feedback` scope)."""
+        return dict(self._request("GET", "/v1/cases/library").json())
 
     def versions(self) -> dict[str, Any]:
         """The registered versions, the registry's state and the last promotion's evidence (a VersionList)."""
