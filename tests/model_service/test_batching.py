@@ -72,13 +72,21 @@ def _readings(tiny: LoadedPipeline[Any, Any, Any], count: int) -> list[Any]:
     return tiny.definition.validate_inputs([{"values": [i, -1, 2 * i], "unit": "kg"} for i in range(count)])
 
 
-def test_a_background_request_waits_while_another_versions_request_is_under_way(
-    tiny: LoadedPipeline[Any, Any, Any],
-) -> None:
-    traffic = LiveTraffic(max_pause_s=30)
+def _two_versions(
+    tiny: LoadedPipeline[Any, Any, Any], max_pause_s: float
+) -> tuple[LiveTraffic, MicroBatcher, MicroBatcher]:
+    """Two versions' batchers in one process, as the model service has them: one LiveTraffic."""
+    traffic = LiveTraffic(max_pause_s=max_pause_s)
     champion, challenger = (
         MicroBatcher(tiny, enabled=True, max_size=32, max_wait_s=0.0, traffic=traffic) for _ in range(2)
     )
+    return traffic, champion, challenger
+
+
+def test_a_background_request_waits_while_another_versions_request_is_under_way(
+    tiny: LoadedPipeline[Any, Any, Any],
+) -> None:
+    traffic, champion, challenger = _two_versions(tiny, max_pause_s=30)
     flags = tiny.definition.validate_flags({})
     inputs = _readings(tiny, 10)
 
@@ -103,10 +111,7 @@ def test_a_background_request_waits_while_another_versions_request_is_under_way(
 def test_a_background_request_never_waits_for_its_own_batchers_callers_nor_past_the_pause(
     tiny: LoadedPipeline[Any, Any, Any],
 ) -> None:
-    traffic = LiveTraffic(max_pause_s=0.2)
-    champion, challenger = (
-        MicroBatcher(tiny, enabled=True, max_size=32, max_wait_s=0.0, traffic=traffic) for _ in range(2)
-    )
+    traffic, champion, challenger = _two_versions(tiny, max_pause_s=0.2)
     flags = tiny.definition.validate_flags({})
     inputs = _readings(tiny, 3)
 
