@@ -33,7 +33,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from batch_worker.pinning import PausedError, Pin, names_a_hash
-from batch_worker.reports.statistics import Variants
 from batch_worker.sending import CallRefusedError, RejectedError, VersionRefusedError, rejection
 from gateway.auth import hash_key
 from onepipe.artifacts import write_artifacts
@@ -112,24 +111,6 @@ def test_a_422_on_version_is_told_from_refused_rows_and_from_other_refusals() ->
     rows = refused(422, [{"loc": "inputs[1].unit", "input": 1, "field": "unit", "message": "too long"}])
     assert isinstance(rows, RejectedError) and rows.reasons == {1: "unit: too long"}
     assert isinstance(refused(400, []), CallRefusedError)
-
-
-def test_reports_name_the_two_versions_by_what_was_asked_and_what_answered() -> None:
-    assert Variants.of(_meta()) == Variants("flags", "compare flags", "flag set", "the ")
-    both = _meta(
-        spec={"compare_version": "challenger"},
-        pipeline_version="1a2b3c4d5e6f",
-        compare_pipeline_version="9f8e7d6c5b4a",
-    )
-    named = Variants.of(both)
-    assert (named.first, named.second, named.kind) == (
-        "champion 1a2b3c4d5e6f",
-        "challenger 9f8e7d6c5b4a",
-        "version",
-    )
-    assert named.under(named.second) == "challenger 9f8e7d6c5b4a"
-    same = _meta(spec={"version": "1a2b3c4d5e6f", "compare_version": "1a2b3c4d5e6f"})
-    assert (Variants.of(same).first, Variants.of(same).second) == ("1a2b3c4d5e6f", "1a2b3c4d5e6f (compared)")
 
 
 def test_paused_is_not_finished_yet_at_rest_and_the_ui_offers_resume_and_cancel() -> None:

@@ -617,16 +617,22 @@ def test_html_report_is_self_contained_and_says_what_ran(compared: tuple[Path, l
     assert html.count("<svg") >= 5  # label, kind, sentiment and review-flag counts, and the histogram
     assert "<svg" in _section(html, "histograms")
     # a field whose every value is the same (and whose schema gives no range) has nothing to bin
-    assert (
-        _captions(html)["kind_confidence"] == "292 rows (flags), 292 rows (compare flags), every one 0.900."
+    # the two variants are named by what differs between their flag sets, everywhere
+    assert _captions(html)["kind_confidence"] == (
+        "292 rows (classifier=tfidf), 292 rows (classifier=minilm), every one 0.900."
     )
     facts = {row[0]: row[1] for row in _tables(html)["ran"][0]}
     assert facts["File"] == "snippets.csv (csv)"
     assert facts["Rows in file"] == "300"
     assert facts["Rows failed"] == "8 (2.7%)"
     assert facts["Pipeline"] == "review-triage 0123456789ab"
-    assert facts["Flags"] == "classifier=tfidf"
-    assert facts["Compare flags"] == "classifier=minilm"
+    assert facts["Flags of classifier=tfidf"] == "classifier=tfidf"
+    assert facts["Flags of classifier=minilm"] == "classifier=minilm"
+    assert facts["Report columns"] == (
+        "output.<field>: classifier=tfidf; compare.<field>: classifier=minilm (in the CSV, JSONL and Parquet)"
+    )
+    metadata = pq.read_schema(folder / "report.parquet").metadata
+    assert (metadata[b"output"], metadata[b"compare"]) == (b"classifier=tfidf", b"classifier=minilm")
     assert facts["Duration"] == "1 min 20 s"
     assert facts["Throughput"] == "3.8 rows/s"
     assert facts["Submitted by"] == "Reviewer <One>"
@@ -771,19 +777,30 @@ def test_html_comparison_agreement_confusion_and_changed_rows(compared: tuple[Pa
         assert line[3] == f"{100 * (len(both) - changes) / len(both):.1f}%"
     kinds = {line[0]: line[1] for line in fields[1:]}
     assert kinds == {
-        "label": "categorical",
+        "label": "categorical (decision)",
         "confidence": "numeric",
-        "kind": "categorical",
+        "kind": "categorical (decision)",
         "kind_confidence": "numeric",
-        "sentiment": "categorical",
+        "sentiment": "categorical (decision)",
         "sentiment_confidence": "numeric",
-        "needs_review": "categorical",
+        "needs_review": "categorical (decision)",
         "review_reasons": "list",
-        "duplicate_of": "object",
+        "duplicate_of": "object (decision)",
         "similar": "list",
     }
+    # the confidence never moved: its drift is all zeros, against the tolerance the schema declares
+    assert {line[0]: line[4:] for line in fields[1:]}["confidence"] == ["0", "0", "0", "0.05"]
+    # the headline leads with the decisions, counted by hand
+    moved = {
+        name: sum((r.output or {})[name] != (r.compare_output or {})[name] for r in both)
+        for name in ("label", "kind", "sentiment")
+    }
+    assert section.split('<p class="headline">')[1].startswith(
+        f"Label changed on {moved['label']} of {len(both)} rows, kind on {moved['kind']}, "
+        f"sentiment on {moved['sentiment']}; confidence did not move; kind_confidence did not move"
+    )
     # a table of what became what for the label, and for each other categorical field that changed
-    titles = re.findall(r"<h3>(\w+): flags \(rows\) against compare flags", section)
+    titles = re.findall(r"<h3>(\w+): classifier=tfidf \(rows\) against classifier=minilm", section)
     assert titles == ["label", "kind", "sentiment"]
     columns = confusion[0][1:-1]
     assert set(columns) == set(LABELS)
@@ -873,14 +890,23 @@ def test_a_schema_without_roles_can_be_compared(tmp_path: Path) -> None:
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     section = " ".join(_section(html, "comparison").split())
     assert "on the whole output" in section and "96.6%</span> (28 of 29 rows" in section
-    assert "1</span> of 29 rows with both outputs changed in at least one output field (3.4%)" in section
+    assert (
+        "1</span> of 29 rows with both outputs changed in at least one field, a number counting only past"
+        in section
+    )
     tables = _tables(html)["comparison"]
     fields, changed = tables[0], tables[-1]
     assert [line[0] for line in changed[1:]] == ["5"] and changed[1][-1] == "value: 7.5 \u2192 -1.0"
     gap = abs((rows[4].output or {})["value"] - -1.0)  # the one changed value, of 29 compared rows
     by_field = {line[0]: line[1:] for line in fields[1:]}
-    assert by_field["value"] == ["numeric", "1", "96.6%", f"{gap / 29:.3f}", f"{gap:g}"]
-    assert by_field["unit"] == ["categorical", "0", "100.0%", "", ""]
+    # an unbounded number counts as changed past 5% of the larger of its two values
+    assert by_field["value"] == ["numeric", "1", "96.6%", "0", "0", f"{gap:g}", "5% of the larger value"]
+    assert by_field["unit"] == ["categorical", "0", "100.0%", "", "", "", ""]
+    headline = section.split('<p class="headline">')[1].split("</p>")[0]
+    assert headline == (
+        f"Value moved by median 0, 95th percentile 0, largest {gap:g} "
+        "(1 row past its tolerance of 5% of the larger value); spread did not move."
+    )
     assert pq.read_table(tmp_path / "report.parquet").column("compare.value").to_pylist()[4] == -1.0
 
 
@@ -974,18 +1000,25 @@ def test_a_second_flag_set_that_changes_only_other_fields_is_counted(tmp_path: P
     section = " ".join(_section(html, "comparison").split())
     assert "100.0%</span> (98 of 98 rows" in section  # the verdict never changed...
     # ...but the priority (and with it the notes) of every third row did, the urgency of every sixth
-    assert "32</span> of 98 rows with both outputs changed in at least one output field (32.7%)" in section
+    assert "16</span> of 98 rows with both outputs changed a decision (16.3%)" in section
+    assert "32 rows (32.7%) changed in any field" in section
     tables = _tables(html)["comparison"]
     fields = {line[0]: line[1:] for line in tables[0][1:]}
+    # an integer without bounds changes by any step; the score's tolerance is 5% of its 0-100 range
     assert fields == {
-        "verdict": ["categorical", "0", "100.0%", "", ""],
-        "score": ["numeric", "0", "100.0%", "0", "0"],
-        "priority": ["numeric", "32", "67.3%", "0.327", "1"],
-        "urgency": ["categorical", "16", "83.7%", "", ""],
-        "notes": ["list", "32", "67.3%", "", ""],
+        "verdict": ["categorical (decision)", "0", "100.0%", "", "", "", ""],
+        "score": ["numeric", "0", "100.0%", "0", "0", "0", "5"],
+        "priority": ["numeric", "32", "67.3%", "0", "1", "1", "0"],
+        "urgency": ["categorical (decision)", "16", "83.7%", "", "", "", ""],
+        "notes": ["list", "32", "67.3%", "", "", "", ""],
     }
+    assert section.split('<p class="headline">')[1].split("</p>")[0] == (
+        "Verdict the same on all 98, urgency changed on 16 of 98 rows; score did not move; priority moved by "
+        "median 0, 95th percentile 1, largest 1 (changed on 32 rows); notes changed on 32 rows."
+    )
     # the verdict's table and the urgency's: what became what
-    assert re.findall(r"<h3>(\w+): flags \(rows\) against compare flags", section) == ["verdict", "urgency"]
+    titles = re.findall(r"<h3>(\w+): classifier=tfidf \(rows\) against x=1", section)
+    assert titles == ["verdict", "urgency"]
     urgency = tables[2]
     assert urgency[0] == ["", "low", "high", "total"]
     assert urgency[1:] == [["low", "82", "16", "98"], ["high", "0", "0", "0"]]
@@ -1002,21 +1035,21 @@ def test_numeric_summaries_cover_both_flag_sets_side_by_side(tmp_path: Path) -> 
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     numeric = _numeric(html)
     assert list(numeric) == [
-        ("score", "flags"),
-        ("score", "compare flags"),
-        ("priority", "flags"),
-        ("priority", "compare flags"),
+        ("score", "classifier=tfidf"),
+        ("score", "x=1"),
+        ("priority", "classifier=tfidf"),
+        ("priority", "x=1"),
     ]
     # rows, mean, min, 25%, median, 75%, max: priorities 1, 2, 3, 0, ...; 13 of them raised by one
-    assert numeric[("priority", "flags")] == ["40", "1.5", "0", "0.750", "1.5", "2.25", "3"]
-    assert numeric[("priority", "compare flags")] == ["40", "1.825", "0", "1", "2", "3", "4"]
-    assert numeric[("score", "flags")] == numeric[("score", "compare flags")]
-    assert numeric[("score", "flags")] == ["40", "20.5", "1", "10.75", "20.5", "30.25", "40"]
+    assert numeric[("priority", "classifier=tfidf")] == ["40", "1.5", "0", "0.750", "1.5", "2.25", "3"]
+    assert numeric[("priority", "x=1")] == ["40", "1.825", "0", "1", "2", "3", "4"]
+    assert numeric[("score", "classifier=tfidf")] == numeric[("score", "x=1")]
+    assert numeric[("score", "classifier=tfidf")] == ["40", "20.5", "1", "10.75", "20.5", "30.25", "40"]
     # lists: rows with a value, empty ones, none, and their mean size, for each flag set
     shapes = _spanned(_tables(html)["distribution"][1], 7)
     assert shapes == [
-        ["notes", "list", "flags", "40", "40", "0", "0"],
-        ["notes", "list", "compare flags", "40", "27", "0", "0.325"],
+        ["notes", "list", "classifier=tfidf", "40", "40", "0", "0"],
+        ["notes", "list", "x=1", "40", "27", "0", "0.325"],
     ]
 
 
@@ -1086,15 +1119,15 @@ def test_a_field_of_many_values_gets_its_commonest_changes_not_a_matrix(tmp_path
     section = " ".join(_section(html, "comparison").split())
     assert "<h3>code: what it became</h3>" in section  # 15 kinds of change, all listed
     changes = _tables(html)["comparison"][1]
-    assert changes[0] == ["flags", "compare flags", "rows", "share"]
+    assert changes[0] == ["classifier=tfidf", "x=1", "rows", "share"]
     assert len(changes) == 16 and changes[1] == ["a", "b", "2", "3.3%"]
     assert {line[0]: line[1] for line in _tables(html)["comparison"][0][1:]} == {
-        "code": "categorical",
+        "code": "categorical (decision)",
         "note": "text",
     }
     assert ">note</text>" not in _section(html, "distribution")
     shapes = _tables(html)["distribution"][-1]
     assert shapes[1:] == [
-        ["note", "text", "flags", "60", "0", "0", ""],
-        ["compare flags", "60", "0", "0", ""],
+        ["note", "text", "classifier=tfidf", "60", "0", "0", ""],
+        ["x=1", "60", "0", "0", ""],
     ]

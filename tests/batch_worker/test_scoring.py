@@ -209,7 +209,9 @@ def test_reports_carry_the_truth_the_scores_and_a_correct_column(tmp_path: Path)
     blank = sum(1 for r in rows if not r.input["cat"])
     assert f"{blank} rows had no truth value; they are not scored." in html
     assert "the most confident wrong rows" in html
-    assert "95% bootstrap interval" in html and "right under the compare flags only" in html
+    assert "95% bootstrap interval" in html and "right under classifier=minilm only" in html
+    # the scores table names each variant by what differs between the flag sets
+    assert "<tr><td>default flags</td>" in html and "<tr><td>classifier=minilm</td>" in html
     assert "Expected calibration error (ECE)" in html and html.count("<svg") >= 2
 
 

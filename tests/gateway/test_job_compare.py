@@ -22,6 +22,7 @@ from gateway.compare import (
     compare_jobs,
     render_html,
 )
+from onepipe import PipelineInfo
 from onepipe.platform.jobs.storage import JobStore
 from onepipe.platform.jobs.types import JobMeta, JobSpec, RowResult
 from onepipe_harness.processes import ROOT, RedisServer, ServiceProcess
@@ -39,6 +40,9 @@ SCHEMA: dict[str, Any] = {
         "tags": {"type": "array", "items": {"type": "string"}},
     },
 }
+INFO = PipelineInfo(
+    name="test", version="v1", steps=[], input_schema={}, output_schema=SCHEMA, flags_schema={}, examples={}
+)
 
 
 def _output(
@@ -107,7 +111,7 @@ def test_identical_jobs_change_nothing(store: JobStore) -> None:
     ]
     first = _job(store, "a", _rows(outputs), chunk=2)
     second = _job(store, "b", _rows(outputs), chunk=3)
-    found = compare_jobs(store, first, second, SCHEMA)
+    found = compare_jobs(store, first, second, INFO)
     assert (found.rows, found.compared, found.rows_changed, found.failed_in_one) == (3, 3, 0, 0)
     assert [f.field for f in found.fields] == ["verdict", "certainty", "flagged", "stars", "tags"]
     assert all(f.changed == 0 for f in found.fields) and found.changed_rows == [] and found.scores == []
@@ -119,6 +123,11 @@ def test_identical_jobs_change_nothing(store: JobStore) -> None:
         ("bad", 1),
         ("unsure", 1),
     }
+    assert (
+        found.headline
+        == "No decision changed on the 3 rows compared; certainty did not move; stars did not move."
+    )
+    assert (found.a.name, found.b.name) == ("job A", "job B")  # nothing differs but the jobs
     assert "No row's output changed." in render_html(found)
 
 
@@ -128,9 +137,19 @@ def test_a_changed_label_is_counted_in_the_transitions_and_every_field_is_compar
     after[0] = {**after[0], "stars": 4.0}  # a number only
     first = _job(store, "a", _rows(list(before)), chunk=2, flags={"model": "old"})
     second = _job(store, "b", _rows(list(after)), chunk=4, flags={"model": "new"})
-    found = compare_jobs(store, first, second, SCHEMA)
+    found = compare_jobs(store, first, second, INFO)
     assert (found.a.flags, found.b.flags) == ({"model": "old"}, {"model": "new"})
+    assert (found.a.name, found.b.name) == ("model=old", "model=new")  # named by what differs
     assert found.rows_changed == 4  # rows 1 (stars), 2 and 4 (verdict), 5 (tags); row 3 is the same
+    assert found.decisions_changed == 2  # rows 2 and 4: the verdict
+    kinds = {f.field: f.compared_as for f in found.fields}
+    assert kinds == {
+        "verdict": "decision",
+        "certainty": "number",
+        "flagged": "decision",
+        "stars": "number",
+        "tags": "other",
+    }
     changed = {f.field: f.changed for f in found.fields}
     assert changed == {"verdict": 2, "certainty": 0, "flagged": 0, "stars": 1, "tags": 1}
     verdict = next(f for f in found.fields if f.field == "verdict")
@@ -148,6 +167,52 @@ def test_a_changed_label_is_counted_in_the_transitions_and_every_field_is_compar
     assert found.changed_rows[0].input == {"text": "review 1"}
 
 
+def test_numbers_drift_apart_from_decisions_and_change_only_past_their_tolerance(store: JobStore) -> None:
+    """The finding: every confidence moved a little, no label changed, and the comparison said every row
+    changed. Certainty is bounded 0-1 (tolerance 0.05 of that range); stars declares its own tolerance."""
+    schema = {
+        **SCHEMA,
+        "properties": {**SCHEMA["properties"], "stars": {"type": "number", "x-tolerance": 0.5}},
+    }
+    info = INFO.model_copy(update={"output_schema": schema})
+    certainty_a = [0.90, 0.80, 0.70, 0.60, 0.95, 0.85, 0.75, 0.65, 0.55, 0.99]
+    moves = [0.01, -0.02, 0.03, 0.04, -0.01, 0.02, 0.12, -0.06, 0.0, -0.03]  # two past 0.05
+    stars_a = [3.0] * 10
+    stars_b = [3.0, 3.4, 3.0, 3.0, 2.0, 3.0, 3.0, 3.0, 3.0, 3.0]  # row 5 past 0.5, row 2 within it
+    verdicts_b = ["good"] * 9 + ["bad"]  # one decision: row 10
+    before = [_output("good", c, s) for c, s in zip(certainty_a, stars_a, strict=True)]
+    after = [
+        {**_output(v, round(c + m, 6), s), "flagged": c < 0.5}  # the flag follows A's certainty: unchanged
+        for v, c, m, s in zip(verdicts_b, certainty_a, moves, stars_b, strict=True)
+    ]
+    first = _job(store, "a", _rows(list(before)), chunk=4)
+    second = _job(store, "b", _rows(list(after)), chunk=4)
+    found = compare_jobs(store, first, second, info)
+    by_field = {f.field: f for f in found.fields}
+    assert found.decisions_changed == 1 and by_field["verdict"].changed == 1
+    assert by_field["certainty"].changed == 2  # rows 7 (0.12) and 8 (0.06)
+    assert by_field["stars"].changed == 1  # row 5 (1.0); row 2 (0.4) is within 0.5
+    assert found.rows_changed == 4  # rows 5, 7, 8, 10
+    assert [r.row for r in found.changed_rows] == [5, 7, 8, 10]
+    differences = sorted(abs(m) for m in moves)
+    certainty = by_field["certainty"]
+    assert certainty.tolerance == pytest.approx(0.05)
+    assert certainty.median_difference == pytest.approx((differences[4] + differences[5]) / 2)
+    assert certainty.p95_difference == pytest.approx(
+        differences[8] + 0.55 * (differences[9] - differences[8])
+    )
+    assert certainty.largest_difference == pytest.approx(0.12)
+    assert by_field["stars"].tolerance == 0.5 and by_field["verdict"].tolerance is None
+    assert found.headline == (
+        "Verdict changed on 1 of 10 rows; certainty moved by median 0.025, 95th percentile 0.093, "
+        "largest 0.12 (2 rows past its tolerance of 0.05); stars moved by median 0, 95th percentile 0.73, "
+        "largest 1 (1 row past its tolerance of 0.5)."
+    )
+    page = render_html(found)
+    assert "Verdict changed on 1 of 10 rows; certainty moved by median 0.025" in page
+    assert "<td>certainty</td><td>number</td><td>2 (20.0%)</td><td>0.025</td>" in page
+
+
 def test_jobs_on_different_files_are_refused_naming_the_row(store: JobStore) -> None:
     outputs: list[dict[str, Any] | None] = [_output("good")] * 5
     inputs = [{"text": f"review {n}", "id": n} for n in range(1, 6)]
@@ -156,13 +221,13 @@ def test_jobs_on_different_files_are_refused_naming_the_row(store: JobStore) -> 
     first = _job(store, "a", _rows(outputs, inputs), chunk=2)
     second = _job(store, "b", _rows(outputs, other), chunk=2)
     with pytest.raises(DifferentFilesError) as refused:
-        compare_jobs(store, first, second, SCHEMA)
+        compare_jobs(store, first, second, INFO)
     assert refused.value.row == 4
     assert str(refused.value) == "the jobs did not run on the same file: row 4 differs (column 'text')"
 
     shorter = _job(store, "c", _rows(outputs[:3], inputs[:3]), chunk=2)
     with pytest.raises(DifferentFilesError) as refused:
-        compare_jobs(store, first, shorter, SCHEMA)
+        compare_jobs(store, first, shorter, INFO)
     assert refused.value.row == 4 and "job A has 5 rows, job B 3" in str(refused.value)
 
 
@@ -171,7 +236,7 @@ def test_a_job_that_has_not_succeeded_is_refused(store: JobStore) -> None:
     first = _job(store, "a", _rows(outputs), chunk=1)
     running = _job(store, "b", _rows(outputs), chunk=1, state="running")
     with pytest.raises(NotFinishedError, match=r"job B \(b\) is running; only jobs that succeeded"):
-        compare_jobs(store, first, running, SCHEMA)
+        compare_jobs(store, first, running, INFO)
 
 
 def test_scores_against_the_truth_match_a_count_by_hand(store: JobStore) -> None:
@@ -190,7 +255,7 @@ def test_scores_against_the_truth_match_a_count_by_hand(store: JobStore) -> None
     mapping = {"verdict": "truth", "stars": "rating"}
     first = _job(store, "a", _rows(outputs_a, inputs), chunk=3, truth=mapping)
     second = _job(store, "b", _rows(list(outputs_b), inputs), chunk=5)  # A's truth mapping is enough
-    found = compare_jobs(store, first, second, SCHEMA)
+    found = compare_jobs(store, first, second, INFO)
 
     # by hand: rows with a truth value and an output in both jobs (row 7 failed in A, row 4 has no truth)
     scored = [i for i in range(8) if truth[i].strip() and verdicts_a[i] is not None]
@@ -231,7 +296,7 @@ def test_lists_are_capped_and_the_page_escapes_every_value(store: JobStore) -> N
     inputs = [{"text": f"<script>alert({n})</script>"} for n in range(count)]
     first = _job(store, "a", _rows([_output("good")] * count, inputs), chunk=100, flags={"x": "<b>"})
     second = _job(store, "b", _rows([_output("bad", tags=["<i>"])] * count, inputs), chunk=64)
-    found = compare_jobs(store, first, second, SCHEMA)
+    found = compare_jobs(store, first, second, INFO)
     assert found.rows_changed == count and len(found.changed_rows) == LISTED_ROWS
     page = render_html(found)
     assert "<script>" not in page and "<i>" not in page and "&lt;script&gt;alert(0)&lt;/script&gt;" in page
@@ -281,16 +346,41 @@ def test_the_route_compares_two_flag_sets_as_counted_by_hand(
     assert found["a"]["flags"] == {"classifier": "tfidf"} and found["b"]["flags"] == {"classifier": "minilm"}
     assert found["a"]["pipeline_version"] == first["pipeline_version"]
     outputs = [(a.output or {}, b.output or {}) for a, b in zip(a_rows, b_rows, strict=True)]
-    assert found["rows_changed"] == sum(a != b for a, b in outputs) > 0
+    # named by what differs: one flag, whose values pick the steps' variants of those names
+    assert (found["a"]["name"], found["b"]["name"]) == ("tfidf", "minilm")
+    # by hand: the example declares a tolerance of 0.05 on its three confidences; every other field
+    # changes with its value, and the label, kind, sentiment, review mark and duplicate are decisions
+    numbers = {"confidence", "kind_confidence", "sentiment_confidence"}
+    decisions = {"label", "kind", "sentiment", "needs_review", "duplicate_of"}
+
+    def changed(name: str, a: dict[str, Any], b: dict[str, Any]) -> bool:
+        if name in numbers and a.get(name) is not None and b.get(name) is not None:
+            return bool(abs(b[name] - a[name]) > 0.05)
+        return bool(a.get(name) != b.get(name))
+
     by_field = {f["field"]: f for f in found["fields"]}
     assert set(by_field) >= set(outputs[0][0])  # every output field
     for name, change in by_field.items():
-        assert change["changed"] == sum(a.get(name) != b.get(name) for a, b in outputs), name
+        assert change["changed"] == sum(changed(name, a, b) for a, b in outputs), name
+        assert change["compared_as"] == (
+            "number" if name in numbers else "decision" if name in decisions else "other"
+        )
+    rows_changed = [n for n, (a, b) in enumerate(outputs, start=1) if any(changed(k, a, b) for k in by_field)]
+    assert found["rows_changed"] == len(rows_changed) > 0
+    assert [r["row"] for r in found["changed_rows"]] == rows_changed
+    assert found["decisions_changed"] == sum(any(a[k] != b[k] for k in decisions) for a, b in outputs)
+    # the confidences moved on every row, most of them within the tolerance: drift, not a decision
+    moves = sorted(abs(b["confidence"] - a["confidence"]) for a, b in outputs)
+    assert sum(move > 0 for move in moves) > found["rows_changed"] - found["decisions_changed"]
+    confidence = by_field["confidence"]
+    assert confidence["median_difference"] == pytest.approx((moves[29] + moves[30]) / 2)
+    assert confidence["largest_difference"] == pytest.approx(moves[-1]) and confidence["tolerance"] == 0.05
+    labels = sum(a["label"] != b["label"] for a, b in outputs)
+    lead = f"Label changed on {labels} of 60 rows" if labels else "Label the same on all 60"
+    assert found["headline"].startswith(lead), found["headline"]
+    assert "; confidence moved by median " in found["headline"]
     transitions = Counter((a["label"], b["label"]) for a, b in outputs)
     assert {(t["before"], t["after"]): t["rows"] for t in by_field["label"]["transitions"]} == transitions
-    assert [r["row"] for r in found["changed_rows"]] == [
-        n for n, (a, b) in enumerate(outputs, start=1) if a != b
-    ]
 
     truth = [r.input["label"] for r in a_rows]
     right_a = [a["label"] == t for (a, _), t in zip(outputs, truth, strict=True)]
@@ -312,7 +402,10 @@ def test_the_route_compares_two_flag_sets_as_counted_by_hand(
     )
     text = page.text
     assert first["id"] in text and second["id"] in text and "classifier=&quot;minilm&quot;" in text
-    assert f"{score['a']:.3f}" in text and f"{score['b']:.3f}" in text and "label: job A \u2192 job B" in text
+    assert (
+        f"{score['a']:.3f}" in text and f"{score['b']:.3f}" in text and "label: tfidf \u2192 minilm" in text
+    )
+    assert f"<p class='headline'>{html.escape(found['headline'])}</p>" in text
 
 
 def test_the_route_refuses_what_it_cannot_compare(
@@ -385,8 +478,10 @@ def test_the_cli_prints_the_summary_and_saves_the_page(
     score = next(s for s in found["scores"] if s["field"] == "label")
     share = f"{found['rows_changed'] / found['compared']:.1%}"
     assert (
-        f"60 rows, 60 with an output in both jobs: {found['rows_changed']} ({share}) changed" in done.stdout
+        f"60 rows, 60 with an output in both jobs: {found['decisions_changed']} changed a decision, "
+        f"{found['rows_changed']} ({share}) changed in any field" in " ".join(done.stdout.split())
     )
+    assert found["headline"][:60] in done.stdout and "minilm" in done.stdout
     assert f"{score['a']:.3f}" in done.stdout and f"{score['difference']:+.3f}" in done.stdout
     assert '{"classifier": "minilm"}' in done.stdout and f"saved {target}" in done.stdout
     page = httpx.get(f"{first['url']}/compare/{second['id']}.html", headers=as_key("reviewer"), timeout=60)
@@ -430,10 +525,13 @@ def test_the_ui_compares_two_jobs_of_the_list(
     found = httpx.get(f"{first['url']}/compare/{second['id']}", headers=as_key("reviewer"), timeout=60).json()
     score = next(s for s in found["scores"] if s["field"] == "label")
     metrics = {m.label: (m.value, m.delta) for m in at.metric}
-    assert metrics["Rows changed"][0] == str(found["rows_changed"])
-    assert metrics["label: accuracy in B"] == (f"{score['b']:.3f}", f"{score['difference']:+.3f}")
+    assert metrics["Decisions changed"][0] == str(found["decisions_changed"])
+    assert metrics["Rows changed (any field)"][0] == str(found["rows_changed"])
+    assert metrics["label: accuracy under minilm"] == (f"{score['b']:.3f}", f"{score['difference']:+.3f}")
+    assert any(found["headline"][:40] in m.value for m in at.markdown)
     changed = at.dataframe[-1].value
     assert len(changed) == sum(len(r["changes"]) for r in found["changed_rows"])
+    assert list(changed.columns) == ["Row", "Field", "tfidf", "minilm"]  # the jobs named by what differs
     assert [getattr(b, "label", "") for b in at.get("download_button")] == ["Download the comparison (.html)"]
 
     # the same job twice is refused on the page, in one sentence

@@ -178,8 +178,10 @@ def test_every_shadowed_request_is_recorded_with_both_outputs_and_the_difference
     records = _records(_store(store, env))
     assert len(records) == len(bodies)
     by_inputs = {tuple(r.input_hashes): r for r in records}
-    fields = Outputs.from_schema(output_schema).compared()
-    changed, differ = 0, dict.fromkeys(fields, 0)
+    outputs = Outputs.from_schema(output_schema)
+    fields = outputs.compared()
+    decisions = [name for name in fields if outputs.fields[name].compared_as == "decision"]
+    changed, decided, differ = 0, 0, dict.fromkeys(fields, 0)
     listed: dict[tuple[str, str], list[str]] = {}
     for body, first, second in zip(bodies, champion, challenger, strict=True):
         inputs = body["inputs"] if isinstance(body["inputs"], list) else [body["inputs"]]
@@ -190,8 +192,9 @@ def test_every_shadowed_request_is_recorded_with_both_outputs_and_the_difference
         assert record.challenger_outputs == second["outputs"]
         assert record.champion_ms > 0 and (record.challenger_ms or 0) > 0
         for item, a, b in zip(inputs, first["outputs"], second["outputs"], strict=True):
-            differing = differing_fields(fields, a, b)
+            differing = differing_fields(fields, a, b, outputs)
             changed += bool(differing)
+            decided += any(a.get(name) != b.get(name) for name in decisions)
             for name in differing:
                 differ[name] += 1
             if differing:
@@ -201,6 +204,10 @@ def test_every_shadowed_request_is_recorded_with_both_outputs_and_the_difference
     assert (summary["champion"], summary["challenger"]) == (v1, v2)
     assert (summary["rows"], summary["failed"], summary["skipped"]) == (rows, 0, 0)
     assert summary["rows_changed"] == changed
+    assert summary["decisions_changed"] == decided  # a decision changes with its value
+    assert summary["headline"].startswith(
+        ("Label changed on", "Label the same on all", "No decision changed")
+    )
     assert {a["field"]: a["compared"] - a["agreeing"] for a in summary["agreement"]} == differ
     assert summary["agreement"][0]["field"] == "label"  # the label first, as the job comparison shows it
     assert {

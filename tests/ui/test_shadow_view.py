@@ -60,11 +60,13 @@ def test_the_headline_counts_and_failures_read_as_sentences() -> None:
     summary = _summary()
     assert shadow_view.headline(summary, NAMES) == (
         "3 requests of the champion v1 (aaa111) shadowed to the challenger v2 (bbb222) from "
-        "2026-12-06 19:00 UTC to 2026-12-06 19:02 UTC: 3 inputs compared, 1 of them answered differently."
+        "2026-12-06 19:00 UTC to 2026-12-06 19:02 UTC: 3 inputs compared. Label changed on 1 of 3 rows; "
+        "confidence moved by median 0, 95th percentile 0.18, largest 0.2 (1 row past its tolerance of 0.05)."
     )
     assert [(c.label, c.value) for c in shadow_view.counts(summary)] == [
         ("Shadowed", "3"),
         ("Inputs compared", "3"),
+        ("Decisions changed", "1"),
         ("Changed", "1"),
         ("Failed", "1"),
         ("Skipped", "3"),
@@ -79,7 +81,13 @@ def test_agreement_is_per_output_field_titled_by_the_schema_the_label_first() ->
     rows = shadow_view.agreement_rows(_summary(), OUTPUTS)
     assert rows[0].field == "Label" and (rows[0].agreeing, rows[0].compared) == (2, 3)
     assert rows[0].text == "67% (2 of 3)"
-    assert shadow_view.agreement_table(rows)[0] == {"Field": "Label", "Agreement": "67% (2 of 3)"}
+    table = shadow_view.agreement_table(rows)
+    assert table[0] == {"Field": "Label", "Agreement": "67% (2 of 3)", "Moved by": ""}
+    assert table[1] == {
+        "Field": "Confidence",
+        "Agreement": "67% (2 of 3)",
+        "Moved by": "median 0, largest 0.2 (tolerance 0.05)",
+    }
     shares = shadow_view.agreement_shares(rows)
     assert list(shares)[:2] == ["Label", "Confidence"] and shares["Confidence"] == 2 / 3
     assert shadow_view.agreement_line(_summary(), OUTPUTS).startswith("Label 67% (2 of 3); Confidence 67%")
@@ -132,3 +140,31 @@ def test_the_window_and_what_to_do_when_nothing_is_shadowed() -> None:
     assert "`versions` scope" in shadow_view.SCOPE_TEXT
     version = VersionInfo(number=2, version=V2, aliases=["challenger"], metrics={}, code="c", loaded=True)
     assert shadow_view.version_names([version]) == {V2: "v2 (bbb222)"}
+
+
+def test_confidences_that_drift_within_their_tolerance_change_no_answer() -> None:
+    """The finding: every confidence moved a little, no label changed, and every row counted as changed."""
+    records = [
+        _record(0, ["A fine film."], [_output("fresh", 0.9)], [_output("fresh", 0.93)]),
+        _record(
+            1,
+            ["Dull.", "A heist."],
+            [_output("rotten", 0.8), _output("plot", 0.7)],
+            [
+                _output("rotten", 0.79),
+                _output("plot", 0.64),  # past the example's declared tolerance of 0.05
+            ],
+        ),
+    ]
+    summary = summarize(records, OUTPUTS, champion=V1, challenger=V2)
+    assert (summary.rows, summary.decisions_changed, summary.rows_changed) == (3, 0, 1)
+    assert summary.headline == (
+        "No decision changed on the 3 rows compared; confidence moved by median 0.03, 95th percentile 0.057, "
+        "largest 0.06 (1 row past its tolerance of 0.05)."
+    )
+    confidence = next(a for a in summary.agreement if a.field == "confidence")
+    assert (confidence.compared_as, confidence.agreeing, confidence.tolerance) == ("number", 2, 0.05)
+    assert confidence.largest_difference is not None and round(confidence.largest_difference, 6) == 0.06
+    assert [answer.fields for answer in summary.changed] == [["confidence"]]
+    label = next(a for a in summary.agreement if a.field == "label")
+    assert (label.compared_as, label.agreeing, label.largest_difference) == ("decision", 3, None)

@@ -184,7 +184,7 @@ def test_batch_jobs_in_a_browser_follow_a_job_and_reopen_its_report(
     click(browser, button("Compare"))
     shows(browser, "Rows changed")
     body = body_text(browser)
-    assert "Download .csv" in body and "label: accuracy in B" in body
+    assert "Download .csv" in body and "label: accuracy under minilm" in body
     _no_trouble(browser)
     screenshot(browser, "ui-batch-jobs.png")
 
@@ -275,5 +275,28 @@ def test_a_report_and_a_comparison_run_under_their_own_policy_in_a_browser(
         assert "system-ui" in font, font
         assert _console_trouble(browser) == []
         browser.save_screenshot(str(OUTPUT / "comparison-under-policy.png"))
+        # the comparison page leads with the decisions, each job named by what differs
+        headline = browser.find_element(By.CLASS_NAME, "headline").text
+        assert headline.startswith(("Label changed on", "Label the same on all", "No decision changed")), (
+            headline
+        )
+        assert "What changed from tfidf to minilm" in body_text(browser)
+        browser.find_element(By.TAG_NAME, "body").screenshot(str(OUTPUT / "compare-jobs-page.png"))
+        # a job compared under a second flag set: its report's comparison section, named the same way
+        compared = browser_stack.submit(
+            "policy.csv",
+            content,
+            mapping={"text": "review"},
+            truth={"label": "category"},
+            compare_flags={"classifier": "minilm"},
+        ).json()
+        browser.get(browser_stack.wait(compared["id"])["reports"]["html"])
+        section = wait_for(browser).until(
+            expected_conditions.presence_of_element_located((By.ID, "comparison"))
+        )
+        assert section.text.startswith("Comparison: tfidf against minilm"), section.text[:80]
+        assert _console_trouble(browser) == []
+        section.screenshot(str(OUTPUT / "report-comparison.png"))
+        browser.find_element(By.ID, "scores").screenshot(str(OUTPUT / "report-scores-compared.png"))
     finally:
         browser.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {}})

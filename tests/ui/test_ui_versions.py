@@ -400,7 +400,7 @@ def test_the_page_shows_shadow_traffic_as_the_gateway_counts_it(
     monkeypatch: pytest.MonkeyPatch, service: ServiceProcess, front: ServiceProcess, shadowed: dict[str, Any]
 ) -> None:
     at = _app(monkeypatch, service.url, front.url, key="release")  # the versions scope
-    assert not at.error and not at.exception
+    assert not at.error and not at.exception, [e.value for e in at.error]
     assert "Shadow traffic" in [s.value for s in at.subheader]
     assert at.radio(key="versions.shadow_since").value == shadow_view.SINCE_SET
     summary = _shadow_summary(front)
@@ -409,6 +409,7 @@ def test_the_page_shows_shadow_traffic_as_the_gateway_counts_it(
     assert counts == {
         "Shadowed": str(summary["requests"]),
         "Inputs compared": str(summary["rows"]),
+        "Decisions changed": str(summary["decisions_changed"]),
         "Changed": str(summary["rows_changed"]),
         "Failed": "0",
         "Skipped": str(summary["skipped"]),
@@ -419,6 +420,11 @@ def test_the_page_shows_shadow_traffic_as_the_gateway_counts_it(
     assert agreement["Field"][0] == "Label" and len(agreement) == len(summary["agreement"])
     label = summary["agreement"][0]
     assert agreement["Agreement"][0].endswith(f"({label['agreeing']} of {label['compared']})")
+    # the decisions lead the headline; each number says how far it moved, against its tolerance
+    assert summary["headline"].split(",")[0].split(";")[0] in text
+    confidence = next(a for a in summary["agreement"] if a["field"] == "confidence")
+    moved = list(agreement["Moved by"])[list(agreement["Field"]).index("Confidence")]
+    assert moved.endswith("(tolerance 0.05)") == (confidence["largest_difference"] is not None), moved
     changed = _table(at, "Differs in")
     assert len(changed) == len(summary["changed"]) == summary["rows_changed"]
     shown = [wording.shorten(c["input"]["text"], shadow_view.INPUT_LIMIT) for c in summary["changed"]]

@@ -66,16 +66,17 @@ class Triage(BaseModel):
     label: Literal["fresh", "rotten", "plot"] = Field(
         description="Plot summary, fresh or rotten review.", json_schema_extra={"x-role": "label"}
     )
+    # x-tolerance: how far a probability may move before a comparison counts it changed
     confidence: float = Field(
         description="Confidence in the label: the weaker of the two decisions.",
-        json_schema_extra={"x-role": "confidence"},
+        json_schema_extra={"x-role": "confidence", "x-tolerance": 0.05},
     )
     kind: Literal["review", "plot"] = Field(description="Model 1: review or plot summary.")
-    kind_confidence: float
+    kind_confidence: float = Field(json_schema_extra={"x-tolerance": 0.05})
     sentiment: Literal["fresh", "rotten"] | None = Field(
         description="Model 2: fresh or rotten (none for a plot summary)."
     )
-    sentiment_confidence: float | None
+    sentiment_confidence: float | None = Field(json_schema_extra={"x-tolerance": 0.05})
     needs_review: bool = Field(
         description="True when a person should check this verdict.", json_schema_extra={"x-role": "review"}
     )

@@ -193,18 +193,27 @@ def compare(
 def _print_comparison(console: Console, found: dict[str, Any]) -> None:
     """The comparison's summary as tables: what ran, rows, scores, fields."""
     ran = Table(title="What ran", title_justify="left")
-    for column in ("", "job", "version", "flags", "rows failed"):
+    for column in ("", "named", "job", "version", "flags", "rows failed"):
         ran.add_column(column, overflow="fold")  # a job id is to be copied: folded, never cut
     for side in ("a", "b"):
         job = found[side]
         flags = json.dumps(job["flags"]) if job["flags"] else "(defaults)"
-        row = [side.upper(), job["id"], job["pipeline_version"] or "", flags, str(job["rows_failed"])]
+        row = [
+            side.upper(),
+            job["name"],
+            job["id"],
+            job["pipeline_version"] or "",
+            flags,
+            str(job["rows_failed"]),
+        ]
         ran.add_row(*(escape(cell) for cell in row))
     console.print(ran)
+    console.print(f"[bold]{escape(found['headline'])}[/bold]")
     changed, compared = found["rows_changed"], found["compared"]
     share = f" ({changed / compared:.1%})" if compared else ""
     console.print(
-        f"{found['rows']} rows, {compared} with an output in both jobs: {changed}{share} changed; "
+        f"{found['rows']} rows, {compared} with an output in both jobs: {found['decisions_changed']} "
+        f"changed a decision, {changed}{share} changed in any field (numbers past their tolerance); "
         f"{found['failed_in_one']} failed in one job only, {found['failed_in_both']} in both"
     )
     if found["scores"]:

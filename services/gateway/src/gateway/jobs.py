@@ -413,13 +413,11 @@ class JobService:
             )
         return meta, f"report.{fmt}"
 
-    def compare(
-        self, caller: Caller, job_id: str, other_id: str, output_schema: Mapping[str, Any]
-    ) -> JobComparison:
+    def compare(self, caller: Caller, job_id: str, other_id: str, info: PipelineInfo) -> JobComparison:
         """Job `job_id` (A) against `other_id` (B): 404 unknown, 409 not succeeded, 422 not the same file."""
         first, second = self.get(caller, job_id), self.get(caller, other_id)
         try:
-            return compare_jobs(self.store, first, second, output_schema)
+            return compare_jobs(self.store, first, second, info)
         except NotFinishedError as error:
             raise ProblemError(409, "Job not finished", str(error)) from None
         except DifferentFilesError as error:

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from onepipe import PipelineInfo
+from onepipe.platform.jobs.variants import flag_set_names
 from onepipe.platform.schema.outputs import Outputs
 from ui_service import wording
 from ui_service.views import is_number, output_titles
@@ -121,15 +123,28 @@ def compare_metrics(
 
 
 def difference_rows(
-    first: Mapping[str, Any], second: Mapping[str, Any], schema: Mapping[str, Any]
+    first: Mapping[str, Any],
+    second: Mapping[str, Any],
+    schema: Mapping[str, Any],
+    names: tuple[str, str] = ("A", "B"),
 ) -> list[dict[str, str]]:
-    """The output fields that differ, as table rows: the field, A's value, B's value (in words)."""
+    """The output fields that differ, as table rows: the field, A's value, B's value (in words), the two
+    columns named `names` (what differs between the flag sets)."""
     titles = output_titles(Outputs.from_schema(schema))
+    first_name, second_name = names if names[0] != names[1] else ("A", "B")
     rows = []
     for name in changed_fields(first, second):
         a_text, b_text = pair_text(first.get(name), second.get(name))
-        rows.append({"Field": titles.get(name, wording.readable(name)), "A": a_text, "B": b_text})
+        rows.append(
+            {"Field": titles.get(name, wording.readable(name)), first_name: a_text, second_name: b_text}
+        )
     return rows
+
+
+def side_names(first: Mapping[str, Any], second: Mapping[str, Any], info: PipelineInfo) -> tuple[str, str]:
+    """Flag sets A and B named by what differs between them ("A: tfidf", "B: minilm"); "A", "B" when alike."""
+    named = flag_set_names(first, second, info)
+    return (f"A: {named[0]}", f"B: {named[1]}") if named[0] else ("A", "B")
 
 
 def pair_text(before: Any, after: Any) -> tuple[str, str]:
@@ -138,3 +153,49 @@ def pair_text(before: Any, after: Any) -> tuple[str, str]:
     if numbers and not isinstance(before, bool) and not isinstance(after, bool):
         return wording.distinct(float(before), float(after))
     return wording.shorten(wording.value(before), 200), wording.shorten(wording.value(after), 200)
+
+
+def _drift_text(value: float | None) -> str:
+    return "" if value is None else wording.number(value)
+
+
+def job_field_rows(found: Mapping[str, Any], titles: Mapping[str, str]) -> list[dict[str, Any]]:
+    """A comparison of two jobs (the gateway's JobComparison) field by field: what the field is to the
+    comparison, the rows it changed on (a number: past its tolerance), how far numbers moved, and what
+    each category became."""
+    rows = []
+    for change in found["fields"]:
+        number = change["compared_as"] == "number"
+        tolerance = change.get("tolerance")
+        rows.append(
+            {
+                "Field": titles.get(change["field"], change["field"]),
+                "Compared as": change["compared_as"],
+                "Rows changed": change["changed"],
+                "Median |B - A|": _drift_text(change.get("median_difference")),
+                "Largest |B - A|": _drift_text(change.get("largest_difference")),
+                "Tolerance": ("5% of the larger value" if tolerance is None else wording.number(tolerance))
+                if number
+                else "",
+                "What became what": ", ".join(
+                    f"{t['before']} → {t['after']}: {t['rows']}"
+                    for t in change["transitions"]
+                    if t["before"] != t["after"]
+                ),
+            }
+        )
+    return rows
+
+
+def job_changed_rows(found: Mapping[str, Any], titles: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The changed rows of a comparison of two jobs, a line per changed field, its columns named after the
+    jobs as the comparison names them (what differs between them)."""
+    first, second = found["a"]["name"], found["b"]["name"]
+    if first == second:  # two columns of one name would be one
+        first, second = f"A: {first}", f"B: {second}"
+    return [
+        {"Row": row["row"], "Field": titles.get(change["field"], change["field"])}
+        | dict(zip((first, second), pair_text(change["before"], change["after"]), strict=True))
+        for row in found["changed_rows"]
+        for change in row["changes"]
+    ]

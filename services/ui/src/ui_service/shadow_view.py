@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from onepipe.platform.schema.outputs import Outputs
-from onepipe.platform.versions.types import CHALLENGER, CHAMPION, ShadowSummary, VersionInfo
+from onepipe.platform.versions.types import CHALLENGER, CHAMPION, FieldAgreement, ShadowSummary, VersionInfo
 from ui_service import wording
 from ui_service.versions_view import Count, moment
 from ui_service.views import output_titles
@@ -70,11 +70,13 @@ def headline(summary: ShadowSummary, names: Mapping[str, str]) -> str:
     changed = (
         f"{summary.rows_changed:,} of them answered differently" if summary.rows_changed else "none changed"
     )
-    return (
+    lead = (
         f"{wording.plural(summary.requests, 'request')} of the champion {_name(summary.champion, names)} "
         f"shadowed to the challenger {_name(summary.challenger, names)} {window}: "
-        f"{wording.plural(summary.rows, 'input')} compared, {changed}."
+        f"{wording.plural(summary.rows, 'input')} compared"
     )
+    # the gateway's sentence leads with the decisions, then how far the numbers moved
+    return f"{lead}. {summary.headline}" if summary.headline else f"{lead}, {changed}."
 
 
 def counts(summary: ShadowSummary) -> list[Count]:
@@ -82,7 +84,16 @@ def counts(summary: ShadowSummary) -> list[Count]:
     return [
         Count("Shadowed", f"{summary.requests:,}", "Champion predicts sent again to the challenger."),
         Count("Inputs compared", f"{summary.rows:,}", "Inputs both versions answered."),
-        Count("Changed", f"{summary.rows_changed:,}", "Inputs where any output field differs."),
+        Count(
+            "Decisions changed",
+            f"{summary.decisions_changed:,}",
+            "Inputs where a category, a yes/no field or the label, review or known field changed.",
+        ),
+        Count(
+            "Changed",
+            f"{summary.rows_changed:,}",
+            "Inputs where any output field changed (a number only past its tolerance).",
+        ),
         Count("Failed", f"{summary.failed:,}", "Shadow calls the challenger did not answer."),
         Count(
             "Skipped", f"{summary.skipped:,}", "Sampled requests not sent: too many shadow calls in flight."
@@ -109,6 +120,7 @@ class AgreementRow:
     agreeing: int
     compared: int
     share: float | None
+    moved: str = ""  # a number: how far it moved, against its tolerance
 
     @property
     def text(self) -> str:
@@ -122,14 +134,28 @@ def agreement_rows(summary: ShadowSummary, output_schema: Mapping[str, Any]) -> 
     """Each output field titled as the schema names it, in the answer's order (the label first)."""
     titles = output_titles(Outputs.from_schema(output_schema))
     return [
-        AgreementRow(titles.get(a.field) or wording.readable(a.field), a.agreeing, a.compared, a.share)
+        AgreementRow(
+            titles.get(a.field) or wording.readable(a.field), a.agreeing, a.compared, a.share, moved_text(a)
+        )
         for a in summary.agreement
     ]
 
 
+def moved_text(agreement: FieldAgreement) -> str:
+    """How far a number moved: "median 0.03, largest 0.12 (tolerance 0.05)"; "" for other fields."""
+    if agreement.compared_as != "number" or agreement.largest_difference is None:
+        return ""
+    median = wording.number(agreement.median_difference or 0.0)
+    tolerance = (
+        "5% of the larger value" if agreement.tolerance is None else wording.number(agreement.tolerance)
+    )
+    return f"median {median}, largest {wording.number(agreement.largest_difference)} (tolerance {tolerance})"
+
+
 def agreement_table(rows: Sequence[AgreementRow]) -> list[dict[str, str]]:
-    """The agreement as table rows: field, agreeing of compared, share."""
-    return [{"Field": row.field, "Agreement": row.text} for row in rows]
+    """The agreement as table rows: field, agreeing of compared (a number: within its tolerance), how far
+    a number moved."""
+    return [{"Field": row.field, "Agreement": row.text, "Moved by": row.moved} for row in rows]
 
 
 def agreement_shares(rows: Sequence[AgreementRow]) -> dict[str, float]:

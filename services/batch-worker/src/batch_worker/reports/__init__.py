@@ -21,9 +21,10 @@ from batch_worker.reports.columns import flatten, nested_keys, output_columns
 from batch_worker.reports.files import FORMULA_STARTS, MachineWriters, arrow_schema
 from batch_worker.reports.html import render_html
 from batch_worker.reports.scoring import Scoring
-from batch_worker.reports.statistics import Summary, Variants, histogram_range
+from batch_worker.reports.statistics import Summary, histogram_range
 from onepipe import PipelineInfo
 from onepipe.platform.jobs.types import REPORT_FORMATS, JobMeta, RowResult, input_key
+from onepipe.platform.jobs.variants import job_variants
 from onepipe.platform.schema.outputs import Outputs
 
 __all__ = ["FORMULA_STARTS", "flatten", "histogram_range", "output_columns", "write_reports"]
@@ -45,7 +46,7 @@ def write_reports(
     outputs = Outputs.of(info)
     columns = outputs.columns()
     comparing = meta.spec.comparing  # under compare flags, or with a compared version
-    named = Variants.of(meta)
+    named = job_variants(meta, info)  # the two answers named by what differs between them
     summary = Summary(outputs, list(input_columns), comparing, named)
     variants = {named.first: "output"} | ({named.second: "compare_output"} if comparing else {})
     scoring = Scoring(
@@ -58,6 +59,8 @@ def write_reports(
         summary.known_field,
     )
     schema = arrow_schema(outputs, input_columns, comparing, scoring.arrow_fields())
+    if comparing:  # what each column group holds, for a reader of the Parquet file's schema
+        schema = schema.with_metadata({"output": named.first, "compare": named.second})
     with ExitStack() as stack:
         handles = {
             fmt: stack.enter_context(open_file(f"report.{fmt}")) for fmt in ("csv", "jsonl", "parquet")

@@ -5,14 +5,16 @@ Every output field is summarised by its schema type, never by its name:
 - categorical fields (enums, booleans, consts, and strings short and few enough to count):
   counts per flag set; compared, the agreement and a table of what became what;
 - numeric fields: count, mean, min, quartiles, max per flag set and a histogram over the
-  schema's `minimum` / `maximum` (else the data's range); compared, the mean and max
-  absolute difference;
+  schema's `minimum` / `maximum` (else the data's range); compared, the median, 95th
+  percentile and largest absolute difference, and the rows past the field's tolerance;
 - lists, objects and free text: rows with a value, empty, none (and list sizes);
   compared, the rows where the value changed.
 
 A job compared under a second flag set, or with a second version, has two variants of each
-row, named by `Variants` ("flags" and "compare flags", or the versions: "champion 1a2b3c4d5e6f").
-A row changed under the compare flags when any output field differs. The roles (`label`,
+row, named by what differs (onepipe.platform.jobs.variants: "tfidf" and "minilm", or the versions:
+"champion 1a2b3c4d5e6f"). Which fields changed on a row is the one rule of every comparison
+(onepipe.platform.schema.changes.ChangeTally): decisions on any change, numbers past their
+tolerance. The roles (`label`,
 `confidence`, `review`, `reasons`, `known`) come from the schema's `x-role` marks; every role
 is optional and the report shows less without it. The review list is ranked by need: flagged
 rows first, then those with more reasons, then the least confident.
@@ -30,7 +32,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from batch_worker.reports.columns import truncate
-from onepipe.platform.jobs.types import JobMeta, RowResult
+from onepipe.platform.jobs.types import RowResult
+from onepipe.platform.jobs.variants import VariantNames
+from onepipe.platform.schema.changes import ChangeTally
 from onepipe.platform.schema.outputs import JSON, OTHER, VALUE, CategoryCap, OutputField, Outputs
 from onepipe.platform.schema.values import CATEGORICAL, NUMERIC, as_number, show
 
@@ -41,37 +45,6 @@ SHORT_TEXT: Final = 60  # a free string field whose values are all this short (a
 HISTOGRAM_BINS: Final = 20
 SAMPLE_SIZE: Final = 100_000  # values kept per numeric field and flag set (8 bytes each) for quantiles
 CHANGE_TEXT: Final = 60  # the characters of a value shown in "what changed"
-FLAGS: Final = "flags"
-COMPARE: Final = "compare flags"
-
-
-@dataclass(frozen=True)
-class Variants:
-    """What the report calls a job's two answers to each row: its flag sets, or its versions."""
-
-    first: str = FLAGS
-    second: str = COMPARE
-    kind: str = "flag set"
-    article: str = "the "  # "under the flags"; a version is named bare: "under champion 1a2b3c4d5e6f"
-
-    @classmethod
-    def of(cls, meta: JobMeta) -> Variants:
-        """A job's variants: its two versions, by what was asked and the hash that answered, for a job
-        comparing versions (`compare_version`); else its flag sets."""
-        spec = meta.spec
-        if spec.compare_version is None:
-            return cls()
-        first = _version_name(spec.version or "champion", meta.pipeline_version)
-        second = _version_name(spec.compare_version, meta.compare_pipeline_version)
-        return cls(first, f"{second} (compared)" if second == first else second, "version", "")
-
-    def under(self, name: str) -> str:
-        """A variant as it reads after "under": "the compare flags", "challenger 9f8e7d6c5b4a"."""
-        return f"{self.article}{name}"
-
-
-def _version_name(asked: str, answered: str | None) -> str:
-    return asked if answered is None or answered == asked else f"{asked} {answered}"
 
 
 # what a field is, for the report (how it is counted and compared): categorical, numeric, the
@@ -199,13 +172,10 @@ class Shapes:
 
 @dataclass
 class Change:
-    """One field under the two flag sets, over the rows where both gave an output."""
+    """One categorical field under the two variants, over the rows where both gave an output."""
 
-    changed: int = 0
-    # categorical: (flags category, compare category) of every compared row
+    # (first variant's category, second variant's category) of every compared row
     pairs: Counter[tuple[str, str]] = field(default_factory=Counter)
-    # numeric: |flags - compare| where both are numbers
-    difference: Stats = field(default_factory=Stats)
 
 
 @dataclass
@@ -215,7 +185,7 @@ class Summary:
     outputs: Outputs
     input_columns: list[str]
     comparing: bool
-    named: Variants = field(default_factory=Variants)
+    named: VariantNames = field(default_factory=lambda: VariantNames("first", "second"))
     rows: int = 0
     failed: int = 0
     failed_rows: list[dict[str, Any]] = field(default_factory=list)
@@ -224,7 +194,6 @@ class Summary:
     compared: int = 0
     agreed: int = 0
     compare_failed: int = 0
-    rows_changed: int = 0
     changed: list[dict[str, Any]] = field(default_factory=list)
     known: int = 0  # rows with an output whose input the pipeline already knows (the `known` role)
     reasons: Counter[str] = field(default_factory=Counter)  # rows flagged for review, by reason
@@ -247,7 +216,13 @@ class Summary:
             self.categoricals = {self.label_field: self.categoricals[self.label_field]} | self.categoricals
         if self.confidence_field in self.numeric:  # and its confidence
             self.numeric = {self.confidence_field: self.numeric[self.confidence_field]} | self.numeric
-        self.changes = {name: Change() for name, _ in self.columns}
+        self.changes = {name: Change() for name in self.categoricals}
+        self.tally = ChangeTally(self.outputs, [name for name, _ in self.columns])
+
+    @property
+    def rows_changed(self) -> int:
+        """Compared rows where any field changed (decisions on any change, numbers past their tolerance)."""
+        return self.tally.rows_changed
 
     def _track(self, described: OutputField) -> None:
         """Count a field as what it is: categories, numbers, free text, or a JSON shape."""
@@ -338,22 +313,10 @@ class Summary:
         else:  # without a verdict field, a row agrees when its whole output is the same
             same = first == second
         self.agreed += same
-        # a row changed when any output field changed, whatever its type
-        fields: list[str] = []
-        for name, _ in self.columns:
-            a, b = first.get(name), second.get(name)
-            change = self.changes[name]
-            if name in self.categoricals:
-                categorical = self.categoricals[name]
-                change.pairs[(categorical.key(a), categorical.key(b))] += 1
-            if name in self.numeric:
-                a_number, b_number = as_number(a), as_number(b)
-                if a_number is not None and b_number is not None:
-                    change.difference.add(abs(a_number - b_number))
-            if a != b:
-                change.changed += 1
-                fields.append(name)
-        self.rows_changed += bool(fields)
+        for name, categorical in self.categoricals.items():
+            pair = categorical.key(first.get(name)), categorical.key(second.get(name))
+            self.changes[name].pairs[pair] += 1
+        fields = self.tally.add(first, second)
         if fields and len(self.changed) < LISTED_ROWS:
             self.changed.append(
                 {

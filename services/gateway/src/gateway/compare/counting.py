@@ -4,7 +4,10 @@ Each job's own flag set is compared (its `output`, not the outputs of its compar
 Both jobs' results are read in step, one row at a time, keeping counts and capped lists of
 rows, so jobs of any size compare in bounded memory. Fields, categories and roles come from
 the description of the pipeline's outputs (onepipe.platform.schema.outputs; plus any other field an output
-holds); scores against the truth judge a row as the worker's reports do (onepipe.platform.schema.values).
+holds); what changed is the one rule of every comparison (onepipe.platform.schema.changes: decisions on
+any change, numbers past their tolerance, their drift apart); each job is named by what differs from the
+other (onepipe.platform.jobs.variants); scores against the truth judge a row as the worker's reports do
+(onepipe.platform.schema.values).
 """
 
 from __future__ import annotations
@@ -28,9 +31,12 @@ from gateway.compare.models import (
     Transition,
     ValueChange,
 )
+from onepipe.contract import PipelineInfo
 from onepipe.platform.jobs.storage import JobStore
 from onepipe.platform.jobs.types import JobMeta, RowResult
-from onepipe.platform.schema.outputs import CategoryCap, Outputs, differing_fields
+from onepipe.platform.jobs.variants import jobs_variants
+from onepipe.platform.schema.changes import ChangeTally
+from onepipe.platform.schema.outputs import CategoryCap, Outputs
 from onepipe.platform.schema.values import CATEGORICAL, abs_error, is_right, read_truth, show
 
 
@@ -152,17 +158,15 @@ def _in_step(
 class _Tally:
     """A comparison's running counts and capped lists, fed one pair of rows at a time."""
 
-    fields: list[str]  # in schema order (the label first), then any other field as it is seen
+    changes: ChangeTally  # the fields in schema order (the label first), then any other as it is seen
     categories: dict[str, _Categories]
     scores: dict[str, _Score]
     rows: int = 0
     compared: int = 0
-    rows_changed: int = 0
     failed_in_one: int = 0
     failed_in_both: int = 0
     failed_a: int = 0
     failed_b: int = 0
-    changed: Counter[str] = field(default_factory=Counter)
     changed_rows: list[ChangedRow] = field(default_factory=list)
     failed_rows: list[FailedRow] = field(default_factory=list)
 
@@ -175,20 +179,17 @@ class _Tally:
             self._add_failed(a, b)
             return
         self.compared += 1
-        differing = differing_fields(self.fields, a.output, b.output)
-        self.changed.update(differing)
+        differing = self.changes.add(a.output, b.output)
         for name, counts in self.categories.items():
             counts.pairs[(counts.key(a.output.get(name)), counts.key(b.output.get(name)))] += 1
         for score in self.scores.values():
             score.add(a.row, a.input.get(score.column), a.output, b.output)
-        if differing:
-            self.rows_changed += 1
-            if len(self.changed_rows) < LISTED_ROWS:
-                changes = [
-                    ValueChange(field=name, before=a.output.get(name), after=b.output.get(name))
-                    for name in differing
-                ]
-                self.changed_rows.append(ChangedRow(row=a.row, input=a.input, changes=changes))
+        if differing and len(self.changed_rows) < LISTED_ROWS:
+            changes = [
+                ValueChange(field=name, before=a.output.get(name), after=b.output.get(name))
+                for name in differing
+            ]
+            self.changed_rows.append(ChangedRow(row=a.row, input=a.input, changes=changes))
 
     def _add_failed(self, a: RowResult, b: RowResult) -> None:
         if a.output is None and b.output is None:
@@ -201,23 +202,28 @@ class _Tally:
             self.failed_rows.append(FailedRow(row=a.row, failed_in=side, error=reason))
 
     def field_changes(self) -> list[FieldChange]:
-        """Each field: the rows where it changed, and for categories every before -> after pair."""
-        return [
-            FieldChange(
-                field=name,
-                changed=self.changed[name],
-                categorical=name in self.categories,
-                transitions=[
-                    Transition(before=before, after=after, rows=count)
-                    for (before, after), count in sorted(
-                        self.categories[name].pairs.items(), key=lambda item: (-item[1], item[0])
-                    )
-                ]
-                if name in self.categories
-                else [],
-            )
-            for name in self.fields
-        ]
+        """Each field: the rows where it changed, a number's drift, and for categories what became what."""
+        return [self._field_change(name) for name in self.changes.fields]
+
+    def _field_change(self, name: str) -> FieldChange:
+        changes, drift = self.changes, self.changes.drift.get(name)
+        described = changes.outputs.fields.get(name)
+        pairs = self.categories[name].pairs if name in self.categories else Counter()
+        moved = drift is not None and drift.count > 0
+        return FieldChange(
+            field=name,
+            compared_as=changes.compared_as(name),
+            changed=changes.changed[name],
+            tolerance=described.tolerance if drift is not None and described is not None else None,
+            median_difference=drift.median if drift is not None and moved else None,
+            p95_difference=drift.p95 if drift is not None and moved else None,
+            largest_difference=drift.largest if drift is not None and moved else None,
+            categorical=name in self.categories,
+            transitions=[
+                Transition(before=before, after=after, rows=count)
+                for (before, after), count in sorted(pairs.items(), key=lambda item: (-item[1], item[0]))
+            ],
+        )
 
 
 def _tally(first: JobMeta, second: JobMeta, output_schema: Mapping[str, Any]) -> _Tally:
@@ -233,23 +239,24 @@ def _tally(first: JobMeta, second: JobMeta, output_schema: Mapping[str, Any]) ->
         kind = properties[name].scored if name in properties else None
         if kind is not None:
             scores[name] = _Score(name, column, kind, properties[name].boolean)
-    return _Tally(fields, categories, scores)
+    return _Tally(ChangeTally(outputs, fields), categories, scores)
 
 
-def compare_jobs(
-    store: JobStore, first: JobMeta, second: JobMeta, output_schema: Mapping[str, Any]
-) -> JobComparison:
+def compare_jobs(store: JobStore, first: JobMeta, second: JobMeta, info: PipelineInfo) -> JobComparison:
     """Compare job A (`first`) with job B (`second`); raises NotComparableError saying why they cannot be."""
     check_comparable(first, second)
-    tally = _tally(first, second, output_schema)
+    tally = _tally(first, second, info.output_schema)
     for a, b in _in_step(store.iter_results(first.id), store.iter_results(second.id)):
         tally.add(a, b)
+    named = jobs_variants(first, second, info)
     return JobComparison(
-        a=_side(first, tally.failed_a),
-        b=_side(second, tally.failed_b),
+        a=_side(first, named.first, tally.failed_a),
+        b=_side(second, named.second, tally.failed_b),
         rows=tally.rows,
         compared=tally.compared,
-        rows_changed=tally.rows_changed,
+        headline=tally.changes.headline(),
+        decisions_changed=tally.changes.decisions_changed,
+        rows_changed=tally.changes.rows_changed,
         fields=tally.field_changes(),
         changed_rows=tally.changed_rows,
         failed_in_one=tally.failed_in_one,
@@ -259,9 +266,10 @@ def compare_jobs(
     )
 
 
-def _side(meta: JobMeta, failed: int) -> ComparedJob:
+def _side(meta: JobMeta, name: str, failed: int) -> ComparedJob:
     return ComparedJob(
         id=meta.id,
+        name=name,
         file_name=meta.spec.file_name,
         pipeline=meta.pipeline,
         pipeline_version=meta.pipeline_version,

@@ -32,6 +32,11 @@ class ComparedJob(BaseModel):
     """One side of a comparison: which job, and what ran."""
 
     id: str
+    name: str = Field(
+        description="What this side is called in the comparison: what differs from the other job (its "
+        "version as asked and its hash, the flags that differ: `classifier=minilm`, or a step variant's "
+        "name), else `job A` / `job B`."
+    )
     file_name: str
     pipeline: str | None
     pipeline_version: str | None
@@ -53,7 +58,20 @@ class FieldChange(BaseModel):
     """One output field over the rows with an output in both jobs: how often it changed, and to what."""
 
     field: str
-    changed: int = Field(description="Rows where the field's value differs.")
+    compared_as: Literal["decision", "number", "other"] = Field(
+        description="decision: categories, booleans and the label, review and known roles, changed on any "
+        "change of value; number: changed only past its tolerance; other: lists, objects, text, changed "
+        "on any change."
+    )
+    changed: int = Field(description="Rows where the field changed (a number: past its tolerance).")
+    tolerance: float | None = Field(
+        None,
+        description="Numbers: how far a value may move and count as unchanged (`x-tolerance`, else 5% of the "
+        "schema's range, else 0 for integers); null for other numbers: 5% of the larger of the two values.",
+    )
+    median_difference: float | None = Field(None, description="Numbers: the median |B - A|.")
+    p95_difference: float | None = Field(None, description="Numbers: the 95th percentile of |B - A|.")
+    largest_difference: float | None = Field(None, description="Numbers: the largest |B - A|.")
     categorical: bool = Field(description="Whether its values are categories (transitions are counted).")
     transitions: list[Transition] = Field(
         description="Categorical fields: every before -> after pair with its rows, most rows first "
@@ -114,7 +132,14 @@ class JobComparison(BaseModel):
     b: ComparedJob
     rows: int = Field(description="Rows of the file.")
     compared: int = Field(description="Rows with an output in both jobs.")
-    rows_changed: int = Field(description="Rows with an output in both jobs where any output field differs.")
+    headline: str = Field(
+        description="The comparison in one sentence, decisions first, then how far the numbers moved."
+    )
+    decisions_changed: int = Field(description="Rows with an output in both jobs where any decision changed.")
+    rows_changed: int = Field(
+        description="Rows with an output in both jobs where any output field changed (numbers past their "
+        "tolerance)."
+    )
     fields: list[FieldChange]
     changed_rows: list[ChangedRow] = Field(description=f"The first {LISTED_ROWS} changed rows.")
     failed_in_one: int = Field(description="Rows that failed in one job and not in the other.")

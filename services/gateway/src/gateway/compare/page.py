@@ -13,6 +13,8 @@ import jinja2
 from markupsafe import Markup
 
 from gateway.compare.models import ComparedJob, JobComparison, ScoreChange
+from onepipe.platform.schema.changes import figure
+from onepipe.platform.schema.outputs import TOLERANCE_SHARE
 from onepipe.platform.schema.values import show
 
 SHOWN_CHARS: Final = 200  # of a value or an input row in the HTML page
@@ -101,17 +103,44 @@ def _what_ran(a: ComparedJob, b: ComparedJob) -> list[Row]:
 
 
 def _summary(comparison: JobComparison) -> list[Row]:
-    """The rows of the file: compared, changed, failed in one job or both."""
+    """The rows of the file: compared, with a decision changed, with any field changed, failed."""
     return [
         ([_text("rows in the file"), _text(comparison.rows)], False),
         ([_text("with an output in both jobs"), _text(comparison.compared)], False),
         (
-            [_text("whose output changed (any field)"), _share(comparison.rows_changed, comparison.compared)],
+            [_text("whose decisions changed"), _share(comparison.decisions_changed, comparison.compared)],
+            comparison.decisions_changed > 0,
+        ),
+        (
+            [
+                _text("whose output changed (any field; a number past its tolerance)"),
+                _share(comparison.rows_changed, comparison.compared),
+            ],
             comparison.rows_changed > 0,
         ),
         ([_text("failed in one job only"), _text(comparison.failed_in_one)], comparison.failed_in_one > 0),
         ([_text("failed in both"), _text(comparison.failed_in_both)], False),
     ]
+
+
+def _fields(comparison: JobComparison) -> list[Row]:
+    """Each field: what it is to the comparison, the rows it changed on, how far a number moved."""
+    body = []
+    for change in comparison.fields:
+        drift = [change.median_difference, change.p95_difference, change.largest_difference]
+        cells = [
+            _e(change.field),
+            _text(change.compared_as),
+            _share(change.changed, comparison.compared),
+            *(_text("") if value is None else _text(figure(value)) for value in drift),
+            _text("") if change.compared_as != "number" else _tolerance(change.tolerance),
+        ]
+        body.append((cells, change.changed > 0))
+    return body
+
+
+def _tolerance(value: float | None) -> Markup:
+    return _text(f"{TOLERANCE_SHARE:.0%} of the larger value") if value is None else _text(figure(value))
 
 
 def _scores(scores: list[ScoreChange]) -> list[Row]:
@@ -174,9 +203,10 @@ def render_html(comparison: JobComparison) -> str:
         ran=_what_ran(a, b),
         summary=_summary(comparison),
         scores=_scores(comparison.scores),
-        fields=[
-            ([_e(f.field), _share(f.changed, comparison.compared)], f.changed > 0) for f in comparison.fields
-        ],
+        a_name=_escaped(a.name),
+        b_name=_escaped(b.name),
+        headline=_escaped(comparison.headline),
+        fields=_fields(comparison),
         transitions=[
             {
                 "field": _escaped(change.field),

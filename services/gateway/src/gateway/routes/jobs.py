@@ -96,8 +96,8 @@ async def comparison(
     gateway: Gateway, jobs: JobService, who: Caller, job_id: str, other_id: str
 ) -> JobComparison:
     """Two jobs compared, as `who` may see them."""
-    info = await gateway.pipeline()  # its output schema says which fields are categories, scored
-    return await run_in_threadpool(jobs.compare, who, job_id, other_id, info.output_schema)
+    info = await gateway.pipeline()  # its schemas say which fields are categories, scored; which flags differ
+    return await run_in_threadpool(jobs.compare, who, job_id, other_id, info)
 
 
 @router.post(

@@ -368,57 +368,41 @@ def compare_jobs(info: PipelineInfo, jobs: list[dict[str, Any]], peers: Peers) -
 
 
 def show_comparison(info: PipelineInfo, found: dict[str, Any], page: bytes) -> None:
-    """A comparison's figures: rows changed, score changes as metrics, fields, changed rows, the page."""
-    compared = found["compared"]
-    columns = st.columns(2 + len(found["scores"]))
+    """A comparison's figures: the headline, decisions and rows changed, score changes as metrics, fields,
+    changed rows, the page; each job named by what differs from the other."""
+    compared, before, after = found["compared"], found["a"]["name"], found["b"]["name"]
+    names = f"{render.escape(before)} → {render.escape(after)}"
+    st.markdown(f"**{names}:** {render.escape(found['headline'])}")
+    columns = st.columns(3 + len(found["scores"]))
     columns[0].metric(
-        "Rows changed",
-        found["rows_changed"],
-        help=f"of {compared} rows with an output in both jobs",
+        "Decisions changed",
+        found["decisions_changed"],
+        help=f"of {compared} rows with an output in both jobs: rows where a category, a yes/no field or the "
+        "label, review or known field changed",
         border=True,
     )
-    columns[1].metric("Failed in one job only", found["failed_in_one"], border=True)
-    for column, score in zip(columns[2:], found["scores"], strict=True):
+    columns[1].metric(
+        "Rows changed (any field)",
+        found["rows_changed"],
+        help=f"of {compared} rows with an output in both jobs; a number counts only past its tolerance",
+        border=True,
+    )
+    columns[2].metric("Failed in one job only", found["failed_in_one"], border=True)
+    for column, score in zip(columns[3:], found["scores"], strict=True):
         accuracy = score["measure"] == "accuracy"
         column.metric(
-            f"{score['field']}: {'accuracy' if accuracy else 'MAE'} in B",
+            f"{score['field']}: {'accuracy' if accuracy else 'MAE'} under {after}",
             "-" if score["b"] is None else f"{score['b']:.3f}",
             None if score["difference"] is None else f"{score['difference']:+.3f}",
             delta_color="normal" if accuracy else "inverse",
-            help=f"job A: {'-' if score['a'] is None else format(score['a'], '.3f')}; "
+            help=f"{before}: {'-' if score['a'] is None else format(score['a'], '.3f')}; "
             f"{score['fixed']} rows fixed, {score['broken']} broken, of {score['scored']} scored",
             border=True,
         )
     titles = views.output_titles(Outputs.of(info))
-    st.dataframe(
-        [
-            {
-                "Field": titles.get(field["field"], field["field"]),
-                "Rows changed": field["changed"],
-                "What became what": ", ".join(
-                    f"{t['before']} → {t['after']}: {t['rows']}"
-                    for t in field["transitions"]
-                    if t["before"] != t["after"]
-                ),
-            }
-            for field in found["fields"]
-        ],
-        hide_index=True,
-    )
+    st.dataframe(compare_view.job_field_rows(found, titles), hide_index=True)
     st.caption(f"Changed rows (the first {len(found['changed_rows'])} of {found['rows_changed']})")
-    st.dataframe(
-        [
-            {"Row": row["row"], "Field": titles.get(change["field"], change["field"])}
-            | dict(
-                zip(
-                    ("Job A", "Job B"), compare_view.pair_text(change["before"], change["after"]), strict=True
-                )
-            )
-            for row in found["changed_rows"]
-            for change in row["changes"]
-        ],
-        hide_index=True,
-    )
+    st.dataframe(compare_view.job_changed_rows(found, titles), hide_index=True)
     st.download_button(
         "Download the comparison (.html)",
         data=page,

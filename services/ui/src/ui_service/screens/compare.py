@@ -34,14 +34,18 @@ def show(info: PipelineInfo, peers: Peers) -> None:
     ):
         first = peers.predict(inputs, flags_a)
         second = peers.predict(inputs, flags_b) if first is not None else None
-        st.session_state["compare.result"] = (first, second) if first and second else None
+        names = compare_view.side_names(flags_a, flags_b, info)
+        st.session_state["compare.result"] = (first, second, names) if first and second else None
     results = st.session_state.get("compare.result")
     if results:
         comparison(info, *results)
 
 
-def comparison(info: PipelineInfo, first: dict[str, Any], second: dict[str, Any]) -> None:
-    """The summary line with metrics, the fields that differ, the steps compared, both answers."""
+def comparison(
+    info: PipelineInfo, first: dict[str, Any], second: dict[str, Any], names: tuple[str, str] = ("A", "B")
+) -> None:
+    """The summary line with metrics, the fields that differ, the steps compared, both answers; A and B
+    named by what differs between their flag sets."""
     schema = info.output_schema
     changed = compare_view.changed_fields(first["output"], second["output"])
     st.markdown(
@@ -62,7 +66,7 @@ def comparison(info: PipelineInfo, first: dict[str, Any], second: dict[str, Any]
         st.markdown(
             f"**{wording.plural(len(changed), 'field')} {'differs' if len(changed) == 1 else 'differ'}**"
         )
-        st.table(compare_view.difference_rows(first["output"], second["output"], schema))
+        st.table(compare_view.difference_rows(first["output"], second["output"], schema, names))
     st.markdown("**Steps**")
     differences = compare_view.step_differences(first["trace"], second["trace"])
     steps_b = trace_view.step_views(second["trace"], _steps(info), info.flags_schema, second["output"])
@@ -71,18 +75,18 @@ def comparison(info: PipelineInfo, first: dict[str, Any], second: dict[str, Any]
         differs = differences[step.name]
         mark = ":orange[differs]" if differs else "same"
         with st.expander(f"{step.number}. {step.title}: {mark}", expanded=differs):
-            for where, shown, name in zip(st.columns(2), (step, twins[step.name]), "AB", strict=True):
+            for where, shown, name in zip(st.columns(2), (step, twins[step.name]), names, strict=True):
                 with where:
                     variant = f", variant {shown.variant}" if shown.variant else ""
-                    st.caption(f"{name}: {shown.status_text}{variant}")
+                    st.caption(f"{render.escape(name)}: {shown.status_text}{variant}")
                     if shown.output_is_answer:
                         st.markdown("The pipeline's answer: what differs is listed above.")
                     elif shown.ran:
                         render.value(shown.output)
     with st.expander("Both answers in full", expanded=False):
-        for where, result, name in zip(st.columns(2), (first, second), "AB", strict=True):
+        for where, result, name in zip(st.columns(2), (first, second), names, strict=True):
             with where:
-                st.markdown(f"**{name}**")
+                st.markdown(f"**{render.escape(name)}**")
                 render.answer(result["output"], info, result["trace"], changed)
 
 

@@ -101,7 +101,8 @@ def shadow_traffic(peers: Peers, versions: Sequence[VersionInfo], info: Pipeline
         return
     names = shadow_view.version_names(versions)
     st.markdown(escape(shadow_view.headline(summary, names)))
-    for column, count in zip(st.columns(5), shadow_view.counts(summary), strict=True):
+    counts = shadow_view.counts(summary)
+    for column, count in zip(st.columns(len(counts)), counts, strict=True):
         column.metric(count.label, count.value, help=count.help, border=True)
     failures = shadow_view.failures_text(summary)
     if failures:

@@ -2,14 +2,18 @@
 
 The faces that summarise outputs (reports, job comparison, scoring) read a field's kind,
 role, categories and bounds here instead of walking the JSON Schema themselves; the rule
-that caps a field's categories (pool the rest as OTHER) lives here too.
+that caps a field's categories (pool the rest as OTHER) lives here too, and so does the rule
+that says when a field changed between two answers (`OutputField.changed`): a decision
+(categories, booleans, the `label`, `review` and `known` roles) on any change of value, a
+number only past its tolerance (`x-tolerance`, else TOLERANCE_SHARE of its schema range, else
+TOLERANCE_SHARE of the larger of the two values), anything else on any change.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from onepipe.contract import PipelineInfo
 from onepipe.platform.schema.schemas import (
@@ -34,6 +38,17 @@ JSON: Final = "json"
 LIST: Final = "list"
 OBJECT: Final = "object"
 VALUE: Final = "value"  # JSON of several shapes
+
+# a number changed when it moved by more than this share of its schema range (or, unbounded, of the
+# larger of its two values) unless the schema declares its own `x-tolerance`
+TOLERANCE_SHARE: Final = 0.05
+TOLERANCE_KEY: Final = "x-tolerance"
+DECISION_ROLES: Final = (ROLE_LABEL, ROLE_REVIEW, ROLE_KNOWN)  # changed on any change of value
+# what a field is to a comparison: a decision, a number that drifts, or anything else (lists, text)
+ComparedAs = Literal["decision", "number", "other"]
+DECISION: Final = "decision"
+NUMBER: Final = "number"
+OTHER_KIND: Final = "other"
 
 MAX_CATEGORIES: Final = 50  # values of one field told apart; later ones are pooled as OTHER
 OTHER: Final = "(other)"
@@ -98,11 +113,37 @@ class OutputField:
     bounds: tuple[float | None, float | None]  # its `minimum` / `maximum`, when numeric
     description: str | None = None  # what it holds, as its schema (or the one its `$ref` names) says
     record: Mapping[str, Any] | None = None  # the object schema of its records (one, or a list's items)
+    # how far a number may move before a comparison counts it changed: declared (`x-tolerance`), else
+    # TOLERANCE_SHARE of its bounds' range; None: unbounded, TOLERANCE_SHARE of the larger value
+    tolerance: float | None = None
 
     @property
     def numeric(self) -> bool:
         """Whether its values are numbers (integers or not)."""
         return self.kind in ("number", "integer")
+
+    @property
+    def compared_as(self) -> ComparedAs:
+        """DECISION (categories, booleans, the label, review and known roles), NUMBER, or OTHER_KIND."""
+        if self.categories is not None or self.boolean or self.role in DECISION_ROLES:
+            return DECISION
+        return NUMBER if self.numeric else OTHER_KIND
+
+    def changed(self, before: Any, after: Any) -> bool:
+        """Whether the field changed between two answers: a number past its tolerance, else any change."""
+        if self.compared_as != NUMBER:
+            return bool(before != after)
+        low, high = as_number(before), as_number(after)
+        if low is None or high is None:
+            return bool(before != after)
+        limit = self.tolerance if self.tolerance is not None else TOLERANCE_SHARE * max(abs(low), abs(high))
+        return abs(high - low) > limit
+
+    def tolerance_text(self) -> str:
+        """The tolerance in words: "0.05", or "5% of the larger value" for an unbounded number."""
+        if self.tolerance is not None:
+            return f"{self.tolerance:g}"
+        return f"{TOLERANCE_SHARE:.0%} of the larger value"
 
 
 @dataclass(frozen=True)
@@ -168,32 +209,76 @@ class Outputs:
         return list(dict.fromkeys([*([label] if label in self.fields else []), *self.fields]))
 
 
-def differing_fields(fields: list[str], first: Mapping[str, Any], second: Mapping[str, Any]) -> list[str]:
-    """The fields whose values differ between two outputs of one input (a missing field is None).
+def differing_fields(
+    fields: list[str], first: Mapping[str, Any], second: Mapping[str, Any], outputs: Outputs
+) -> list[str]:
+    """The fields that changed between two outputs of one input (a missing field is None).
 
-    The one rule of every comparison of two answers (the job comparison, the shadow record): a field
-    agrees when both values are equal as JSON values. A field the schema does not name but either
-    output holds is appended to `fields` as it is first seen, so it is compared from then on.
+    The one rule of every comparison of two answers (the job comparison, a job's two variants, the
+    shadow record), `OutputField.changed`: a decision changes with its value, a number only past its
+    tolerance. A field the schema does not name but either output holds is appended to `fields` as it
+    is first seen, and changes with its value.
     """
     for name in [*first, *second]:
         if name not in fields:
             fields.append(name)
-    return [name for name in fields if first.get(name) != second.get(name)]
+    changed = []
+    for name in fields:
+        described = outputs.fields.get(name)
+        before, after = first.get(name), second.get(name)
+        if described.changed(before, after) if described is not None else before != after:
+            changed.append(name)
+    return changed
+
+
+def declared_tolerance(name: str, schema: Mapping[str, Any], root: Mapping[str, Any]) -> float | None:
+    """A field's `x-tolerance` (on the field, or the schema it names); ValueError unless a number >= 0."""
+    for candidate in (schema, resolve(schema, root)):
+        if TOLERANCE_KEY in candidate:
+            value = candidate[TOLERANCE_KEY]
+            number = None if isinstance(value, bool) else as_number(value)
+            if number is None or number < 0:
+                raise ValueError(
+                    f"output field {name}: {TOLERANCE_KEY} must be a number of 0 or more, not {value!r}"
+                )
+            return number
+    return None
+
+
+def field_tolerance(
+    name: str,
+    schema: Mapping[str, Any],
+    root: Mapping[str, Any],
+    kind: str,
+    bounds: tuple[float | None, float | None],
+) -> float | None:
+    """How far a number may move unchanged: its `x-tolerance`, else TOLERANCE_SHARE of its bounds' range,
+    else 0 for an integer (a count or a rank that moves by one has changed); None for other numbers
+    without both bounds (then TOLERANCE_SHARE of the larger value, row by row)."""
+    declared = declared_tolerance(name, schema, root)
+    if declared is not None:
+        return declared
+    low, high = bounds
+    if low is not None and high is not None and high > low:
+        return TOLERANCE_SHARE * (high - low)
+    return 0.0 if kind == "integer" else None
 
 
 def _describe(name: str, schema: Mapping[str, Any], root: Mapping[str, Any], role: str | None) -> OutputField:
+    bounds, kind = schema_bounds(schema, root), field_kind(schema, root)
     return OutputField(
         name=name,
         schema=schema,
-        kind=field_kind(schema, root),
+        kind=kind,
         shape=field_shape(schema, root),
         role=role,
         categories=schema_categories(schema, root),
         scored=scored_kind(schema, root),
         boolean=is_boolean(schema, root),
-        bounds=schema_bounds(schema, root),
+        bounds=bounds,
         description=field_description(schema, root),
         record=record_schema(schema, root),
+        tolerance=field_tolerance(name, schema, root, kind, bounds),
     )
 
 

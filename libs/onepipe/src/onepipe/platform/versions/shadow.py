@@ -11,7 +11,8 @@ both versions' hashes, and each call's latency as the gateway measured it. Two s
   and each writer's oldest file deleted once its files hold more than n records.
 
 `summarize` turns records into what GET /v1/versions/shadow, the UI and a promotion's evidence show,
-comparing outputs by the rule of the job comparison (onepipe.platform.schema.outputs.differing_fields).
+comparing outputs by the rule of every comparison (onepipe.platform.schema.changes.ChangeTally: decisions
+on any change, numbers past their tolerance, their drift apart).
 Needs the `shadow` extra (redis, fsspec; object storage needs the `storage` extra too).
 """
 
@@ -33,7 +34,8 @@ from typing import Any, Final, Protocol
 from pydantic import BaseModel, Field
 
 from onepipe.platform import settings as peers
-from onepipe.platform.schema.outputs import Outputs, differing_fields
+from onepipe.platform.schema.changes import ChangeTally
+from onepipe.platform.schema.outputs import Outputs
 from onepipe.platform.settings import ServiceSettings, uses_redis
 from onepipe.platform.versions.types import ChangedAnswer, FieldAgreement, Latency, ShadowSummary
 
@@ -238,9 +240,7 @@ def summarize(
         for r in records
         if r.champion == champion and r.challenger == challenger and (since is None or r.at >= since)
     ]
-    fields = Outputs.from_schema(output_schema).compared()
-    differ: Counter[str] = Counter()
-    rows = rows_changed = 0
+    tally = ChangeTally(Outputs.from_schema(output_schema))
     changed: list[ChangedAnswer] = []
     answered = [r for r in mine if r.challenger_outputs is not None]
     for record in reversed(answered):  # newest first, for the listed rows
@@ -252,23 +252,19 @@ def summarize(
             record.challenger_outputs,
             strict=False,
         ):
-            rows += 1
-            differing = differing_fields(fields, first, second)
-            differ.update(differing)
-            if differing:
-                rows_changed += 1
-                if len(changed) < listed:
-                    changed.append(
-                        ChangedAnswer(
-                            at=record.at,
-                            input_hash=digest,
-                            input=item,
-                            flags=record.flags,
-                            champion=first,
-                            challenger=second,
-                            fields=differing,
-                        )
+            differing = tally.add(first, second)
+            if differing and len(changed) < listed:
+                changed.append(
+                    ChangedAnswer(
+                        at=record.at,
+                        input_hash=digest,
+                        input=item,
+                        flags=record.flags,
+                        champion=first,
+                        challenger=second,
+                        fields=differing,
                     )
+                )
     failed = [r for r in mine if r.challenger_outputs is None]
     return ShadowSummary(
         champion=champion,
@@ -276,20 +272,14 @@ def summarize(
         since=since or (mine[0].at if mine else None),
         until=mine[-1].at if mine else None,
         requests=len(mine),
-        rows=rows,
+        rows=tally.rows,
         failed=len(failed),
         skipped=sum(r.skipped_before for r in mine),
         errors=dict(Counter(r.error or "no answer" for r in failed).most_common()),
-        agreement=[
-            FieldAgreement(
-                field=name,
-                agreeing=rows - differ[name],
-                compared=rows,
-                share=(rows - differ[name]) / rows if rows else None,
-            )
-            for name in fields
-        ],
-        rows_changed=rows_changed,
+        agreement=[_agreement(tally, name) for name in tally.fields],
+        headline=tally.headline() if tally.rows else "",
+        decisions_changed=tally.decisions_changed,
+        rows_changed=tally.rows_changed,
         changed=changed,
         listed=listed,
         latency={
@@ -297,6 +287,24 @@ def summarize(
             "challenger": _latency([r.challenger_ms for r in answered if r.challenger_ms is not None]),
         },
         kept=kept,
+    )
+
+
+def _agreement(tally: ChangeTally, name: str) -> FieldAgreement:
+    """One field over the rows both versions answered: agreeing rows, and for a number how far it moved."""
+    rows, agreeing = tally.rows, tally.rows - tally.changed[name]
+    drift, described = tally.drift.get(name), tally.outputs.fields.get(name)
+    moved = drift if drift is not None and drift.count else None
+    return FieldAgreement(
+        field=name,
+        agreeing=agreeing,
+        compared=rows,
+        share=agreeing / rows if rows else None,
+        compared_as=tally.compared_as(name),
+        tolerance=described.tolerance if drift is not None and described is not None else None,
+        median_difference=moved.median if moved else None,
+        p95_difference=moved.p95 if moved else None,
+        largest_difference=moved.largest if moved else None,
     )
 
 

@@ -205,9 +205,22 @@ class FieldAgreement(BaseModel):
     """One output field over the shadowed rows both versions answered: how often they agree."""
 
     field: str
-    agreeing: int = Field(description="Rows where both versions give the same value.")
+    agreeing: int = Field(
+        description="Rows where the field did not change: the same value (a number: within its tolerance)."
+    )
     compared: int = Field(description="Rows both versions answered.")
     share: float | None = Field(description="agreeing / compared; null when nothing was compared.")
+    compared_as: Literal["decision", "number", "other"] = Field(
+        "other",
+        description="decision: categories, booleans and the label, review and known roles (changed on any "
+        "change of value); number: changed only past its tolerance; other: changed on any change.",
+    )
+    tolerance: float | None = Field(
+        None, description="Numbers: how far a value may move unchanged; null: 5% of the larger of the two."
+    )
+    median_difference: float | None = Field(None, description="Numbers: the median |challenger - champion|.")
+    p95_difference: float | None = Field(None, description="Numbers: the 95th percentile of the difference.")
+    largest_difference: float | None = Field(None, description="Numbers: the largest difference.")
 
 
 class ChangedAnswer(BaseModel):
@@ -249,7 +262,13 @@ class ShadowSummary(BaseModel):
         default_factory=dict, description="Why shadow calls failed, and how often."
     )
     agreement: list[FieldAgreement] = Field(description="Each output field, the label first.")
-    rows_changed: int = Field(description="Rows where any output field differs.")
+    headline: str = Field(
+        "", description="What changed in one sentence: the decisions first, then the drift."
+    )
+    decisions_changed: int = Field(0, description="Rows where any decision changed.")
+    rows_changed: int = Field(
+        description="Rows where any output field changed (a number: past its tolerance)."
+    )
     changed: list[ChangedAnswer] = Field(description="The changed rows, newest first, up to `listed`.")
     listed: int = Field(description="How many changed rows the answer holds at most.")
     latency: dict[str, Latency] = Field(description="`champion` and `challenger`: each version's latency.")

@@ -6,6 +6,7 @@ from typing import Any, Final
 
 from batch_worker.reports.html.formatting import count, decimal, percent
 from batch_worker.reports.statistics import Summary
+from onepipe.platform.schema.outputs import DECISION
 
 MATRIX_VALUES: Final = 12  # a categorical field with more values seen gets a list of changes, not a matrix
 LISTED_CHANGES: Final = 20
@@ -41,29 +42,39 @@ def _change_table(summary: Summary, name: str) -> dict[str, Any]:
     }
 
 
-def comparison_section(summary: Summary) -> dict[str, Any] | None:
-    """The two flag sets compared: each field's changes, what became what, the changed rows."""
-    if not summary.comparing:
-        return None
-    fields = []
+def _field_rows(summary: Summary) -> list[dict[str, Any]]:
+    """Each field: rows changed (numbers past their tolerance), agreement, and for numbers the drift."""
+    tally, fields = summary.tally, []
     for name, _ in summary.columns:
-        change = summary.changes[name]
-        difference = change.difference
+        changed = tally.changed[name]
+        drift = tally.drift.get(name)
+        moved = drift is not None and drift.count > 0
         fields.append(
             {
                 "name": name,
                 "kind": summary.kinds[name],
-                "changed": count(change.changed),
-                "agreement": percent(summary.compared - change.changed, summary.compared),
-                "mean_difference": decimal(difference.mean) if difference.count else "",
-                "max_difference": decimal(difference.high) if difference.count else "",
+                "decision": tally.compared_as(name) == DECISION,
+                "changed": count(changed),
+                "agreement": percent(summary.compared - changed, summary.compared),
+                "median": decimal(drift.median) if drift is not None and moved else "",
+                "p95": decimal(drift.p95) if drift is not None and moved else "",
+                "largest": decimal(drift.largest) if drift is not None and moved else "",
+                "tolerance": tally.tolerance_text(name) if drift is not None else "",
             }
         )
+    return fields
+
+
+def comparison_section(summary: Summary) -> dict[str, Any] | None:
+    """The two variants compared: the headline, each field's changes, what became what, the changed rows."""
+    if not summary.comparing:
+        return None
+    tally = summary.tally
     # a table of what became what for the verdict, and for every other categorical field that changed
     tables = [
         _change_table(summary, name)
         for name in summary.categoricals
-        if summary.changes[name].pairs and (name == summary.label_field or summary.changes[name].changed)
+        if summary.changes[name].pairs and (name == summary.label_field or tally.changed[name])
     ]
     changed = [
         {
@@ -74,7 +85,11 @@ def comparison_section(summary: Summary) -> dict[str, Any] | None:
         for item in summary.changed
     ]
     return {
-        "fields": fields,
+        "headline": tally.headline(),
+        "decisions_changed": count(tally.decisions_changed),
+        "decisions_share": percent(tally.decisions_changed, summary.compared),
+        "has_decisions": bool(tally.decisions()),
+        "fields": _field_rows(summary),
         "tables": tables,
         "verdict_field": summary.label_field,
         "certainty_field": summary.confidence_field,
