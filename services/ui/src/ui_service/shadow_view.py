@@ -231,7 +231,7 @@ def kept_text(summary: ShadowSummary) -> str:
 
 
 def latency_rows(summary: ShadowSummary, names: Mapping[str, str]) -> list[dict[str, str]]:
-    """Each version's calls and p50/p95 latency, as the gateway measured them."""
+    """Each version's calls and p50/p95 pipeline time per request, as the model service timed them."""
     versions = {CHAMPION: summary.champion, CHALLENGER: summary.challenger}
     rows = []
     for alias in (CHAMPION, CHALLENGER):

@@ -125,7 +125,7 @@ def shadow_traffic(peers: Peers, versions: Sequence[VersionInfo], info: Pipeline
                 for row in rows
             ]
         )
-    st.markdown("**Latency** (as the gateway measured each call)")
+    st.markdown("**Pipeline time per request** (each version's own, as the model service timed it)")
     st.table([{k: escape(v) for k, v in row.items()} for row in shadow_view.latency_rows(summary, names)])
     if summary.kept:
         st.caption(escape(shadow_view.kept_text(summary)))
