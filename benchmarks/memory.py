@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 PROC = Path("/proc")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -59,3 +60,31 @@ class PeakMemory:
     def megabytes(self, names: Iterable[str] | None = None) -> dict[str, float]:
         """The peaks in MiB."""
         return {name: self.peaks[name] / 2**20 for name in names or self.peaks}
+
+
+def session_processes(session: int) -> list[dict[str, Any]]:
+    """Each process of a session: pid, parent, command, and its resident and proportional memory (bytes).
+
+    PSS (/proc/PID/smaps_rollup) charges a page shared by n processes 1/n to each, so the PSS of a
+    session's processes adds up to what they hold together, where RSS counts a shared page in each.
+    """
+    found: list[dict[str, Any]] = []
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            if int(fields[3]) != session:
+                continue
+            rollup = dict(
+                (line.split()[0].rstrip(":"), int(line.split()[1]) * 1024)
+                for line in (entry / "smaps_rollup").read_text().splitlines()[1:]
+            )
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue
+        found.append(
+            {"pid": int(entry.name), "parent": int(fields[1]), "command": command}
+            | {"rss": rollup["Rss"], "pss": rollup["Pss"]}
+        )
+    return sorted(found, key=lambda process: int(process["pid"]))

@@ -158,33 +158,68 @@ def test_two_workers_share_the_port_and_metrics_count_every_request(tiny_artifac
     }
     with model_service(free_port(), **env) as process:
         assert process.process is not None
-        assert len(_worker_processes(process.process.pid)) == 2
-
-        async def fresh_connections() -> list[int]:
-            # a client per request: each connection is accepted by whichever worker is free
-            async def one(i: int) -> int:
-                async with httpx.AsyncClient(base_url=process.url) as client:
-                    body = {"inputs": [{"values": [i, 1], "unit": "kg"}]}
-                    return (await client.post("/v1/predict", json=body)).status_code
-
-            return list(await asyncio.gather(*(one(i) for i in range(120))))
-
-        assert asyncio.run(fresh_connections()) == [200] * 120
+        assert len(_forked_workers(process.process.pid)) == 2
+        answers = asyncio.run(
+            _fresh_connections(process.url, [{"values": [i, 1], "unit": "kg"} for i in range(120)])
+        )
+        assert [answer.status_code for answer in answers] == [200] * 120
         metrics = httpx.get(process.url + "/metrics").text
-    # both workers' counts, summed by whichever answered /metrics
+    # both workers' counts, summed by whichever answered /metrics: labelled metrics and the service's
+    # own unlabelled ones (made at import, before the fork)
     served = r'http_requests_total{method="POST",route="/v1/predict",status="200"}'
     assert _metric(metrics, served) == 120
+    assert _metric(metrics, "pipeline_batch_requests_sum") == 120
 
 
-def _worker_processes(session: int) -> list[str]:
-    """The uvicorn worker processes (spawned by multiprocessing) in a service's session."""
-    found = []
+@pytest.mark.parametrize(
+    "flags", [{}, {"classifier": "minilm", "retriever": "embedding"}], ids=["tfidf", "minilm"]
+)
+def test_forked_workers_answer_as_a_fresh_process_and_stop_cleanly(
+    example_pipeline: Loaded, flags: dict[str, Any]
+) -> None:
+    """The workers fork from a parent that imported the pipeline: each loads its own models (an ONNX
+    Runtime session made before a fork loses its threads and hangs its process at exit)."""
+    texts = [given.model_dump(mode="json") for given in example.examples.values()]
+    expected = [o.model_dump(mode="json") for o in example_pipeline.run(texts, flags).outputs]
+    service = model_service(free_port(), MODEL_ARTIFACTS_DIR=str(EXAMPLE_ARTIFACTS.parent), MODEL_WORKERS="2")
+    with service:
+        assert service.process is not None
+        workers = _forked_workers(service.process.pid)
+        assert len(workers) == 2
+        # one connection per request, many at once: both workers answer
+        answers = asyncio.run(_fresh_connections(service.url, texts * 10, flags))
+        assert {answer.status_code for answer in answers} == {200}
+        assert [answer.json()["outputs"][0] for answer in answers] == expected * 10
+    assert service.process.returncode == 0  # SIGTERM: every worker ended (none hung at exit)
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+
+
+async def _fresh_connections(
+    url: str, inputs: list[Any], flags: dict[str, Any] | None = None
+) -> list[httpx.Response]:
+    """One request per input, each on a connection of its own, all at once: each connection is accepted
+    by whichever worker is free."""
+
+    async def one(given: Any) -> httpx.Response:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+            return await client.post("/v1/predict", json={"inputs": [given], "flags": flags or {}})
+
+    return list(await asyncio.gather(*(one(given) for given in inputs)))
+
+
+def _forked_workers(session: int) -> list[int]:
+    """The worker processes in a service's session: forked by the parent after it imported the pipeline,
+    so they run the parent's command (spawned ones would run multiprocessing's)."""
+    commands: dict[int, tuple[int, bytes]] = {}
     for entry in Path("/proc").iterdir():
         try:
             if entry.name.isdigit() and os.getsid(int(entry.name)) == session:
-                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-                if "multiprocessing.spawn" in command:
-                    found.append(command)
+                parent = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+                commands[int(entry.name)] = (parent, (entry / "cmdline").read_bytes())
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
-    return found
+    return [
+        pid
+        for pid, (parent, command) in commands.items()
+        if parent in commands and commands[parent][1] == command and b"model-service" in command
+    ]

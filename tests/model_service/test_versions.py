@@ -319,6 +319,43 @@ def test_a_registry_that_goes_down_leaves_the_service_serving(
         time.sleep(0.2)
 
 
+def test_two_forked_processes_each_poll_the_registry_and_swap(
+    two_versions: Registry, tmp_path: Path, example_pipeline: Loaded
+) -> None:
+    """Forked after the parent imported the pipeline and MLflow's client (nothing opened), each process
+    opens its own registry, loads champion and challenger, and follows a promotion on its own poll."""
+    v1, v2 = (two_versions.resolve(example.name, ref).version for ref in ("v1", "v2"))
+    env = registry_env(two_versions, tmp_path) | {"MODEL_WORKERS": "2"}
+
+    async def burst(url: str, version: str | None = None) -> list[httpx.Response]:
+        async def one() -> httpx.Response:  # a connection each: whichever process is free takes it
+            async with httpx.AsyncClient(timeout=60) as client:
+                body: dict[str, Any] = {"inputs": [{"text": t} for t in TEXTS]}
+                return await client.post(
+                    f"{url}/v1/predict", json=body | ({"version": version} if version else {})
+                )
+
+        return list(await asyncio.gather(*(one() for _ in range(40))))
+
+    with model_service(free_port(), **env) as service:
+        champion, challenger = asyncio.run(burst(service.url)), asyncio.run(burst(service.url, "challenger"))
+        assert {(a.status_code, a.json()["version"]) for a in champion} == {(200, v1)}
+        assert {(a.status_code, a.json()["version"]) for a in challenger} == {(200, v2)}
+        assert [a.json()["outputs"] for a in champion[:1] + challenger[:1]] == [
+            _outputs(example_pipeline, {}),
+            _outputs(example_pipeline, MINILM),
+        ]
+        two_versions.promote(example.name)
+        deadline = time.monotonic() + 30
+        while {a.json()["version"] for a in asyncio.run(burst(service.url))} != {v2}:
+            assert time.monotonic() < deadline, "a process still serves v1"
+            time.sleep(0.5)
+        # every process swapped: a burst over fresh connections meets v2 only, as minilm answers
+        assert all(
+            a.json()["outputs"] == _outputs(example_pipeline, MINILM) for a in asyncio.run(burst(service.url))
+        )
+
+
 # -- promotion and rollback under load --------------------------------------------------------------
 
 

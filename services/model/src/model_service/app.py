@@ -19,6 +19,7 @@ from onepipe.platform.http.json_bodies import JsonBodyRoute
 from onepipe.platform.http.server import install_common, refuse_start, started_by_serve_in_workers
 from onepipe.platform.loading import import_pipeline
 from onepipe.platform.logs import configure_logging
+from onepipe.platform.versions.registry import import_client
 
 
 @asynccontextmanager
@@ -36,6 +37,25 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     loading.cancel()
     await service.close()
+
+
+def preload(settings: Settings) -> str | None:
+    """What the parent of several workers imports once for all of them, or why it cannot start.
+
+    Modules only (the pipeline and its libraries, MLflow's client): no model, ONNX Runtime session,
+    thread pool or registry connection may cross the fork (docs/performance.md, finding 9), so each
+    worker still checks and loads its own, and polls the registry on its own.
+    """
+    configure_logging("model", settings.log_level)  # gunicorn's lines, as JSON like the workers'
+    try:
+        pipeline = import_pipeline(settings.pipeline)
+        if settings.registry == "none":  # the folder alone: checked before the port is bound
+            pipeline.check_artifacts(settings.artifacts_for(pipeline.name))
+    except (ArtifactsError, PipelineDefinitionError) as error:
+        return str(error)
+    if settings.registry != "none":
+        import_client(settings.registry)
+    return None
 
 
 def build_service(settings: Settings) -> ModelService:

@@ -22,7 +22,6 @@ from rich.table import Table
 from model_service.evidence_view import evidence_table
 from model_service.promotion import library, loaded_versions, overridden
 from model_service.promotion import promote as promote_version
-from model_service.service import ModelService
 from model_service.settings import Settings
 from model_service.tables import versions_table
 from onepipe import ArtifactsError, Pipeline, PipelineDefinitionError, PipelineInputError, Trace
@@ -154,18 +153,32 @@ def rollback() -> None:
 @app.command()
 def serve() -> None:
     """Serve the pipeline over HTTP (settings from MODEL_* env variables)."""
-    from onepipe.platform.http.server import serve as serve_app
+    from onepipe.platform.http.prefork import share_metrics
 
     settings = load_settings(Settings)
+    if settings.workers > 1:
+        # before the service's modules import prometheus-client, which picks its mode then (so this
+        # module imports them only here)
+        share_metrics()
+    from model_service.app import preload
+    from model_service.service import ModelService
+    from onepipe.platform.http.server import serve as serve_app
+
     if settings.workers == 1:
         pipeline = _pipeline(settings)
         try:
             ModelService(pipeline, settings).check()
         except ArtifactsError as error:
             _fail(str(error), code=1)
-    # with several processes this one does not import the pipeline (seconds of CPU the workers'
-    # own imports need): each worker checks before it loads, and a refusal stops them all
-    refused = serve_app("model_service.app:create_app", settings.host, settings.port, settings.workers)
+    # with several processes this one imports the pipeline once and forks the workers after it;
+    # each worker checks and loads its own models, and a refusal stops them all
+    refused = serve_app(
+        "model_service.app:create_app",
+        settings.host,
+        settings.port,
+        settings.workers,
+        preload=(lambda: preload(settings)) if settings.workers > 1 else None,
+    )
     if refused:
         _fail(refused, code=1)
 

@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -26,6 +26,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    values,
 )
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -39,6 +40,12 @@ from onepipe.platform.http.envelopes import (
     PredictResponse,
     ProblemDetail,
     server_timing,
+)
+from onepipe.platform.http.prefork import (
+    GRACEFUL_SHUTDOWN_SECONDS,
+    MULTIPROCESS_DIR,
+    run_forked,
+    share_metrics,
 )
 from onepipe.platform.logs import request_id_var
 
@@ -312,24 +319,22 @@ def metrics_response() -> Response:
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
-MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
-
-
 START_FAILURE_FILE = "ONEPIPE_START_FAILURE_FILE"
 STARTUP_FAILURE = 3  # uvicorn's exit code for a worker that cannot start: its parent stops them all
 
 
-# below compose's default stop_grace_period (10 s), which then SIGKILLs; a predict takes milliseconds
-GRACEFUL_SHUTDOWN_SECONDS = 5
-
-
-def serve(factory: str, host: str, port: int, workers: int) -> str | None:
+def serve(
+    factory: str, host: str, port: int, workers: int, preload: Callable[[], str | None] | None = None
+) -> str | None:
     """Serve the app that `factory` (module:function) makes under uvicorn, in `workers` processes.
 
     Each worker is a process of its own (its own GIL, event loop and copy of the app),
     sharing the port. Their metrics go to files in one folder, which `/metrics` sums
     (prometheus-client's multiprocess mode), so any worker answers for all of them.
-    Returns why a worker refused to start (`refuse_start`), if one did. On SIGTERM the
+    With `preload`, this process runs it (imports, returning why it refuses to start, if it
+    does) and forks the workers after it (`prefork.run_forked`); its caller must have called
+    `prefork.share_metrics` before importing prometheus-client. Without, uvicorn spawns fresh
+    processes. Returns why a worker refused to start (`refuse_start`), if one did. On SIGTERM the
     requests under way get GRACEFUL_SHUTDOWN_SECONDS to finish, then are cancelled: a
     request stuck on a peer never holds the process past compose's grace period (10 s).
     """
@@ -337,18 +342,28 @@ def serve(factory: str, host: str, port: int, workers: int) -> str | None:
 
     failure: Path | None = None
     if workers > 1:
-        os.environ[MULTIPROCESS_DIR] = tempfile.mkdtemp(prefix="onepipe-metrics-")
+        if preload is None:
+            share_metrics()
+        elif values.ValueClass is values.MutexValue:
+            raise RuntimeError(f"{MULTIPROCESS_DIR} must be set before prometheus_client is imported")
         failure = Path(tempfile.mkdtemp(prefix="onepipe-start-")) / "failure"
         os.environ[START_FAILURE_FILE] = str(failure)
-    uvicorn.run(
-        factory,
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_config=None,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-    )
+    if failure is not None and preload is not None:
+        if refused := preload():
+            return refused
+        status = run_forked(factory, host, port, workers)
+        if status and not failure.exists():  # e.g. the port is taken: gunicorn logged why
+            return f"the server stopped with status {status}; its log above says why"
+    else:
+        uvicorn.run(
+            factory,
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=None,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        )
     return failure.read_text() if failure is not None and failure.exists() else None
 
 

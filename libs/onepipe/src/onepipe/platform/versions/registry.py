@@ -80,6 +80,20 @@ def flat_metrics(facts: Mapping[str, Any], prefix: str = "") -> dict[str, float]
     return dict(list(found.items())[:MAX_METRICS])
 
 
+def import_client(location: str) -> None:
+    """Import what opening a registry at `location` imports, and open nothing (no client, no connection).
+
+    What a parent forking the model service's workers imports once for all of them: each worker
+    opens its own registry, as a connection must not be shared by two processes.
+    """
+    import mlflow.artifacts
+    from mlflow import MlflowClient  # noqa: F401
+
+    if "://" not in location:  # the embedded registry: MLflow's SQLAlchemy stores (SQLAlchemy, Alembic)
+        import mlflow.store.model_registry.sqlalchemy_store
+        import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
+
+
 class Registry:
     """A pipeline's versions in MLflow's model registry."""
 
