@@ -21,7 +21,7 @@ MAX_BUCKET = 64
 
 
 def length_buckets(
-    lengths: Sequence[int], *, max_padding: float = 0.2, max_items: int = 64
+    lengths: Sequence[int], *, max_padding: float = 0.1, max_items: int = 64
 ) -> list[list[int]]:
     """The positions of `lengths` in groups of similar length, shortest first.
 
@@ -29,6 +29,8 @@ def length_buckets(
     of its padded size) and holds at most `max_items` items; every position is in
     exactly one group. A step runs its model once per group and puts each result back
     at its position, so a batch pays for little padding and one call per group.
+    MiniLM's default of 10%: a padded token costs as much as a real one, and more
+    padding lost more than the larger calls won (docs/performance.md, finding 9).
     """
     if not 0 <= max_padding < 1:
         raise ValueError("max_padding must be at least 0 and below 1")
