@@ -1,10 +1,11 @@
 """`just bench`: every face's speed as ratios to the in-process pipeline, measured in one run.
 
 For whatever pipeline is configured (MODEL_PIPELINE, its artifacts under
-MODEL_ARTIFACTS_DIR), with its named examples as the inputs, against real processes
-started here (a private Redis, the model service, the gateway, a batch worker):
+MODEL_ARTIFACTS_DIR), with 32 inputs of varied length (its named examples, then its
+held-out inputs), against real processes started here (a private Redis, the model
+service, the gateway, a batch worker):
 
-- in-process: p50 of one input per call; rows/s at 32 per call and at the job's chunk size;
+- in-process: p50 of one input per call; rows/s at one, 32 per call and at the job's chunk size;
 - model service and gateway under wrk: p50 at concurrency 1, rows/s and p99 at 32
   (the model service also with micro-batching off);
 - batch jobs of each --job-rows size, with and without a compared flag set, and the
@@ -40,9 +41,10 @@ from benchmarks import load, shadow, versions
 from benchmarks.memory import PeakMemory
 from gateway.auth import hash_key
 from model_service.settings import Settings
-from onepipe import LoadedPipeline
+from onepipe import LoadedPipeline, Pipeline
 from onepipe.platform.loading import import_pipeline
 from onepipe.platform.settings import load_settings
+from onepipe.platform.versions.evidence import held_out_of
 from onepipe_harness.processes import (
     OUTPUT,
     RedisServer,
@@ -57,6 +59,7 @@ ROOT = Path(__file__).resolve().parent.parent
 KEY = "bench-" + os.urandom(8).hex()
 CONCURRENCY = 32
 CHUNK = 100  # the worker's default chunk size
+VARIED = 32  # distinct inputs the load cycles through
 
 
 def _median(runs: int, measure: Callable[[], float]) -> float:
@@ -76,7 +79,7 @@ def _loads(runs: int, measure: Callable[[], load.Load]) -> dict[str, float]:
 def in_process(
     loaded: LoadedPipeline[Any, Any, Any], inputs: list[Any], flags: dict[str, Any], runs: int
 ) -> dict[str, float]:
-    """p50 of one input per call; rows/s at 32 per call and at the job's chunk size."""
+    """p50 of one input per call; rows/s at one, 32 per call and at the job's chunk size."""
     loaded.run(inputs[:8], flags)  # warm-up
 
     def p50() -> float:
@@ -96,6 +99,7 @@ def in_process(
 
     return {
         "p50_ms": _median(runs, p50),
+        "rows_per_second_1": _median(runs, lambda: rate(1)),
         "rows_per_second_32": _median(runs, lambda: rate(32)),
         f"rows_per_second_{CHUNK}": _median(runs, lambda: rate(CHUNK)),
     }
@@ -236,6 +240,10 @@ def ratios(figures: dict[str, Any]) -> dict[str, float]:
         found[f"{name}: model service / in-process 32 per call"] = (
             model[c]["rows_per_second"] / local["rows_per_second_32"]
         )
+        # batching in the pipeline itself (e.g. MiniLM's length buckets): the same rows, fewer calls
+        found[f"{name}: in-process 32 per call / one per call"] = (
+            local["rows_per_second_32"] / local["rows_per_second_1"]
+        )
         found[f"{name}: model service batching on / off"] = (
             model[c]["rows_per_second"] / measured["model_unbatched"][c]["rows_per_second"]
         )
@@ -314,7 +322,7 @@ def main() -> None:
     load.wrk_path()
     settings = load_settings(Settings)
     pipeline = import_pipeline(settings.pipeline)
-    inputs = [example.model_dump(mode="json") for example in pipeline.examples.values()]
+    inputs = varied_inputs(pipeline)
     if not inputs:
         raise SystemExit(f"error: pipeline {pipeline.name} has no named examples to measure with")
     artifacts = settings.artifacts_dir.resolve()
@@ -384,6 +392,20 @@ def main() -> None:
     (args.output / "bench.json").write_text(json.dumps(figures, indent=2) + "\n")
     (args.output / "bench.md").write_text(markdown(figures))
     print(markdown(figures))
+
+
+def varied_inputs(pipeline: Pipeline[Any, Any, Any]) -> list[dict[str, Any]]:
+    """The named examples, then held-out inputs spread over the set, VARIED in all (fewer without).
+
+    Varied lengths, not one input repeated: a batch of copies pads nothing and makes
+    in-process batches unrealistically cheap.
+    """
+    inputs = [example.model_dump(mode="json") for example in pipeline.examples.values()][:VARIED]
+    held = [item for item, _ in held_out_of(pipeline) or []]
+    wanted = VARIED - len(inputs)
+    if held and wanted > 0:
+        inputs += held[:: max(1, len(held) // wanted)][:wanted]
+    return inputs
 
 
 def _in_process_job(

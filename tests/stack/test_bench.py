@@ -33,6 +33,12 @@ def test_a_short_bench_writes_every_figure_and_ratio(
     assert figures["pipeline"] == "review-triage" and figures["version"] == example_pipeline.version
     measured = figures["flag_sets"]["default flags"]
     assert set(measured) == FACES
+    assert set(measured["in_process"]) == {
+        "p50_ms",
+        "rows_per_second_1",
+        "rows_per_second_32",
+        "rows_per_second_100",
+    }
     for face in ("model", "gateway"):
         assert set(measured[face]) == {"c1_p50_ms", "c32"}
         assert set(measured[face]["c32"]) == {"rows_per_second", "p50_ms", "p99_ms"}
@@ -41,11 +47,11 @@ def test_a_short_bench_writes_every_figure_and_ratio(
         assert set(measured_job) == {"rows_per_second", "worker_peak_mib", "model_peak_mib"}
         # a whole Python process with its libraries: tens of MiB at least, never the sampler's zero
         assert measured_job["worker_peak_mib"] > 20 and measured_job["model_peak_mib"] > 20
-    # five per flag set, a job's each, the worker's and the model service's memory, four for the
+    # six per flag set, a job's each, the worker's and the model service's memory, four for the
     # start (two processes, one, the pipeline's own import and load, and start over that), and two for
     # the champion with a challenger loaded against alone, and five for shadow traffic (off against the
     # gateway without a challenger at c1 and c32, rate 1 at c1 and c32, rate 0.1 at c32)
-    assert len(figures["ratios"]) == 20
+    assert len(figures["ratios"]) == 21
     challenger = figures["challenger"]
     assert challenger["challenger_flags"] == {"classifier": "minilm"}  # the example's first flag, changed
     assert set(challenger) == {"challenger_flags", "champion alone", "champion with a challenger"}
