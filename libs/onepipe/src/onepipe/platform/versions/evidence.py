@@ -17,10 +17,8 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
-import numpy as np
-from numpy.typing import NDArray
 from pydantic import BaseModel, Field
 
 from onepipe.contract import LoadedPipeline, Pipeline
@@ -28,6 +26,10 @@ from onepipe.platform.cases import Case, matches, wrong_fields
 from onepipe.platform.schema.values import as_number
 from onepipe.platform.versions.types import CaseCounts as CaseCounts  # promotions and checks count alike
 from onepipe.platform.versions.types import ShadowSummary
+
+if TYPE_CHECKING:  # numpy is imported where the scores are computed: the gateway replays cases without it
+    import numpy as np
+    from numpy.typing import NDArray
 
 BATCH: Final = 64  # inputs per call of a candidate's run: a body any face takes, a batch the model likes
 RESAMPLES: Final = 1000  # bootstrap resamples for each interval
@@ -312,6 +314,8 @@ def sampled(rows: Sequence[RowT], size: int | None, seed: int) -> Sequence[RowT]
     """All the rows, or a random sample of `size` of them (without replacement, in their order)."""
     if size is None or size >= len(rows):
         return rows
+    import numpy as np
+
     picks = np.random.default_rng(seed).choice(len(rows), size=size, replace=False)
     return [rows[int(index)] for index in sorted(picks)]
 
@@ -367,6 +371,8 @@ def _field_score(
             pairs.append((abs(one - truth), abs(other - truth)))
     if not pairs:
         return None
+    import numpy as np
+
     values = np.array(pairs, dtype=np.float64)
     low, high = paired_interval(values[:, 0], values[:, 1], seed=seed)
     champion, challenger = float(values[:, 0].mean()), float(values[:, 1].mean())
@@ -390,6 +396,8 @@ def paired_interval(
     Paired: a resample draws rows, each with both versions' values, so what the two share (the
     rows' difficulty) cancels and only their disagreement varies.
     """
+    import numpy as np
+
     differences = challenger - champion
     rows = len(differences)
     rng = np.random.default_rng(seed)
