@@ -41,7 +41,8 @@ from onepipe.platform.cases import (
     without_defaults,
     write_cases,
 )
-from onepipe.platform.http.client import GatewayClient, ServiceError
+from onepipe.platform.http.client import ServiceError
+from onepipe.platform.http.gateway_client import GatewayClient
 from onepipe.platform.jobs.storage import CaseStore
 from onepipe.platform.jobs.types import input_key
 from onepipe.platform.jsonlines import read_values

@@ -15,7 +15,8 @@ from rich.table import Table
 
 from gateway.auth import ConfigurationError, hash_key, new_key
 from gateway.settings import SCOPES, Settings
-from onepipe.platform.http.client import GatewayClient, ServiceError
+from onepipe.platform.http.client import ServiceError
+from onepipe.platform.http.gateway_client import GatewayClient
 from onepipe.platform.settings import DEVELOPMENT_KEY, load_settings
 
 app = typer.Typer(help="The public API gateway.", no_args_is_help=True, add_completion=False)

@@ -12,7 +12,8 @@ from typing import Any, TypeVar
 import streamlit as st
 
 from onepipe import PipelineInfo
-from onepipe.platform.http.client import GatewayClient, ModelServiceClient, RetryPolicy, ServiceError
+from onepipe.platform.http.client import ModelServiceClient, RetryPolicy, ServiceError
+from onepipe.platform.http.gateway_client import GatewayClient
 from ui_service import views
 from ui_service.settings import Settings
 
