@@ -36,7 +36,7 @@ from onepipe.platform.jobs.types import RowResult
 from onepipe.platform.jobs.variants import VariantNames
 from onepipe.platform.schema.changes import ChangeTally
 from onepipe.platform.schema.outputs import JSON, OTHER, VALUE, CategoryCap, OutputField, Outputs
-from onepipe.platform.schema.values import CATEGORICAL, NUMERIC, as_number, show
+from onepipe.platform.schema.values import CATEGORICAL, NUMERIC, as_number, linear_quantile, show
 
 REVIEW_ROWS: Final = 50
 LISTED_ROWS: Final = 200
@@ -104,10 +104,7 @@ class Numbers(Stats):
             return None
         if self._sorted is None:
             self._sorted = sorted(self.values)
-        position = q * (len(self._sorted) - 1)
-        below = math.floor(position)
-        above = min(below + 1, len(self._sorted) - 1)
-        return self._sorted[below] + (self._sorted[above] - self._sorted[below]) * (position - below)
+        return linear_quantile(self._sorted, q)
 
 
 @dataclass

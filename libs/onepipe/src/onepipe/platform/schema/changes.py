@@ -10,7 +10,6 @@ the distribution of their differences (median, 95th percentile, largest) is kept
 
 from __future__ import annotations
 
-import math
 import random
 from array import array
 from collections import Counter
@@ -26,7 +25,7 @@ from onepipe.platform.schema.outputs import (
     Outputs,
     differing_fields,
 )
-from onepipe.platform.schema.values import as_number
+from onepipe.platform.schema.values import as_number, linear_quantile
 
 SAMPLE_SIZE: Final = 100_000  # differences kept per numeric field (8 bytes each) for the quantiles
 
@@ -63,10 +62,7 @@ class Drift:
             return None
         if self._sorted is None:
             self._sorted = sorted(self.values)
-        position = q * (len(self._sorted) - 1)
-        below = math.floor(position)
-        above = min(below + 1, len(self._sorted) - 1)
-        return self._sorted[below] + (self._sorted[above] - self._sorted[below]) * (position - below)
+        return linear_quantile(self._sorted, q)
 
     @property
     def median(self) -> float | None:
