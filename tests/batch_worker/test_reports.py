@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 from batch_worker.reports import flatten, output_columns, statistics, write_reports
 from onepipe import PipelineInfo
 from onepipe.platform.jobs.types import JobMeta, JobSpec, RowResult
+from onepipe.platform.schema import sample
 from onepipe.platform.schema.schemas import output_roles as roles
 from review_triage.pipeline import KnownSnippet, Triage
 from tests import rich_pipeline
@@ -1090,7 +1091,7 @@ def test_histogram_bounds_are_read_through_refs_and_any_of(tmp_path: Path) -> No
 
 
 def test_quantiles_come_from_a_bounded_sample(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(statistics, "SAMPLE_SIZE", 500)
+    monkeypatch.setattr(sample, "SAMPLE_SIZE", 500)
     numbers, again = statistics.Numbers(), statistics.Numbers()
     for value in range(10_000):
         numbers.add(float(value))

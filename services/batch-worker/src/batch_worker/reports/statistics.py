@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import heapq
 import math
-import random
-from array import array
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -36,14 +34,14 @@ from onepipe.platform.jobs.types import RowResult
 from onepipe.platform.jobs.variants import VariantNames
 from onepipe.platform.schema.changes import ChangeTally
 from onepipe.platform.schema.outputs import JSON, OTHER, VALUE, CategoryCap, OutputField, Outputs
-from onepipe.platform.schema.values import CATEGORICAL, NUMERIC, as_number, linear_quantile, show
+from onepipe.platform.schema.sample import Reservoir
+from onepipe.platform.schema.values import CATEGORICAL, NUMERIC, as_number, show
 
 REVIEW_ROWS: Final = 50
 LISTED_ROWS: Final = 200
 REASON_CHARS: Final = 1000
 SHORT_TEXT: Final = 60  # a free string field whose values are all this short (and few) is categorical
 HISTOGRAM_BINS: Final = 20
-SAMPLE_SIZE: Final = 100_000  # values kept per numeric field and flag set (8 bytes each) for quantiles
 CHANGE_TEXT: Final = 60  # the characters of a value shown in "what changed"
 
 
@@ -73,38 +71,17 @@ class Stats:
 
 
 @dataclass
-class Numbers(Stats):
-    """A numeric field's running values, and the values themselves for quantiles and histograms.
-
-    Up to SAMPLE_SIZE values are kept exactly; beyond that a uniform sample of that size
-    (reservoir sampling with a fixed seed, so two runs give the same report).
-    """
-
-    values: array[float] = field(default_factory=lambda: array("d"))
-    _random: random.Random = field(default_factory=lambda: random.Random(0), repr=False)
-    _sorted: list[float] | None = field(default=None, repr=False)
+class Numbers(Stats, Reservoir):
+    """A numeric field's running values, and the values themselves (a Reservoir: up to SAMPLE_SIZE,
+    then a uniform sample) for quantiles and histograms."""
 
     def add(self, value: float) -> None:
         super().add(value)
-        self._sorted = None
-        if len(self.values) < SAMPLE_SIZE:
-            self.values.append(value)
-        else:
-            slot = self._random.randrange(self.count)
-            if slot < SAMPLE_SIZE:
-                self.values[slot] = value
+        self.keep(value, self.count)
 
     @property
     def sampled(self) -> bool:
         return self.count > len(self.values)
-
-    def quantile(self, q: float) -> float | None:
-        """The q-quantile (linear between the closest ranks, as numpy's default)."""
-        if not self.values:
-            return None
-        if self._sorted is None:
-            self._sorted = sorted(self.values)
-        return linear_quantile(self._sorted, q)
 
 
 @dataclass

@@ -10,12 +10,10 @@ the distribution of their differences (median, 95th percentile, largest) is kept
 
 from __future__ import annotations
 
-import random
-from array import array
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
 
 from onepipe.platform.schema.outputs import (
     DECISION,
@@ -25,13 +23,12 @@ from onepipe.platform.schema.outputs import (
     Outputs,
     differing_fields,
 )
-from onepipe.platform.schema.values import as_number, linear_quantile
-
-SAMPLE_SIZE: Final = 100_000  # differences kept per numeric field (8 bytes each) for the quantiles
+from onepipe.platform.schema.sample import Reservoir
+from onepipe.platform.schema.values import as_number
 
 
 @dataclass
-class Drift:
+class Drift(Reservoir):
     """How far one numeric field moved, |after - before| over the rows where both are numbers.
 
     The count, the rows past the tolerance and the largest difference are exact; the median and the
@@ -41,28 +38,13 @@ class Drift:
     count: int = 0
     past: int = 0  # rows whose difference is past the field's tolerance
     largest: float = 0.0
-    values: array[float] = field(default_factory=lambda: array("d"))
-    _random: random.Random = field(default_factory=lambda: random.Random(0), repr=False)
-    _sorted: list[float] | None = field(default=None, repr=False)
 
     def add(self, difference: float, past: bool) -> None:
         """Count one row's difference, and whether it is past the tolerance."""
         self.count += 1
         self.past += past
         self.largest = max(self.largest, difference)
-        self._sorted = None
-        if len(self.values) < SAMPLE_SIZE:
-            self.values.append(difference)
-        elif (slot := self._random.randrange(self.count)) < SAMPLE_SIZE:
-            self.values[slot] = difference
-
-    def quantile(self, q: float) -> float | None:
-        """The q-quantile of the differences (linear between the closest ranks, as numpy's default)."""
-        if not self.values:
-            return None
-        if self._sorted is None:
-            self._sorted = sorted(self.values)
-        return linear_quantile(self._sorted, q)
+        self.keep(difference, self.count)
 
     @property
     def median(self) -> float | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
 from typing import Any, Final
 
 NONE: Final = "(none)"
@@ -115,11 +114,3 @@ def abs_error(truth: float, value: Any) -> float | None:
     """A numeric output value's distance from its truth (None when the value is not a number)."""
     number = as_number(value)
     return None if number is None else abs(number - truth)
-
-
-def linear_quantile(ordered: Sequence[float], q: float) -> float:
-    """The q-quantile of sorted, non-empty values: linear between the closest ranks, as numpy's default."""
-    position = q * (len(ordered) - 1)
-    below = math.floor(position)
-    above = min(below + 1, len(ordered) - 1)
-    return ordered[below] + (ordered[above] - ordered[below]) * (position - below)

@@ -8,7 +8,8 @@ from markupsafe import Markup
 
 from batch_worker.reports.charts import bar_chart, histogram
 from batch_worker.reports.html.formatting import count, decimal
-from batch_worker.reports.statistics import SAMPLE_SIZE, Summary, histogram_of
+from batch_worker.reports.statistics import Summary, histogram_of
+from onepipe.platform.schema.sample import SAMPLE_SIZE
 
 RANGE_SOURCES: Final = {
     "schema": "the schema's range",

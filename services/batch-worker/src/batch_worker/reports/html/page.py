@@ -15,10 +15,11 @@ from batch_worker.reports.html.overview import failed_rows, known_inputs, what_r
 from batch_worker.reports.html.review import review_section
 from batch_worker.reports.html.scores import scores_section
 from batch_worker.reports.scoring import Scoring
-from batch_worker.reports.statistics import SAMPLE_SIZE, Summary
+from batch_worker.reports.statistics import Summary
 from onepipe import PipelineInfo
 from onepipe.platform.http.html_policy import content_policy
 from onepipe.platform.jobs.types import JobMeta
+from onepipe.platform.schema.sample import SAMPLE_SIZE
 
 _TEMPLATES: Final = files("batch_worker.reports") / "templates"
 # inlined exactly as the files hold them: the policy names these texts by their hash
