@@ -248,12 +248,17 @@ class ModelServiceClient(ServiceClient):
 
 @dataclass(frozen=True)
 class RawPredictAnswer:
-    """A predict answer as the model service sent it: its JSON body, the pipeline's version and the
-    pipeline's milliseconds for these inputs (its Server-Timing; None from a server that sends none)."""
+    """A predict answer as the model service sent it: its JSON body, the pipeline's version and its
+    Server-Timing header, read only when asked (the gateway passes most answers on unread)."""
 
     body: bytes
     version: str
-    pipeline_ms: float | None = None
+    server_timing: str | None = None
+
+    @property
+    def pipeline_ms(self) -> float | None:
+        """The pipeline's milliseconds for these inputs (None from a server that sends no timing)."""
+        return pipeline_ms(self.server_timing)
 
 
 class AsyncModelServiceClient:
@@ -382,9 +387,7 @@ class AsyncModelServiceClient:
         body = json.dumps(_predict_body(inputs, flags, debug, version)).encode()
         sent = _headers(request_id) | ({"Priority": BACKGROUND_PRIORITY} if background else {})
         content, headers = await self._request("POST", "/v1/predict", body, sent)
-        return RawPredictAnswer(
-            content, headers.get(VERSION_HEADER, ""), pipeline_ms(headers.get(SERVER_TIMING_HEADER))
-        )
+        return RawPredictAnswer(content, headers.get(VERSION_HEADER, ""), headers.get(SERVER_TIMING_HEADER))
 
 
 def _aiohttp_error(service: str, method: str, path: str, error: Exception) -> Exception:
