@@ -5,12 +5,14 @@ wrk costs little CPU next to the services it loads, so the figures are the servi
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 LATENCY = re.compile(r"^\s+(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
@@ -23,6 +25,11 @@ class Load:
     requests_per_second: float
     p50_ms: float
     p99_ms: float
+
+
+def bodies(inputs: list[Any], flags: dict[str, Any]) -> list[str]:
+    """One predict body per input, each with these flags."""
+    return [json.dumps({"inputs": [item], "flags": flags}) for item in inputs]
 
 
 def wrk_path() -> str:

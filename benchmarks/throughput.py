@@ -105,15 +105,11 @@ def in_process(
     }
 
 
-def _bodies(inputs: list[Any], flags: dict[str, Any]) -> list[str]:
-    return [json.dumps({"inputs": [item], "flags": flags}) for item in inputs]
-
-
 def http(
     url: str, inputs: list[Any], flags: dict[str, Any], args: argparse.Namespace, **headers: str
 ) -> dict[str, Any]:
     """p50 at concurrency 1; rows/s, p50 and p99 at CONCURRENCY."""
-    bodies = _bodies(inputs, flags)
+    bodies = load.bodies(inputs, flags)
     target = url + "/v1/predict"
     load.run(target, bodies, headers, CONCURRENCY, 1)  # warm-up
     single = _loads(args.runs, lambda: load.run(target, bodies, headers, 1, args.seconds))
@@ -381,13 +377,11 @@ def main() -> None:
     figures |= {"challenger": cost} if cost else {}
     figures["ratios"] = ratios(figures) | (versions.ratios(cost, CONCURRENCY) if cost else {})
     # the caller's cost of shadow traffic at rates 0, 1 and 0.1 (docs/versions.md#shadow-traffic)
-    measure = lambda url, headers: http(url, inputs, {}, args, **headers)  # noqa: E731
-    if found := shadow.shadow_cost(pipeline, artifacts / pipeline.name, model_env, inputs, measure):
+    if found := shadow.shadow_cost(
+        pipeline, artifacts / pipeline.name, model_env, inputs, args.runs, args.seconds
+    ):
         plain = figures["flag_sets"]["default flags"]["gateway"]
-        figures["shadow"], figures["ratios"] = (
-            found,
-            figures["ratios"] | shadow.ratios(found, CONCURRENCY, plain),
-        )
+        figures["shadow"], figures["ratios"] = found, figures["ratios"] | shadow.ratios(found, plain)
     args.output.mkdir(parents=True, exist_ok=True)
     (args.output / "bench.json").write_text(json.dumps(figures, indent=2) + "\n")
     (args.output / "bench.md").write_text(markdown(figures))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 from typing import Any
 
 import pytest
 
-from model_service.batching import LiveTraffic, MicroBatcher
+from model_service.batching import BACKGROUND_NICE, LiveTraffic, MicroBatcher
 from onepipe import LoadedPipeline
 
 
@@ -129,6 +131,34 @@ def test_a_background_request_never_waits_for_its_own_batchers_callers_nor_past_
     own, paused = asyncio.run(scenario())
     expected = tiny.run(inputs, flags).outputs
     assert own.result.outputs == expected and paused.result.outputs == expected
+
+
+def test_a_background_run_takes_the_lowest_cpu_priority_and_a_callers_run_keeps_the_processs(
+    tiny: LoadedPipeline[Any, Any, Any],
+) -> None:
+    niceness: list[tuple[str, int]] = []  # (thread, nice) of each step, read on the thread that ran it
+
+    def on_step(step: str, seconds: float) -> None:
+        thread = threading.current_thread().name.split("_")[0]
+        niceness.append((thread, os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
+
+    batcher = MicroBatcher(tiny, enabled=True, max_size=32, max_wait_s=0.0, on_step=on_step)
+    flags = tiny.definition.validate_flags({})
+    inputs = _readings(tiny, 2)
+
+    async def in_turn() -> None:
+        await batcher.predict(inputs, flags, False)
+        await batcher.predict(inputs, flags, False, background=True)
+        await batcher.predict(inputs, flags, False)
+        await batcher.close()
+
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    asyncio.run(in_turn())
+    steps = len(niceness) // 3
+    assert steps > 0 and len(niceness) == 3 * steps
+    assert niceness == (
+        [("pipeline", own)] * steps + [("background", BACKGROUND_NICE)] * steps + [("pipeline", own)] * steps
+    )
 
 
 def test_each_request_gets_its_share_of_the_runs_pipeline_time(tiny: LoadedPipeline[Any, Any, Any]) -> None:

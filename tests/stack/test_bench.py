@@ -57,7 +57,11 @@ def test_a_short_bench_writes_every_figure_and_ratio(
     assert set(challenger) == {"challenger_flags", "champion alone", "champion with a challenger"}
     shadowed = figures["shadow"]
     assert shadowed["challenger_flags"] == {"neighbours": 4}  # the example's first numeric flag, moved
-    assert set(shadowed) == {"challenger_flags", "shadow 0", "shadow 1", "shadow 0.1"}
+    assert set(shadowed) == {"challenger_flags", "rounds", "shadow 0", "shadow 1", "shadow 0.1"}
+    assert shadowed["rounds"] == 1
+    # each rate paired with shadow off in the same round: off against itself is exactly no change
+    assert shadowed["shadow 0"]["c1_p50_over_off_ms"] == 0
+    assert shadowed["shadow 0"]["c32_rows_per_second_over_off"] == 1
     assert shadowed["shadow 0"]["record"]["requests"] == 0 and shadowed["shadow 1"]["record"]["requests"] > 0
     assert figures["start_seconds"] > 0 and figures["load_alone_seconds"] > 0
     assert all(isinstance(v, float) and math.isfinite(v) for v in figures["ratios"].values())

@@ -12,13 +12,16 @@ A background request (the gateway's shadow calls, RFC 9218 urgency 7) yields to 
 batch runs BACKGROUND_CHUNK inputs at a time, and each chunk starts, and goes on after each step,
 only while no request of another version's batcher in this process is waiting or running
 (`LiveTraffic`), so a caller waits at most for the rest of one short step. A pause lasts at most
-BACKGROUND_MAX_PAUSE_S, so a saturated service still finishes background work, slowly.
+BACKGROUND_MAX_PAUSE_S, so a saturated service still finishes background work, slowly. It runs on
+a thread of its own at the lowest CPU priority (nice BACKGROUND_NICE), so the operating system also
+gives the cores to callers first: to this process's other threads and to the other processes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -32,6 +35,13 @@ from onepipe import LoadedPipeline, RunResult
 
 BACKGROUND_MAX_PAUSE_S: Final = 1.0  # longest a background batch waits for quiet before each step
 BACKGROUND_CHUNK: Final = 4  # inputs per pipeline run of a background batch: short steps to yield between
+BACKGROUND_NICE: Final = 19  # the background thread's nice value: the lowest priority
+
+
+def lower_this_threads_priority() -> None:
+    """Give the calling thread the lowest CPU priority (Linux: a nice value per thread)."""
+    with contextlib.suppress(OSError, AttributeError):  # another OS: the pauses alone yield
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
 
 
 class LiveTraffic:
@@ -109,7 +119,11 @@ class MicroBatcher:
         self.max_wait_s = max_wait_s
         self.on_run = on_run
         self.on_step = on_step
+        # runs never overlap (one group at a time): a background run takes the low-priority thread
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline")
+        self._background = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="background", initializer=lower_this_threads_priority
+        )
         self._queue: asyncio.Queue[_Request] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._last_batch_requests = 1
@@ -141,6 +155,7 @@ class MicroBatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self._background.shutdown(wait=True, cancel_futures=True)
 
     async def _run(
         self, inputs: list[BaseModel], flags: BaseModel, debug: bool, requests: int, background: bool
@@ -165,7 +180,8 @@ class MicroBatcher:
                 parts.append(self.pipeline.run(chunk, flags, debug=debug, on_step=after_step))
             return joined(parts)
 
-        result = await asyncio.get_running_loop().run_in_executor(self._executor, run)
+        thread = self._background if background else self._executor
+        result = await asyncio.get_running_loop().run_in_executor(thread, run)
         return Answer(result, spent[0] * 1000)
 
     async def _gather_forever(self) -> None:
