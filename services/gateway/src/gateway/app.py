@@ -23,10 +23,12 @@ from onepipe.platform.logs import configure_logging
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Logging configured at start; the queue's connections and the model client closed at the end."""
+    """Logging configured at start; at the end the rate counts settled, the queue's connections and the
+    model client closed."""
     services = services_of(app)
     configure_logging("gateway", services.settings.log_level)
     yield
+    await services.access.limiter.close()
     services.enqueue.close()
     await services.gateway.close()
 

@@ -106,6 +106,8 @@ class Limiter(Protocol):
 
     async def check(self, caller: Caller) -> None: ...
 
+    async def close(self) -> None: ...
+
 
 class Access:
     """Who may use a route: the key (401), its rate limit (429), then the route's scope (403).

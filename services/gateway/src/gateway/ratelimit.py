@@ -2,14 +2,24 @@
 
 The async strategy and storage (redis.asyncio): a counter update never blocks the event
 loop, which a blocking Redis call inside an async route did for every request.
+
+A key far from its limit is counted in batches (docs/gateway.md#rate-limits): each process may
+admit on its own, between two settlements with the store, LOCAL_SHARE of what the store last said
+the key had left; a settlement, SETTLE_SECONDS after the first such request, counts them in the
+store in one hit and reads what is left. Near the limit (under 1/LOCAL_SHARE left) every request
+asks the store first, as each one did before: the busy keys skip a Redis round trip per request,
+and the 429 of a key near its limit stays exact. The error: processes sharing a key that reaches its
+limit within a settlement may each admit up to LOCAL_SHARE of it uncounted.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Final
 
 from limits import RateLimitItem, parse
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -28,6 +38,19 @@ REDIS_OPTIONS: dict[str, Any] = {
     "socket_connect_timeout": 1,
     "socket_timeout": 1,
 }
+# share of a key's remaining requests one process may admit between settlements: the most a
+# process can admit past the limit, should other processes take the rest meanwhile
+LOCAL_SHARE: Final = 0.01
+SETTLE_SECONDS: Final = 0.05  # how long requests admitted locally wait to be counted in the store
+
+
+@dataclass
+class _Tally:
+    """One key's requests admitted by this process and not yet counted in the store."""
+
+    allowance: int = 0  # how many more this process may admit before the next settlement
+    admitted: int = 0  # admitted since the last settlement, to be counted then
+    settling: asyncio.Task[None] | None = None
 
 
 class RateLimiter:
@@ -39,6 +62,7 @@ class RateLimiter:
         self.limiter = MovingWindowRateLimiter(storage_from_string(f"async+{storage_url}", **options))
         self.default = _parse(default_limit, "GATEWAY_RATE_LIMIT")
         self.paused_until = 0.0  # time.monotonic() until which the store is not asked (it just failed)
+        self.tallies: dict[tuple[str, RateLimitItem], _Tally] = {}
 
     async def check(self, caller: Caller) -> None:
         """Count one request for the caller; raise a 429 problem when over the limit."""
@@ -49,18 +73,20 @@ class RateLimiter:
         )
         if time.monotonic() < self.paused_until:
             return
+        tally = self.tallies.setdefault((caller.key_id, limit), _Tally())
+        if tally.allowance > 0:  # far from the limit: admitted here, counted at the settlement
+            tally.allowance -= 1
+            tally.admitted += 1
+            self._settle_soon(caller.key_id, limit, tally)
+            return
         try:
             allowed = await self.limiter.hit(limit, NAMESPACE, caller.key_id)
             if allowed:
+                self._settle_soon(caller.key_id, limit, tally)  # reads what is left, for the next ones
                 return
             reset = (await self.limiter.get_window_stats(limit, NAMESPACE, caller.key_id)).reset_time
         except Exception as error:  # the store being down must not take the API down with it
-            self.paused_until = time.monotonic() + STORE_PAUSE_SECONDS
-            log.warning(
-                "rate-limit store unavailable (%s); requests allowed uncounted for %g s",
-                error,
-                STORE_PAUSE_SECONDS,
-            )
+            self._pause(error)
             return
         retry_after = max(1, math.ceil(reset - time.time()))
         raise ProblemError(
@@ -68,6 +94,46 @@ class RateLimiter:
             "Too many requests",
             f"the key '{caller.name}' is over its rate limit of {limit}; retry in {retry_after} s",
             headers={"Retry-After": str(retry_after)},
+        )
+
+    async def close(self) -> None:
+        """Count what was admitted here and not yet settled, before the process ends."""
+        for (key_id, limit), tally in list(self.tallies.items()):
+            if tally.settling is not None:
+                tally.settling.cancel()
+            await self._settle(key_id, limit, tally)
+
+    def _settle_soon(self, key_id: str, limit: RateLimitItem, tally: _Tally) -> None:
+        if tally.settling is None:
+            tally.settling = asyncio.get_running_loop().create_task(self._settle_later(key_id, limit, tally))
+
+    async def _settle_later(self, key_id: str, limit: RateLimitItem, tally: _Tally) -> None:
+        await asyncio.sleep(SETTLE_SECONDS)
+        tally.settling = None
+        await self._settle(key_id, limit, tally)
+
+    async def _settle(self, key_id: str, limit: RateLimitItem, tally: _Tally) -> None:
+        """Count the requests admitted here in one hit, then grant the next allowance from what is left."""
+        admitted, tally.admitted, tally.allowance = tally.admitted, 0, 0
+        try:
+            if admitted and not await self.limiter.hit(limit, NAMESPACE, key_id, cost=admitted):
+                # other processes took what was left meanwhile: these few went through uncounted
+                log.info(
+                    "rate limit of key %s reached while %d requests were being counted", key_id, admitted
+                )
+                return
+            left = (await self.limiter.get_window_stats(limit, NAMESPACE, key_id)).remaining
+        except Exception as error:
+            self._pause(error)
+            return
+        tally.allowance = math.floor(left * LOCAL_SHARE)
+
+    def _pause(self, error: Exception) -> None:
+        self.paused_until = time.monotonic() + STORE_PAUSE_SECONDS
+        log.warning(
+            "rate-limit store unavailable (%s); requests allowed uncounted for %g s",
+            error,
+            STORE_PAUSE_SECONDS,
         )
 
 
