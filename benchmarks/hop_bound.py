@@ -1,18 +1,19 @@
 """What one Python HTTP hop costs on this machine: the bound on the gateway's share of the model service.
 
-Runs, under wrk at concurrency 1 and 32, one input per request (the pipeline's first
-named example):
+Runs, under wrk at concurrency 1 and 32, one input per request (the bench's 32 inputs of varied
+length, in turn):
 
 - a bare FastAPI app answering the model service's own response body (no work);
-- a bare proxy: FastAPI forwarding the body to the model service over aiohttp's pool,
-  with no key check, rate limit, log line or metric;
-- the model service alone, and the gateway in front of it (as `just bench` starts them).
+- then in paired rounds (`paired_hops`, which `just bench` also runs): the model service alone, a
+  bare proxy in front of it (FastAPI forwarding the body over aiohttp's pool, with no key check,
+  rate limit, log line or metric), and the gateway in front of it (as `just bench` starts them);
 
 and prints each one's rows/s, p50 and the CPU milliseconds per request of every process
-involved (from /proc). If the bare proxy already passes less than the issue's 0.8 of the
-model service's throughput, no gateway doing more work can reach it on this machine.
+involved (from /proc), with the gateway against the bare proxy round by round. If the bare proxy
+already passes less than a target share of the model service's throughput, no gateway doing more
+work can reach it on this machine.
 
-    uv run python -m benchmarks.hop_bound [--seconds 5]
+    uv run python -m benchmarks.hop_bound [--seconds 5] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -25,12 +26,12 @@ import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import httpx
 
 from benchmarks import load
-from benchmarks.throughput import KEY, services
 from model_service.settings import Settings
 from onepipe.platform.loading import import_pipeline
 from onepipe.platform.settings import load_settings
@@ -115,12 +116,14 @@ def bare_app(folder: Path, module: str, source: str, **env: str) -> Iterator[Ser
         process.stop()
 
 
+PATHS = ("model service", "bare proxy -> model service", "gateway -> model service")
+
+
 def measure(
     url: str, bodies: list[str], sessions: dict[str, int], seconds: int, **headers: str
 ) -> dict[str, Any]:
     """p50 at concurrency 1; rows/s at 32 and each session's CPU ms per request meanwhile."""
     target = url + "/v1/predict"
-    load.run(target, bodies, headers, 32, 1)  # warm-up
     single = load.run(target, bodies, headers, 1, seconds)
     before = {name: cpu_seconds(session) for name, session in sessions.items()}
     loaded = load.run(target, bodies, headers, 32, seconds)
@@ -135,16 +138,78 @@ def measure(
     }
 
 
+def paired_hops(
+    stack: dict[str, ServiceProcess], folder: Path, bodies: list[str], rounds: int, seconds: int, key: str
+) -> dict[str, Any]:
+    """The model service, a bare proxy in front of it and the gateway in front of it, measured in turn
+    for `rounds` rounds (each round in another order): each path's medians, and the gateway against
+    the bare proxy as the median of each round's ratio (c32 rows/s) and difference (c1 p50), so the
+    machine's drift between minutes cancels out."""
+    model_session = _session(stack["model"])
+    with bare_app(folder, "proxy", PROXY, TARGET=stack["model"].url + "/v1/predict") as proxy:
+        paths = {
+            "model service": (stack["model"].url, {"model": model_session}, {}),
+            "bare proxy -> model service": (
+                proxy.url,
+                {"proxy": _session(proxy), "model": model_session},
+                {},
+            ),
+            "gateway -> model service": (
+                stack["gateway"].url,
+                {"gateway": _session(stack["gateway"]), "model": model_session},
+                {"X-API-Key": key},
+            ),
+        }
+        for url, _, headers in paths.values():
+            load.run(url + "/v1/predict", bodies, headers, 32, 1)  # warm-up
+        runs: dict[str, list[dict[str, Any]]] = {path: [] for path in PATHS}
+        for turn in range(rounds):
+            for path in PATHS[turn % len(PATHS) :] + PATHS[: turn % len(PATHS)]:
+                url, sessions, headers = paths[path]
+                runs[path].append(measure(url, bodies, sessions, seconds, **headers))
+    found: dict[str, Any] = {"rounds": rounds}
+    for path, measured in runs.items():
+        found[path] = {
+            "c1_p50_ms": median(m["c1_p50_ms"] for m in measured),
+            "c32_rows_per_second": median(m["c32_rows_per_second"] for m in measured),
+            "cpu_ms_per_request": {
+                name: median(m["cpu_ms_per_request"][name] for m in measured)
+                for name in measured[0]["cpu_ms_per_request"]
+            },
+        }
+    model, proxy_runs, front = (runs[path] for path in PATHS)
+    found["paired"] = {
+        "bare proxy / model service rows/s at c32": median(
+            p["c32_rows_per_second"] / m["c32_rows_per_second"]
+            for p, m in zip(proxy_runs, model, strict=True)
+        ),
+        "gateway / bare proxy rows/s at c32": median(
+            g["c32_rows_per_second"] / p["c32_rows_per_second"]
+            for g, p in zip(front, proxy_runs, strict=True)
+        ),
+        "gateway over bare proxy c1 p50, ms": median(
+            g["c1_p50_ms"] - p["c1_p50_ms"] for g, p in zip(front, proxy_runs, strict=True)
+        ),
+    }
+    return found
+
+
+def _session(service: ServiceProcess) -> int:
+    assert service.process is not None
+    return service.process.pid  # each service is started in a session of its own
+
+
 def main() -> None:
-    """Measure the four paths and print them as JSON, with the ratios to the model service."""
+    """Measure the bare answer, then the three paths in paired rounds, and print them as JSON."""
+    from benchmarks.throughput import KEY, services, varied_inputs  # it runs paired_hops: imported here
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the three paths, each in turn")
     args = parser.parse_args()
     settings = load_settings(Settings)
     pipeline = import_pipeline(settings.pipeline)
-    bodies = [
-        json.dumps({"inputs": [example.model_dump(mode="json")]}) for example in pipeline.examples.values()
-    ]
+    bodies = load.bodies(varied_inputs(pipeline), {})
     model_env = {
         "MODEL_ARTIFACTS_DIR": str(settings.artifacts_dir.resolve()),
         "MODEL_WORKERS": str(settings.workers),
@@ -152,28 +217,13 @@ def main() -> None:
     found: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as name, services(model_env, Path(name)) as stack:
         folder = Path(name)
-        pids = {face: process.process.pid for face, process in stack.items() if process.process is not None}
         (folder / "body.json").write_bytes(
             httpx.post(stack["model"].url + "/v1/predict", content=bodies[0]).content
         )
         with bare_app(folder, "bare", BARE) as bare:
-            assert bare.process is not None
-            found["bare answer"] = measure(bare.url, bodies, {"bare": bare.process.pid}, args.seconds)
-        with bare_app(folder, "proxy", PROXY, TARGET=stack["model"].url + "/v1/predict") as proxy:
-            assert proxy.process is not None
-            sessions = {"proxy": proxy.process.pid, "model": pids["model"]}
-            found["bare proxy -> model service"] = measure(proxy.url, bodies, sessions, args.seconds)
-        found["model service"] = measure(stack["model"].url, bodies, {"model": pids["model"]}, args.seconds)
-        sessions = {"gateway": pids["gateway"], "model": pids["model"]}
-        found["gateway -> model service"] = measure(
-            stack["gateway"].url, bodies, sessions, args.seconds, **{"X-API-Key": KEY}
-        )
-    model = found["model service"]
-    for path in ("bare proxy -> model service", "gateway -> model service"):
-        found[path]["c32_share_of_model_service"] = (
-            found[path]["c32_rows_per_second"] / model["c32_rows_per_second"]
-        )
-        found[path]["c1_p50_over_model_service_ms"] = found[path]["c1_p50_ms"] - model["c1_p50_ms"]
+            load.run(bare.url + "/v1/predict", bodies, {}, 32, 1)  # warm-up
+            found["bare answer"] = measure(bare.url, bodies, {"bare": _session(bare)}, args.seconds)
+        found |= paired_hops(stack, folder, bodies, args.rounds, args.seconds, KEY)
     print(json.dumps(found, indent=2))
 
 

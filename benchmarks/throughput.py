@@ -37,7 +37,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks import load, shadow, versions
+from benchmarks import hop_bound, load, shadow, versions
 from benchmarks.memory import PeakMemory
 from gateway.auth import hash_key
 from model_service.settings import Settings
@@ -258,6 +258,7 @@ def ratios(figures: dict[str, Any]) -> dict[str, float]:
                     found[f"{face} peak memory, {named[sizes[-1]]} / {sizes[0]} rows"] = (
                         large[f"{face}_peak_mib"] / small[f"{face}_peak_mib"]
                     )
+    found |= figures["hops"]["paired"]
     found["model service start, s"] = figures["start_seconds"]
     found["model service start, one process, s"] = figures["start_seconds_one_process"]
     found["pipeline import and load in a fresh process, s"] = figures["load_alone_seconds"]
@@ -347,6 +348,10 @@ def main() -> None:
                 "model": http(stack["model"].url, inputs, flags, args),
                 "gateway": http(stack["gateway"].url, inputs, flags, args, **{"X-API-Key": KEY}),
             }
+        # the gateway against a bare proxy in front of the same model service, in paired rounds
+        figures["hops"] = hop_bound.paired_hops(
+            stack, Path(folder), load.bodies(inputs, {}), args.runs, args.seconds, KEY
+        )
         compare = flag_sets[args.flags[0]] if args.flags else None
         figures["job_sizes"] = {
             f"{rows} rows{', compared' if other else ''}": (rows, other is not None)

@@ -51,7 +51,14 @@ def test_a_short_bench_writes_every_figure_and_ratio(
     # start (two processes, one, the pipeline's own import and load, and start over that), and two for
     # the champion with a challenger loaded against alone, and five for shadow traffic (off against the
     # gateway without a challenger at c1 and c32, rate 1 at c1 and c32, rate 0.1 at c32)
-    assert len(figures["ratios"]) == 21
+    # and three for the hop: the bare proxy against the model service, the gateway against the proxy
+    assert len(figures["ratios"]) == 24
+    hops = figures["hops"]
+    assert hops["rounds"] == 1 and set(hops["paired"]) <= set(figures["ratios"])
+    assert set(hops["gateway -> model service"]["cpu_ms_per_request"]) == {"gateway", "model"}
+    assert all(
+        hops[path]["c32_rows_per_second"] > 0 for path in ("model service", "bare proxy -> model service")
+    )
     challenger = figures["challenger"]
     assert challenger["challenger_flags"] == {"classifier": "minilm"}  # the example's first flag, changed
     assert set(challenger) == {"challenger_flags", "champion alone", "champion with a challenger"}

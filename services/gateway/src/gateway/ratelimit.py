@@ -114,19 +114,23 @@ class RateLimiter:
 
     async def _settle(self, key_id: str, limit: RateLimitItem, tally: _Tally) -> None:
         """Count the requests admitted here in one hit, then grant the next allowance from what is left."""
-        admitted, tally.admitted, tally.allowance = tally.admitted, 0, 0
+        # requests go on being admitted under the old allowance while the store answers
+        admitted, tally.admitted = tally.admitted, 0
         try:
             if admitted and not await self.limiter.hit(limit, NAMESPACE, key_id, cost=admitted):
                 # other processes took what was left meanwhile: these few went through uncounted
+                tally.allowance = 0
                 log.info(
                     "rate limit of key %s reached while %d requests were being counted", key_id, admitted
                 )
                 return
             left = (await self.limiter.get_window_stats(limit, NAMESPACE, key_id)).remaining
         except Exception as error:
+            tally.allowance = 0
             self._pause(error)
             return
-        tally.allowance = math.floor(left * LOCAL_SHARE)
+        # less what was admitted while the store answered: those are not in `left`
+        tally.allowance = max(0, math.floor(left * LOCAL_SHARE) - tally.admitted)
 
     def _pause(self, error: Exception) -> None:
         self.paused_until = time.monotonic() + STORE_PAUSE_SECONDS
