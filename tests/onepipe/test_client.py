@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from tenacity import RetryCallState
 
 from onepipe.platform.http.client import (
     AsyncModelServiceClient,
@@ -147,3 +148,40 @@ def test_async_client_behaves_the_same(scripted: tuple[Script, str]) -> None:
 
     asyncio.run(run())
     assert script.calls == 4
+
+
+def test_the_async_client_tries_its_first_attempt_alone_then_the_rest_with_the_policys_backoff(
+    scripted: tuple[Script, str],
+) -> None:
+    script, url = scripted
+    four = RetryPolicy(attempts=4, backoff_min=0.01, backoff_max=0.05)
+
+    async def run() -> tuple[int, str]:
+        async with AsyncModelServiceClient(url, retry=four) as client:
+            script.answers = [(503, {"detail": "loading"})] * 3
+            assert (await client.predict([{"text": "x"}])).outputs == [{"echo": 1}]
+            served = script.calls
+            script.answers = [(503, {"detail": "loading"})] * 4
+            with pytest.raises(ServiceUnavailableError) as caught:
+                await client.predict([{"text": "x"}])
+        return served, str(caught.value)
+
+    served, refused = asyncio.run(run())
+    assert served == 4 and script.calls == 8
+    assert f"unavailable at {url} after 4 attempts" in refused and "loading" in refused
+
+
+def test_the_backoff_after_a_first_attempt_is_the_policys_own() -> None:
+    policy = RetryPolicy(attempts=5, backoff_min=0.2, backoff_max=1.0)
+
+    def waits(kwargs: dict[str, Any], count: int) -> list[float]:
+        found = []
+        for number in range(1, count + 1):
+            state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
+            state.attempt_number = number
+            found.append(kwargs["wait"](state))
+        return found
+
+    whole = waits(policy.kwargs(), 4)  # after attempts 1 to 4
+    assert whole == [0.2, 0.4, 0.8, 1.0]
+    assert [policy.first_wait(), *waits(policy.kwargs(after_first=True), 3)] == whole
