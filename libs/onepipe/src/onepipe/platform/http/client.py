@@ -407,6 +407,13 @@ class AsyncModelServiceClient:
 
         `background`: run only while no caller's request waits (RFC 9218 urgency 7): shadow calls."""
         body = json.dumps(_predict_body(inputs, flags, debug, version)).encode()
+        return await self.predict_body(body, request_id, background)
+
+    async def predict_body(
+        self, body: bytes, request_id: str | None = None, background: bool = False
+    ) -> RawPredictAnswer:
+        """As `predict_raw`, for a request body already in the model service's form (its
+        PredictRequest as JSON), sent as it is: the model service validates it."""
         sent = _headers(request_id) | ({"Priority": BACKGROUND_PRIORITY} if background else {})
         content, headers = await self._request("POST", "/v1/predict", body, sent)
         return RawPredictAnswer(content, headers.get(VERSION_HEADER, ""), headers.get(SERVER_TIMING_HEADER))
