@@ -101,7 +101,12 @@ class RateLimiter:
         for (key_id, limit), tally in list(self.tallies.items()):
             if tally.settling is not None:
                 tally.settling.cancel()
-            await self._settle(key_id, limit, tally)
+            if tally.admitted and time.monotonic() >= self.paused_until:  # one hit each, no read
+                admitted, tally.admitted = tally.admitted, 0
+                try:
+                    await self.limiter.hit(limit, NAMESPACE, key_id, cost=admitted)
+                except Exception as error:  # a store gone at shutdown: these stay uncounted
+                    self._pause(error)
 
     def _settle_soon(self, key_id: str, limit: RateLimitItem, tally: _Tally) -> None:
         if tally.settling is None:
