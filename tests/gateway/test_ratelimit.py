@@ -6,6 +6,7 @@ Redis's own command statistics (INFO commandstats) count the round trips: no cli
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,20 +19,19 @@ from onepipe.platform.http.server import ProblemError
 from onepipe_harness.processes import RedisServer
 
 DATABASE = 9  # a database of its own in the run's Redis
+RUN = os.urandom(4).hex()  # in every key id: each test's counters are its own, nothing to clear
 
 
 @pytest.fixture
 def store(redis_server: RedisServer) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_server.url(DATABASE))
-    client.flushdb()
-    client.config_resetstat()
+    client.config_resetstat()  # the round trips counted from here
     yield client
-    client.flushdb()
     client.close()
 
 
 def _caller(rate_limit: str, name: str = "app") -> Caller:
-    return Caller(name, frozenset({"predict"}), rate_limit, f"id-{name}-{rate_limit.split('/')[0]}")
+    return Caller(name, frozenset({"predict"}), rate_limit, f"id-{RUN}-{name}-{rate_limit.split('/')[0]}")
 
 
 def _round_trips(store: redis.Redis) -> int:
