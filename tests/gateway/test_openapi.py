@@ -125,6 +125,35 @@ def test_429_and_503_document_retry_after(documents: dict[str, dict[str, Any]]) 
     assert seen == {("gateway", "429"), ("gateway", "503"), ("gateway", "504"), ("model", "503")}
 
 
+def test_the_operations_that_ask_for_a_key_are_those_that_refuse_a_call_without_one(
+    documents: dict[str, dict[str, Any]], front: ServiceProcess
+) -> None:
+    document = documents["gateway"]
+    assert document["components"]["securitySchemes"] == {
+        "APIKeyHeader": {
+            "type": "apiKey",
+            "description": "Your API key.",
+            "in": "header",
+            "name": "X-API-Key",
+        },
+        "HTTPBearer": {"type": "http", "description": "Your API key as a bearer token.", "scheme": "bearer"},
+    }
+    marked = set()
+    for name, operation in _operations(document):
+        method, path = name.split(" ", 1)
+        # any value for a path's parameters: the key is checked before the route reads them
+        url = front.url + re.sub(r"\{[^}]+\}", "x", path)
+        answer = httpx.request(method, url, timeout=30)
+        if "security" in operation:
+            assert operation["security"] == [{"APIKeyHeader": []}, {"HTTPBearer": []}], name
+            assert answer.status_code == 401, name
+            marked.add(name)
+        else:
+            assert answer.status_code != 401, name
+    # as the document's description says: every /v1 route, and no other
+    assert marked == {name for name, _ in _operations(document) if " /v1/" in name}
+
+
 def test_job_submission_answers_with_the_job_view(
     documents: dict[str, dict[str, Any]], front: ServiceProcess
 ) -> None:

@@ -17,6 +17,7 @@ from onepipe.platform.settings import DEVELOPMENT_KEY
 
 API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="Your API key.")
 BEARER = HTTPBearer(auto_error=False, description="Your API key as a bearer token.")
+KEY_SCHEMES = (API_KEY_HEADER, BEARER)  # the ways to send a key, as the OpenAPI document names them
 
 WWW_AUTHENTICATE = {"WWW-Authenticate": 'Bearer realm="onepipe", charset="UTF-8"'}
 

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Annotated, Protocol, runtime_checkable
 
-from fastapi import Depends, Query, Request, Security
-from fastapi.security import APIKeyHeader, HTTPBearer
+from fastapi import Depends, Query, Request
 
-from gateway.auth import API_KEY_HEADER, BEARER, Access, Caller
+from gateway.auth import Access, Caller
 from gateway.idempotency import IdempotencyHeader, IdempotencyStore
 from gateway.jobs import JobService
 from gateway.service import Gateway
@@ -23,28 +22,6 @@ from gateway.settings import Scope, Settings
 from gateway.state import services_of
 from onepipe.platform.http.json_bodies import JsonBodyRoute
 from onepipe.platform.jobs.storage import CaseStore, CheckStore
-
-
-class DeclaredKeyHeader(APIKeyHeader):
-    """The X-API-Key scheme as OpenAPI shows it; Access reads the header itself, once per request."""
-
-    async def __call__(self, request: Request) -> None:  # type: ignore[override]
-        return None
-
-
-class DeclaredBearer(HTTPBearer):
-    """The bearer scheme as OpenAPI shows it; Access reads the header itself, once per request."""
-
-    async def __call__(self, request: Request) -> None:  # type: ignore[override]
-        return None
-
-
-# what the routes declare (OpenAPI's security schemes, under the names of FastAPI's own), solved per
-# request for nothing: the real ones, gateway.auth's, would parse the headers a second time
-DECLARED_KEY = DeclaredKeyHeader(
-    name=API_KEY_HEADER.model.name, scheme_name="APIKeyHeader", description=API_KEY_HEADER.model.description
-)
-DECLARED_BEARER = DeclaredBearer(scheme_name="HTTPBearer", description=BEARER.model.description)
 
 
 def access_of(request: Request) -> Access:
@@ -59,13 +36,7 @@ class Allowed:
         self.scope = scope
         self.also = also
 
-    async def __call__(
-        self,
-        request: Request,
-        # declared for OpenAPI's security schemes; Access reads the same headers
-        api_key: Annotated[None, Security(DECLARED_KEY)],
-        bearer: Annotated[None, Security(DECLARED_BEARER)],
-    ) -> Caller:
+    async def __call__(self, request: Request) -> Caller:
         return await access_of(request).admit(request, self.scope, *self.also)
 
 

@@ -10,9 +10,14 @@ import copy
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.encoders import jsonable_encoder
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import iter_route_contexts
+from starlette.routing import BaseRoute
 
+from gateway.auth import KEY_SCHEMES
 from gateway.cases import library_schema
+from gateway.deps import AdmittedRoute
 from onepipe import PipelineInfo
 from onepipe.platform.http.apidocs import COMPONENTS, exact, examples, finish_refs, steps_markdown, typed_by
 from onepipe.platform.http.envelopes import VERSION_REF_PATTERN
@@ -31,8 +36,30 @@ def base_document(app: FastAPI) -> dict[str, Any]:
         document = get_openapi(
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
-        app.openapi_schema = with_json_fields(exact(document))
+        app.openapi_schema = with_json_fields(with_key_schemes(exact(document), app.routes))
     return app.openapi_schema
+
+
+def with_key_schemes(document: dict[str, Any], routes: list[BaseRoute]) -> dict[str, Any]:
+    """Each operation that admits callers marked as needing an API key, sent either way `Access` reads it.
+
+    Written here rather than declared as FastAPI security dependencies: those are solved on every
+    request, for nothing, as `Access` reads the headers itself (docs/performance.md, finding 13).
+    """
+    document = copy.deepcopy(document)
+    requirement: list[dict[str, list[str]]] = [{scheme.scheme_name: []} for scheme in KEY_SCHEMES]
+    for route in iter_route_contexts(routes):
+        admitted = isinstance(route.original_route, AdmittedRoute) and route.original_route.admissions
+        if not admitted or not route.include_in_schema:
+            continue
+        for method in route.methods or ():
+            document["paths"][route.path_format][method.lower()]["security"] = requirement
+    schemes = {
+        scheme.scheme_name: jsonable_encoder(scheme.model, by_alias=True, exclude_none=True)
+        for scheme in KEY_SCHEMES
+    }
+    document.setdefault("components", {})["securitySchemes"] = schemes
+    return document
 
 
 def with_json_fields(document: dict[str, Any]) -> dict[str, Any]:
