@@ -36,6 +36,10 @@ def configure_logging(service: str, level: str = "INFO") -> None:
             reserved_attrs=[*RESERVED_ATTRS, "color_message"],
         )
     )
+    # what no line here holds is not gathered for each record (the Logging HOWTO's "Optimization"):
+    # the caller's file and line (a walk up the stack), the thread's and the process's names
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level.upper())
