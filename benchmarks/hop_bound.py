@@ -32,6 +32,7 @@ from typing import Any
 import httpx
 
 from benchmarks import load
+from benchmarks.stack import KEY, services, varied_inputs
 from model_service.settings import Settings
 from onepipe.platform.loading import import_pipeline
 from onepipe.platform.settings import load_settings
@@ -201,8 +202,6 @@ def _session(service: ServiceProcess) -> int:
 
 def main() -> None:
     """Measure the bare answer, then the three paths in paired rounds, and print them as JSON."""
-    from benchmarks.throughput import KEY, services, varied_inputs  # it runs paired_hops: imported here
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=5, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the three paths, each in turn")

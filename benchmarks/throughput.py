@@ -30,7 +30,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -39,27 +38,21 @@ import httpx
 
 from benchmarks import hop_bound, load, shadow, versions
 from benchmarks.memory import PeakMemory
-from gateway.auth import hash_key
+from benchmarks.stack import KEY, services, varied_inputs
 from model_service.settings import Settings
-from onepipe import LoadedPipeline, Pipeline
+from onepipe import LoadedPipeline
 from onepipe.platform.loading import import_pipeline
 from onepipe.platform.settings import load_settings
-from onepipe.platform.versions.evidence import held_out_of
 from onepipe_harness.processes import (
     OUTPUT,
-    RedisServer,
     ServiceProcess,
     free_port,
-    gateway,
     model_service,
-    worker,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-KEY = "bench-" + os.urandom(8).hex()
 CONCURRENCY = 32
 CHUNK = 100  # the worker's default chunk size
-VARIED = 32  # distinct inputs the load cycles through
 
 
 def _median(runs: int, measure: Callable[[], float]) -> float:
@@ -202,24 +195,6 @@ def job(
 def _pid(service: ServiceProcess) -> int:
     assert service.process is not None
     return service.process.pid  # the session id too: each service starts a session of its own
-
-
-@contextmanager
-def services(model_env: dict[str, str], folder: Path) -> Iterator[dict[str, ServiceProcess]]:
-    """A private Redis, the model service, the gateway and a worker, as `just up` starts them."""
-    with ExitStack() as stack:
-        redis = RedisServer(folder)
-        stack.callback(redis.stop)
-        keys = json.dumps([{"name": "bench", "sha256": hash_key(KEY), "scopes": ["predict", "jobs"]}])
-        shared = {"REDIS_URL": redis.url(0), "STORAGE_URL": str(folder / "storage")}
-        model = stack.enter_context(model_service(free_port(), **model_env))
-        front = stack.enter_context(
-            gateway(
-                free_port(), model.url, GATEWAY_API_KEYS=keys, GATEWAY_RATE_LIMIT="10000000/minute", **shared
-            )
-        )
-        batch = stack.enter_context(worker(MODEL_URL=model.url, **shared))
-        yield {"model": model, "gateway": front, "worker": batch}
 
 
 def ratios(figures: dict[str, Any]) -> dict[str, float]:
@@ -391,20 +366,6 @@ def main() -> None:
     (args.output / "bench.json").write_text(json.dumps(figures, indent=2) + "\n")
     (args.output / "bench.md").write_text(markdown(figures))
     print(markdown(figures))
-
-
-def varied_inputs(pipeline: Pipeline[Any, Any, Any]) -> list[dict[str, Any]]:
-    """The named examples, then held-out inputs spread over the set, VARIED in all (fewer without).
-
-    Varied lengths, not one input repeated: a batch of copies pads nothing and makes
-    in-process batches unrealistically cheap.
-    """
-    inputs = [example.model_dump(mode="json") for example in pipeline.examples.values()][:VARIED]
-    held = [item for item, _ in held_out_of(pipeline) or []]
-    wanted = VARIED - len(inputs)
-    if held and wanted > 0:
-        inputs += held[:: max(1, len(held) // wanted)][:wanted]
-    return inputs
 
 
 def _in_process_job(
