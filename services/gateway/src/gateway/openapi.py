@@ -47,13 +47,13 @@ def with_key_schemes(document: dict[str, Any], routes: list[BaseRoute]) -> dict[
     request, for nothing, as `Access` reads the headers itself (docs/performance.md, finding 13).
     """
     document = copy.deepcopy(document)
-    requirement: list[dict[str, list[str]]] = [{scheme.scheme_name: []} for scheme in KEY_SCHEMES]
     for route in iter_route_contexts(routes):
         admitted = isinstance(route.original_route, AdmittedRoute) and route.original_route.admissions
         if not admitted or not route.include_in_schema:
             continue
         for method in route.methods or ():
-            document["paths"][route.path_format][method.lower()]["security"] = requirement
+            operation = document["paths"][route.path_format][method.lower()]
+            operation["security"] = [{scheme.scheme_name: []} for scheme in KEY_SCHEMES]  # either one
     schemes = {
         scheme.scheme_name: jsonable_encoder(scheme.model, by_alias=True, exclude_none=True)
         for scheme in KEY_SCHEMES
