@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 
 from benchmarks import load
-from benchmarks.stack import KEY, services, varied_inputs
+from benchmarks.stack import KEY, services, session_of, varied_inputs
 from model_service.settings import Settings
 from onepipe.platform.loading import import_pipeline
 from onepipe.platform.settings import load_settings
@@ -146,18 +146,18 @@ def paired_hops(
     for `rounds` rounds (each round in another order): each path's medians, and the gateway against
     the bare proxy as the median of each round's ratio (c32 rows/s) and difference (c1 p50), so the
     machine's drift between minutes cancels out."""
-    model_session = _session(stack["model"])
+    model_session = session_of(stack["model"])
     with bare_app(folder, "proxy", PROXY, TARGET=stack["model"].url + "/v1/predict") as proxy:
         paths = {
             "model service": (stack["model"].url, {"model": model_session}, {}),
             "bare proxy -> model service": (
                 proxy.url,
-                {"proxy": _session(proxy), "model": model_session},
+                {"proxy": session_of(proxy), "model": model_session},
                 {},
             ),
             "gateway -> model service": (
                 stack["gateway"].url,
-                {"gateway": _session(stack["gateway"]), "model": model_session},
+                {"gateway": session_of(stack["gateway"]), "model": model_session},
                 {"X-API-Key": key},
             ),
         }
@@ -195,11 +195,6 @@ def paired_hops(
     return found
 
 
-def _session(service: ServiceProcess) -> int:
-    assert service.process is not None
-    return service.process.pid  # each service is started in a session of its own
-
-
 def main() -> None:
     """Measure the bare answer, then the three paths in paired rounds, and print them as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -221,7 +216,7 @@ def main() -> None:
         )
         with bare_app(folder, "bare", BARE) as bare:
             load.run(bare.url + "/v1/predict", bodies, {}, 32, 1)  # warm-up
-            found["bare answer"] = measure(bare.url, bodies, {"bare": _session(bare)}, args.seconds)
+            found["bare answer"] = measure(bare.url, bodies, {"bare": session_of(bare)}, args.seconds)
         found |= paired_hops(stack, folder, bodies, args.rounds, args.seconds, KEY)
     print(json.dumps(found, indent=2))
 

@@ -36,6 +36,12 @@ def services(model_env: dict[str, str], folder: Path) -> Iterator[dict[str, Serv
         yield {"model": model, "gateway": front, "worker": batch}
 
 
+def session_of(service: ServiceProcess) -> int:
+    """The id of a service's session: its pid, as each service starts a session of its own."""
+    assert service.process is not None
+    return service.process.pid
+
+
 def varied_inputs(pipeline: Pipeline[Any, Any, Any]) -> list[dict[str, Any]]:
     """The named examples, then held-out inputs spread over the set, VARIED in all (fewer without).
 

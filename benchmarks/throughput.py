@@ -38,7 +38,7 @@ import httpx
 
 from benchmarks import hop_bound, load, shadow, versions
 from benchmarks.memory import PeakMemory
-from benchmarks.stack import KEY, services, varied_inputs
+from benchmarks.stack import KEY, services, session_of, varied_inputs
 from model_service.settings import Settings
 from onepipe import LoadedPipeline
 from onepipe.platform.loading import import_pipeline
@@ -162,7 +162,7 @@ def job(
         {"compare_flags": json.dumps(compare)} if compare is not None else {}
     )
     headers = {"X-API-Key": KEY}
-    sessions = {name: _pid(stack[name]) for name in ("worker", "model")}
+    sessions = {name: session_of(stack[name]) for name in ("worker", "model")}
     with PeakMemory(sessions) as memory:
         answer = httpx.post(
             stack["gateway"].url + "/v1/jobs",
@@ -190,11 +190,6 @@ def job(
         "worker_peak_mib": peaks["worker"],
         "model_peak_mib": peaks["model"],
     }
-
-
-def _pid(service: ServiceProcess) -> int:
-    assert service.process is not None
-    return service.process.pid  # the session id too: each service starts a session of its own
 
 
 def ratios(figures: dict[str, Any]) -> dict[str, float]:
