@@ -15,6 +15,7 @@ from model_service.app import create_app
 from model_service.service import ModelService
 from model_service.settings import Settings
 from onepipe import ArtifactsError, LoadedPipeline
+from onepipe.contract import cpu_threads
 from onepipe.platform.http.server import ProblemError
 from review_triage.pipeline import pipeline as example
 from tests.conftest import EXAMPLE_ARTIFACTS
@@ -220,3 +221,19 @@ def test_bodies_json_cannot_carry_are_problems_not_500s(
     answer = client.post("/v1/predict", content=content, headers={"Content-Type": kind})
     assert (answer.status_code, answer.headers["content-type"]) == (status, PROBLEM), answer.text
     assert any(e["loc"] == loc and words in e["message"] for e in answer.json()["errors"]), answer.json()
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        # threads given as 0: a MODEL_THREADS in the environment or a .env does not count here
+        ({"workers": 1, "threads": 0}, cpu_threads()),
+        ({"workers": 2, "threads": 0}, max(1, cpu_threads() // 2)),
+        ({"workers": 64, "threads": 0}, 1),
+        ({"workers": 2, "threads": 3}, 3),
+    ],
+)
+def test_each_process_gives_its_models_a_share_of_the_cores_unless_told(
+    settings: dict[str, int], expected: int
+) -> None:
+    assert Settings(**settings).threads_per_process() == expected  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import subprocess
@@ -13,6 +14,7 @@ import httpx
 import pytest
 
 from onepipe import LoadedPipeline
+from onepipe.contract import cpu_threads
 from onepipe.platform.http.client import AsyncModelServiceClient, ModelServiceClient
 from onepipe.platform.http.envelopes import is_background, pipeline_ms, server_timing
 from onepipe_harness.processes import ROOT, ServiceProcess, free_port, model_service
@@ -178,7 +180,8 @@ def test_forked_workers_answer_as_a_fresh_process_and_stop_cleanly(
     example_pipeline: Loaded, flags: dict[str, Any]
 ) -> None:
     """The workers fork from a parent that imported the pipeline: each loads its own models (an ONNX
-    Runtime session made before a fork loses its threads and hangs its process at exit)."""
+    Runtime session made before a fork loses its threads and hangs its process at exit), each given
+    its share of the cores for them."""
     texts = [given.model_dump(mode="json") for given in example.examples.values()]
     expected = [o.model_dump(mode="json") for o in example_pipeline.run(texts, flags).outputs]
     service = model_service(free_port(), MODEL_ARTIFACTS_DIR=str(EXAMPLE_ARTIFACTS.parent), MODEL_WORKERS="2")
@@ -190,6 +193,9 @@ def test_forked_workers_answer_as_a_fresh_process_and_stop_cleanly(
         answers = asyncio.run(_fresh_connections(service.url, texts * 10, flags))
         assert {answer.status_code for answer in answers} == {200}
         assert [answer.json()["outputs"][0] for answer in answers] == expected * 10
+        ready = [line for line in service.log().splitlines() if '"message": "pipeline ready"' in line]
+    # two processes on the cores this one may use: each model gets half, so none waits for another's threads
+    assert [json.loads(line)["threads"] for line in ready] == [max(1, cpu_threads() // 2)] * 2
     assert service.process.returncode == 0  # SIGTERM: every worker ended (none hung at exit)
     assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
 

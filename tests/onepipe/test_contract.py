@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -19,6 +20,7 @@ from onepipe import (
     Recorder,
     when,
 )
+from onepipe.contract import cpu_threads
 from onepipe.platform.loading import import_pipeline
 from tests import tiny_pipeline
 from tests.tiny_pipeline import CALLS, Reading, Summary, TinyFlags
@@ -215,6 +217,23 @@ def test_failed_training_keeps_the_previous_artifacts(tiny_artifacts: Path, tmp_
         "offset.json",
     ]
     assert list(tmp_path.glob(".kept-*")) == []
+
+
+@pytest.mark.parametrize("given, expected", [(3, 3), (None, cpu_threads())])
+def test_a_loader_taking_threads_gets_the_count_given_or_every_core(
+    tiny_artifacts: Path, given: int | None, expected: int
+) -> None:
+    told: list[int] = []
+
+    def load_resources(artifacts: Path, threads: int) -> dict[str, Any]:
+        told.append(threads)
+        return tiny_pipeline.load_resources(artifacts)
+
+    counting = dataclasses.replace(tiny_pipeline.pipeline, load_resources=load_resources)
+    assert counting.load(tiny_artifacts, threads=given).resources == {"offset": 0.5}
+    assert told == [expected]
+    # a loader without the parameter is called as before, whatever the count
+    assert tiny_pipeline.pipeline.load(tiny_artifacts, threads=given).resources == {"offset": 0.5}
 
 
 def test_trained_artifacts_are_readable_by_other_users(tiny_artifacts: Path) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -131,7 +132,7 @@ class Pipeline(Generic[InputT, OutputT, FlagsT]):
     steps: Sequence[Callable[..., Sequence[Any]]]
     examples: Mapping[str, InputT]
     resources: Sequence[str] = ()
-    load_resources: Callable[[Path], Mapping[str, Any]] | None = None
+    load_resources: Callable[..., Mapping[str, Any]] | None = None
     build_artifacts: Callable[[Path], str] | None = None
     # the rows no classifier saw in training: (input, expected output fields), scored before a promotion
     held_out: Callable[[], Sequence[tuple[InputT | Mapping[str, Any], Mapping[str, Any]]]] | None = None
@@ -237,12 +238,16 @@ class Pipeline(Generic[InputT, OutputT, FlagsT]):
         artifacts_hash = self.check_artifacts(artifacts_dir)
         return hashlib.sha256(f"{self.code_fingerprint()}:{artifacts_hash}".encode()).hexdigest()[:12]
 
-    def load(self, artifacts_dir: Path | None = None) -> LoadedPipeline[InputT, OutputT, FlagsT]:
-        """Check the artifacts and load the resources once, ready to run batches."""
+    def load(
+        self, artifacts_dir: Path | None = None, threads: int | None = None
+    ) -> LoadedPipeline[InputT, OutputT, FlagsT]:
+        """Load the checked artifacts' resources once; a loader taking `threads` gets it, or cpu_threads()."""
         version = self.version_of(artifacts_dir)
         resources: Mapping[str, Any] = {}
         if self.load_resources is not None and artifacts_dir is not None:
-            resources = self.load_resources(artifacts_dir)
+            wants = "threads" in inspect.signature(self.load_resources).parameters
+            given = {"threads": threads or cpu_threads()} if wants else {}
+            resources = self.load_resources(artifacts_dir, **given)
         missing = [name for name in self.resources if name not in resources]
         if missing:
             raise PipelineDefinitionError(f"load_resources did not provide {missing}")
@@ -363,10 +368,7 @@ class LoadedPipeline(Generic[InputT, OutputT, FlagsT]):
     """A pipeline with its resources loaded: runs batches."""
 
     def __init__(
-        self,
-        definition: Pipeline[InputT, OutputT, FlagsT],
-        resources: dict[str, Any],
-        version: str,
+        self, definition: Pipeline[InputT, OutputT, FlagsT], resources: dict[str, Any], version: str
     ) -> None:
         self.definition = definition
         self.resources = resources
@@ -450,6 +452,11 @@ class LoadedPipeline(Generic[InputT, OutputT, FlagsT]):
             if debug
             else None,
         )
+
+
+def cpu_threads() -> int:
+    """The cores this process may run on (its CPU affinity where the system has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _takes_nothing(fn: Any) -> bool:

@@ -45,11 +45,11 @@ class SnippetStore:
         return store
 
 
-def load_resources(artifacts: Path) -> dict[str, Any]:
-    """Every resource the steps name, loaded from the artifacts folder."""
+def load_resources(artifacts: Path, threads: int) -> dict[str, Any]:
+    """Every resource the steps name, loaded from the artifacts folder; MiniLM runs on `threads` threads."""
     vectors: NDArray[np.float32] = np.load(artifacts / VECTORS)
     return {
-        "encoder": MiniLMEncoder(),
+        "encoder": MiniLMEncoder(threads),
         "bloom": rbloom.Bloom.load(str(artifacts / BLOOM), stable_hash),
         "snippet_store": SnippetStore.read(artifacts / SNIPPETS),
         "bm25_index": bm25s.BM25.load(str(artifacts / BM25_DIR), show_progress=False),

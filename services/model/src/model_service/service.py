@@ -105,7 +105,14 @@ class ModelService:
             self.load_error = f"{type(error).__name__}: {error}"
             log.exception("loading the pipeline failed")
             return
-        log.info("pipeline ready", extra={"pipeline": self.definition.name, "serving": self.lineup.aliases})
+        log.info(
+            "pipeline ready",
+            extra={
+                "pipeline": self.definition.name,
+                "serving": self.lineup.aliases,
+                "threads": self.settings.threads_per_process(),
+            },
+        )
 
     async def close(self) -> None:
         """Stop polling and every micro-batcher."""
@@ -358,7 +365,8 @@ class ModelService:
             )
         shared = self._twin_resources(base)
         if shared is None:
-            shared = (await asyncio.to_thread(self.definition.load, folder)).resources
+            threads = self.settings.threads_per_process()
+            shared = (await asyncio.to_thread(self.definition.load, folder, threads)).resources
         loaded = LoadedPipeline(self.definition, shared, version)
         info = (info or VersionInfo(number=None, version=version)).model_copy(update={"version": version})
         return Served(info, loaded, self._batcher(loaded), base)

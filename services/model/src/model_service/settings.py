@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from onepipe.contract import cpu_threads
 from onepipe.platform.settings import ServiceSettings
 
 
@@ -64,6 +65,15 @@ class Settings(ServiceSettings):
             "the pipeline while another reads requests."
         ),
     )
+    threads: int = Field(
+        0,
+        ge=0,
+        le=256,
+        description=(
+            "CPU threads each process gives a model that can use several (the example's MiniLM); 0: the "
+            "cores divided among the processes (at least 1), so that their models do not contend."
+        ),
+    )
     max_inputs: int = Field(256, ge=1, description="Most inputs in one predict request (413 above).")
     max_body_bytes: int = Field(
         4 * 1024 * 1024, ge=1024, description="Largest request body in bytes (413 above)."
@@ -77,6 +87,10 @@ class Settings(ServiceSettings):
         description="Longest wait for a micro-batch to fill, under load only (none when idle).",
     )
     log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING or ERROR.")
+
+    def threads_per_process(self) -> int:
+        """The threads each process's models get: MODEL_THREADS, or the cores shared by the processes."""
+        return self.threads or max(1, cpu_threads() // self.workers)
 
     def artifacts_for(self, pipeline_name: str) -> Path:
         """The artifacts folder of one pipeline."""
