@@ -43,6 +43,11 @@ def _run(command: list[str], **env: str) -> subprocess.CompletedProcess[str]:
         (BARE_ENTRY, "GATEWAY_API_KEYS: Input should be a valid list."),
         (f"[{BARE_ENTRY}], {BARE_ENTRY}", "GATEWAY_API_KEYS: not valid JSON (Extra data at character "),
         ('[{"name": "app", "scopes": ["predict"]}]', "GATEWAY_API_KEYS[0].sha256: Field required."),
+        # read at start, not on the key's first request (which it made a 500)
+        (
+            json.dumps([{"name": "app", "sha256": "0" * 64, "rate_limit": "lots"}]),
+            "GATEWAY_API_KEYS[0].rate_limit: Value error, 'lots' is not a rate limit like '120/minute'",
+        ),
     ],
 )
 def test_gateway_serve_names_a_malformed_api_keys_value_in_one_line(keys: str, reason: str) -> None:
@@ -73,6 +78,7 @@ def test_gateway_serve_names_a_malformed_api_keys_value_in_one_line(keys: str, r
             "Input should be greater than or equal to 1",
         ),
         (["python", "-m", "scripts.stack_env"], "UI_TIMEOUT", "soon", "Input should be a valid number"),
+        (["gateway", "serve"], "GATEWAY_RATE_LIMIT", "fast", "Value error, 'fast' is not a rate limit like"),
     ],
 )
 def test_every_entry_point_names_a_malformed_setting_in_one_line(

@@ -70,6 +70,10 @@ class KeyRing:
             )
         self.entries = entries
         self.uses_development_key = any(e.sha256 == development_hash for e in entries)
+        # made once: who each key is does not change while the process runs
+        self.callers = [
+            (e.sha256, Caller(e.name, frozenset(e.scopes), e.rate_limit, e.sha256[:16])) for e in entries
+        ]
 
     def authenticate(self, presented: str | None) -> Caller:
         """The caller a key belongs to, or a 401 problem."""
@@ -82,12 +86,12 @@ class KeyRing:
             )
         digest = hash_key(presented)
         found = None
-        for entry in self.entries:  # compare with every entry: the time does not tell which matched
-            if hmac.compare_digest(digest, entry.sha256):
-                found = entry
+        for sha256, caller in self.callers:  # compare with every entry: the time does not tell which matched
+            if hmac.compare_digest(digest, sha256):
+                found = caller
         if found is None:
             raise ProblemError(401, "Invalid API key", "the API key is not valid", headers=WWW_AUTHENTICATE)
-        return Caller(found.name, frozenset(found.scopes), found.rate_limit, found.sha256[:16])
+        return found
 
     @staticmethod
     def require(caller: Caller, scope: str, *also: str) -> None:

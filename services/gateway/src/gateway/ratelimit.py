@@ -15,6 +15,7 @@ limit within a settlement may each admit up to LOCAL_SHARE of it uncounted.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import time
@@ -60,17 +61,13 @@ class RateLimiter:
         self.storage_url = storage_url
         options = REDIS_OPTIONS if storage_url.startswith("redis") else {}
         self.limiter = MovingWindowRateLimiter(storage_from_string(f"async+{storage_url}", **options))
-        self.default = _parse(default_limit, "GATEWAY_RATE_LIMIT")
+        self.default = _parsed(default_limit)
         self.paused_until = 0.0  # time.monotonic() until which the store is not asked (it just failed)
         self.tallies: dict[tuple[str, RateLimitItem], _Tally] = {}
 
     async def check(self, caller: Caller) -> None:
         """Count one request for the caller; raise a 429 problem when over the limit."""
-        limit = (
-            _parse(caller.rate_limit, f"rate_limit of key {caller.name}")
-            if caller.rate_limit
-            else self.default
-        )
+        limit = _parsed(caller.rate_limit) if caller.rate_limit else self.default
         if time.monotonic() < self.paused_until:
             return
         tally = self.tallies.setdefault((caller.key_id, limit), _Tally())
@@ -146,8 +143,7 @@ class RateLimiter:
         )
 
 
-def _parse(text: str, what: str) -> RateLimitItem:
-    try:
-        return parse(text)
-    except ValueError:
-        raise ValueError(f"{what}: {text!r} is not a rate limit like '120/minute'") from None
+@functools.lru_cache(maxsize=256)
+def _parsed(text: str) -> RateLimitItem:
+    """A rate limit as the settings hold it (checked there), read once rather than on each request."""
+    return parse(text)

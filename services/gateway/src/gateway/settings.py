@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from limits import parse
+from pydantic import AfterValidator, BaseModel, Field
 from pydantic_settings import SettingsConfigDict
 
 from onepipe.platform import settings as peers
@@ -14,13 +15,25 @@ Scope = Literal["predict", "debug", "jobs", "versions", "feedback", "cases:admin
 SCOPES: tuple[Scope, ...] = ("predict", "debug", "jobs", "versions", "feedback", "cases:admin", "admin")
 
 
+def _readable_limit(text: str) -> str:
+    """`text` if the limits library reads it as a rate limit: checked at start, not on a request."""
+    try:
+        parse(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a rate limit like '120/minute' or '10/second'") from None
+    return text
+
+
+RateLimit = Annotated[str, AfterValidator(_readable_limit)]
+
+
 class ApiKeyEntry(BaseModel):
     """One API key as configured: a name, the sha256 of the key (never the key), its scopes."""
 
     name: str = Field(min_length=1)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     scopes: list[Scope] = ["predict"]
-    rate_limit: str | None = Field(
+    rate_limit: RateLimit | None = Field(
         None, description="Overrides GATEWAY_RATE_LIMIT for this key, e.g. '600/minute'."
     )
 
@@ -63,7 +76,9 @@ class Settings(ServiceSettings):
             "`uv run gateway new-key` prints a GATEWAY_API_KEYS line to paste."
         ),
     )
-    rate_limit: str = Field("120/minute", description="Requests per key, e.g. '120/minute' or '10/second'.")
+    rate_limit: RateLimit = Field(
+        "120/minute", description="Requests per key, e.g. '120/minute' or '10/second'."
+    )
     max_inputs: int = Field(64, ge=1, description="Most inputs in one predict request (413 above).")
     max_body_bytes: int = Field(
         1024 * 1024, ge=1024, description="Largest request body in bytes (413 above)."
