@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -100,8 +101,9 @@ def test_debug_returns_a_trace_of_every_step(client: TestClient) -> None:
 def test_request_id_is_kept_or_made(client: TestClient) -> None:
     kept = client.post("/v1/predict", json={"inputs": [{"text": "ok"}]}, headers={"X-Request-ID": "abc-123"})
     assert kept.headers["X-Request-ID"] == "abc-123"
-    made = client.get("/healthz").headers["X-Request-ID"]
-    assert len(made) == 32
+    made = [client.get("/healthz").headers["X-Request-ID"] for _ in range(3)]
+    assert all(re.fullmatch("[0-9a-f]{32}", one) for one in made), made
+    assert len(set(made)) == 3
 
 
 @pytest.mark.parametrize(
