@@ -24,7 +24,7 @@ def lines() -> Iterator[io.StringIO]:
 
 
 def test_lines_are_json_with_the_time_as_logging_writes_it(lines: io.StringIO) -> None:
-    # a second, its last millisecond, the next second, then the first second again: one formatter
+    # the time to the millisecond, as logging's own formatter writes it, across a second's edge
     times = [1_700_000_000.042, 1_700_000_000.9999, 1_700_000_001.0, 1_700_000_000.5]
     records = []
     token = request_id_var.set("r-1")

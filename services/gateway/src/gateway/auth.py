@@ -68,7 +68,6 @@ class KeyRing:
                 "GATEWAY_API_KEYS contains the built-in development key, which is public: "
                 "replace it (`uv run gateway new-key --name NAME`) outside development"
             )
-        self.entries = entries
         self.uses_development_key = any(e.sha256 == development_hash for e in entries)
         # made once: who each key is does not change while the process runs
         self.callers = [
